@@ -1,0 +1,1 @@
+"""The Matrix runtime: client, session, sync loop, routing, sending, rooms, CLI."""

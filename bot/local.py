@@ -1,0 +1,120 @@
+"""An in-memory stand-in for the homeserver, used by the terminal console and fast unit tests.
+
+It implements the same ``MatrixPort`` as the real runtime: rooms, state, members, invites and
+sent messages live in dictionaries, so handlers run unchanged without a homeserver.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.rendering import Renderer
+from commands.context import MatrixError, Reply, Request
+
+
+@dataclass
+class LocalRoom:
+    room_id: str
+    name: str
+    topic: str | None = None
+    state: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    members: set[str] = field(default_factory=set)
+    invited: set[str] = field(default_factory=set)
+    encrypted: bool = False
+    space: bool = False
+
+
+@dataclass
+class SentMessage:
+    room_id: str
+    body: str
+    html: str
+    reply: Reply
+    in_reply_to: str | None
+
+
+class LocalMatrix:
+    """MatrixPort without a homeserver. ``on_send`` sees every rendered message."""
+
+    def __init__(self, user_id: str, renderer: Renderer, server_name: str = "localhost",
+                 on_send: Callable[[SentMessage], None] | None = None,
+                 known_users: set[str] | None = None):
+        self._user_id = user_id
+        self.renderer = renderer
+        self.server_name = server_name
+        self.on_send = on_send
+        self.rooms: dict[str, LocalRoom] = {}
+        self.sent: list[SentMessage] = []
+        self.aliases: dict[str, str] = {}
+        self.known_users = known_users  # None: every well-formed ID exists
+        self._ids = itertools.count(1)
+
+    @property
+    def user_id(self) -> str:
+        return self._user_id
+
+    async def send(self, reply: Reply, request: Request | None = None) -> str | None:
+        body, markup = self.renderer.render(reply.template, reply.data)
+        room_id = reply.room_id or (request.room_id if request else "")
+        message = SentMessage(room_id, body, markup, reply,
+                              request.event_id if request and reply.room_id is None else None)
+        self.sent.append(message)
+        if self.on_send:
+            self.on_send(message)
+        return f"$local{next(self._ids)}"
+
+    async def create_room(self, *, name: str, topic: str | None = None,
+                          invite: list[str] | None = None, power_levels: dict[str, Any] | None = None,
+                          encrypted: bool = False, space: bool = False,
+                          initial_state: list[dict[str, Any]] | None = None,
+                          preset: str = "private_chat", txn_key: str | None = None) -> str:
+        room_id = f"!local{next(self._ids)}:{self.server_name}"
+        room = LocalRoom(room_id, name, topic, encrypted=encrypted, space=space)
+        room.members.add(self.user_id)
+        room.invited.update(invite or [])
+        if power_levels:
+            room.state[("m.room.power_levels", "")] = power_levels
+        for event in initial_state or []:
+            room.state[(event["type"], event.get("state_key", ""))] = event["content"]
+        self.rooms[room_id] = room
+        return room_id
+
+    def _room(self, room_id: str) -> LocalRoom:
+        if room_id not in self.rooms:
+            raise MatrixError(f"unknown room {room_id}", "M_NOT_FOUND")
+        return self.rooms[room_id]
+
+    async def invite(self, room_id: str, user_id: str) -> None:
+        room = self._room(room_id)
+        if user_id not in room.members:
+            room.invited.add(user_id)
+
+    async def kick(self, room_id: str, user_id: str, reason: str | None = None) -> None:
+        room = self._room(room_id)
+        room.members.discard(user_id)
+        room.invited.discard(user_id)
+
+    async def put_state(self, room_id: str, event_type: str, content: dict[str, Any],
+                        state_key: str = "") -> None:
+        self._room(room_id).state[(event_type, state_key)] = content
+
+    async def get_state(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None:
+        return self._room(room_id).state.get((event_type, state_key))
+
+    async def joined_members(self, room_id: str) -> list[str]:
+        return sorted(self._room(room_id).members)
+
+    async def user_exists(self, user_id: str) -> bool:
+        return self.known_users is None or user_id in self.known_users
+
+    async def resolve_alias(self, alias: str) -> str | None:
+        return self.aliases.get(alias)
+
+    def join(self, room_id: str, user_id: str) -> None:
+        """Accept an invite (what a client would do)."""
+        room = self._room(room_id)
+        room.invited.discard(user_id)
+        room.members.add(user_id)

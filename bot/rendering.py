@@ -1,0 +1,205 @@
+"""Every bot message comes from a Jinja2 template per locale: HTML autoescaped, plain text derived.
+
+Templates live in ``config/templates/<locale>/<name>.html`` (operator-editable). Filters format
+numbers and dates for the locale with Babel and turn operator Markdown into HTML with
+markdown-it (raw HTML in Markdown is escaped, never passed through).
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime, format_timedelta
+from babel.numbers import format_decimal
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "config" / "templates"
+LOCALES = ("de", "en")
+DATETIME_PATTERNS = {"de": "d. MMMM y, HH:mm 'Uhr'", "en": "d MMMM y, h:mm a"}
+DATE_PATTERNS = {"de": "d. MMMM y", "en": "d MMMM y"}
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
+        "table"
+    ).enable("strikethrough")
+
+
+def markdown_to_html(text: str) -> Markup:
+    """Operator Markdown → HTML. Raw HTML in the source is escaped (``html: False``)."""
+    return Markup(_markdown().render(text or "").strip())
+
+
+class _PlainText(HTMLParser):
+    """HTML → readable plain text for ``body``: lists as bullets, links with their target."""
+
+    BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "blockquote", "pre"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.lists: list[list[int]] = []
+        self.href: list[str | None] = []
+        self.link_text: list[int] = []
+        self.skip = 0
+
+    def _newline(self, count: int = 1) -> None:
+        text = "".join(self.out)
+        trailing = len(text) - len(text.rstrip("\n"))
+        if text and trailing < count:
+            self.out.append("\n" * (count - trailing))
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "mx-reply":
+            self.skip += 1
+        elif tag == "br":
+            self.out.append("\n")
+        elif tag in ("ul", "ol"):
+            self._newline()
+            self.lists.append([0 if tag == "ol" else -1])
+        elif tag == "li":
+            self._newline()
+            indent = "  " * max(0, len(self.lists) - 1)
+            if self.lists and self.lists[-1][0] >= 0:
+                self.lists[-1][0] += 1
+                self.out.append(f"{indent}{self.lists[-1][0]}. ")
+            else:
+                self.out.append(f"{indent}• ")
+        elif tag == "a":
+            self.href.append(dict(attrs).get("href"))
+            self.link_text.append(len(self.out))
+        elif tag == "tr":
+            self._newline()
+        elif tag in ("td", "th"):
+            self.out.append(" | " if self.out and not self.out[-1].endswith("\n") else "")
+        elif tag in self.BLOCKS:
+            self._newline(2 if tag in ("p", "h1", "h2", "h3", "h4", "blockquote") else 1)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "mx-reply":
+            self.skip = max(0, self.skip - 1)
+        elif tag in ("ul", "ol"):
+            if self.lists:
+                self.lists.pop()
+            self._newline()
+        elif tag == "a" and self.href:
+            href = self.href.pop()
+            start = self.link_text.pop()
+            text = "".join(self.out[start:]).strip()
+            if href and not href.startswith("https://matrix.to/") and href not in text:
+                self.out.append(f" ({href})")
+        elif tag in self.BLOCKS:
+            self._newline(2 if tag in ("p", "h1", "h2", "h3", "h4", "blockquote") else 1)
+
+    def handle_data(self, data: str) -> None:
+        if self.skip:
+            return
+        self.out.append(data)
+
+    def text(self) -> str:
+        raw = "".join(self.out)
+        lines = [" ".join(line.split()) if not line.startswith("  ") else line.rstrip()
+                 for line in raw.split("\n")]
+        cleaned, blank = [], 0
+        for line in lines:
+            blank = blank + 1 if not line.strip() else 0
+            if blank <= 1:
+                cleaned.append(line)
+        return "\n".join(cleaned).strip()
+
+
+def html_to_text(markup: str) -> str:
+    parser = _PlainText()
+    parser.feed(markup)
+    parser.close()
+    return parser.text()
+
+
+class Renderer:
+    """Renders a template name and its data to ``(plain body, html)`` for one locale."""
+
+    def __init__(self, locale: str = "de", timezone: str = "Europe/Berlin",
+                 templates: Path | None = None, extra_globals: dict[str, Any] | None = None):
+        if locale not in LOCALES:
+            raise ValueError(f"unknown locale {locale}")
+        self.locale = locale
+        self.tz = ZoneInfo(timezone)
+        root = templates or TEMPLATES
+        loaders = [FileSystemLoader(str(root / locale))]
+        if locale != "de":
+            loaders.append(FileSystemLoader(str(root / "de")))
+        self.env = Environment(
+            loader=ChoiceLoader(loaders),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+        self.env.filters.update(
+            number=self.number,
+            datetime=self.datetime,
+            date=self.date,
+            duration=self.duration,
+            markdown=markdown_to_html,
+            user_link=user_link,
+        )
+        self.env.globals.update(extra_globals or {})
+        self.env.globals["locale"] = locale
+
+    # --- filters --------------------------------------------------------------------------
+
+    def number(self, value: int | float | None, digits: int | None = None) -> str:
+        if value is None:
+            return "–"
+        fmt = None if digits is None else "#,##0." + "0" * digits if digits else "#,##0"
+        return format_decimal(value, format=fmt, locale=self.locale)
+
+    def _aware(self, value: datetime | int | float) -> datetime:
+        if isinstance(value, int | float):
+            value = datetime.fromtimestamp(value / 1000 if value > 10**11 else value, UTC)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(self.tz)
+
+    def datetime(self, value: datetime | int | float) -> str:
+        return format_datetime(self._aware(value), DATETIME_PATTERNS[self.locale], locale=self.locale)
+
+    def date(self, value: Any) -> str:
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if isinstance(value, datetime):
+            value = self._aware(value).date()
+        return format_date(value, DATE_PATTERNS[self.locale], locale=self.locale)
+
+    def duration(self, seconds: int | float) -> str:
+        return format_timedelta(timedelta(seconds=seconds), threshold=1.5, locale=self.locale)
+
+    # --- rendering ------------------------------------------------------------------------
+
+    def render(self, template: str, data: dict[str, Any] | None = None) -> tuple[str, str]:
+        markup = self.env.get_template(f"{template}.html").render(**(data or {})).strip()
+        return html_to_text(markup), markup
+
+    def has(self, template: str) -> bool:
+        try:
+            self.env.get_template(f"{template}.html")
+        except Exception:
+            return False
+        return True
+
+
+def user_link(user_id: str, name: str | None = None) -> Markup:
+    """A mention pill: clients render matrix.to links to users as pills."""
+    safe = html.escape(user_id, quote=True)
+    label = html.escape(name or user_id)
+    return Markup(f'<a href="https://matrix.to/#/{safe}">{label}</a>')

@@ -1,0 +1,186 @@
+"""What a handler gets: the request, the sender's role, a way to reply, and the services.
+
+Nothing here knows nio. The Matrix runtime (``bot/``), the terminal console and the tests each
+provide a ``MatrixPort`` and a ``send`` callable; the handlers stay the same.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from commands.registry import Command
+    from config.settings import Settings
+    from storage.database import Database
+
+
+class Role(IntEnum):
+    MEMBER = 0
+    COORDINATOR = 1
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never jumps backwards."""
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+@dataclass(frozen=True)
+class Request:
+    """A message addressed to the bot, as any transport sees it."""
+
+    sender: str
+    room_id: str
+    body: str
+    event_id: str | None = None
+    thread_root: str | None = None
+    timestamp_ms: int = 0
+    is_direct: bool = False
+    mentions_bot: bool = False
+
+
+@dataclass
+class Reply:
+    """A message to send: a template name and its data; ``bot/`` renders and sends it.
+
+    ``room_id`` None means "answer the request" (same room, reply relation, same thread);
+    a room ID sends a fresh message there (announcements, welcomes).
+    """
+
+    template: str
+    data: dict[str, Any] = field(default_factory=dict)
+    mentions: list[str] = field(default_factory=list)
+    room_id: str | None = None
+    key: str | None = None  # stable part of the transaction ID for messages not tied to a request
+
+
+@dataclass(frozen=True)
+class CreatedRoom:
+    room_id: str
+
+
+class MatrixError(Exception):
+    """A Matrix operation failed; ``errcode`` as the homeserver gave it (M_FORBIDDEN, …)."""
+
+    def __init__(self, message: str, errcode: str | None = None):
+        super().__init__(message)
+        self.errcode = errcode
+
+
+class MatrixPort(Protocol):
+    """Side effects on the homeserver other than answering; implemented in ``bot/``."""
+
+    @property
+    def user_id(self) -> str: ...
+
+    async def send(self, reply: Reply, request: Request | None = None) -> str | None:
+        """Render and send ``reply``; returns the event ID where there is one."""
+
+    async def create_room(
+        self,
+        *,
+        name: str,
+        topic: str | None = None,
+        invite: list[str] | None = None,
+        power_levels: dict[str, Any] | None = None,
+        encrypted: bool = False,
+        space: bool = False,
+        initial_state: list[dict[str, Any]] | None = None,
+        preset: str = "private_chat",
+        txn_key: str | None = None,
+    ) -> str: ...
+
+    async def invite(self, room_id: str, user_id: str) -> None: ...
+
+    async def kick(self, room_id: str, user_id: str, reason: str | None = None) -> None: ...
+
+    async def put_state(
+        self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = ""
+    ) -> None: ...
+
+    async def get_state(
+        self, room_id: str, event_type: str, state_key: str = ""
+    ) -> dict[str, Any] | None: ...
+
+    async def joined_members(self, room_id: str) -> list[str]: ...
+
+    async def user_exists(self, user_id: str) -> bool: ...
+
+    async def resolve_alias(self, alias: str) -> str | None: ...
+
+
+@dataclass
+class Services:
+    """Long-lived things handlers use. ``cache`` holds per-family state built once (indexes)."""
+
+    settings: Settings
+    db: Database
+    matrix: MatrixPort
+    clock: Clock = field(default_factory=SystemClock)
+    started_at: float = field(default_factory=time.monotonic)
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    async def cached(self, key: str, build: Callable[[], Awaitable[Any]]) -> Any:
+        if key not in self.cache:
+            self.cache[key] = await build()
+        return self.cache[key]
+
+
+@dataclass
+class Context:
+    """Handed to every handler."""
+
+    request: Request
+    role: Role
+    locale: str
+    services: Services
+    command: Command | None
+    _send: Callable[[Reply], Awaitable[str | None]]
+    sent: list[Reply] = field(default_factory=list)
+
+    @property
+    def sender(self) -> str:
+        return self.request.sender
+
+    @property
+    def room_id(self) -> str:
+        return self.request.room_id
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def prefix(self) -> str:
+        return self.services.settings.command_prefix
+
+    async def reply(self, template: str, *, mentions: list[str] | None = None, **data: Any) -> str | None:
+        """Answer the request with a template and its data."""
+        return await self.emit(Reply(template, data, mentions=list(mentions or [])))
+
+    async def emit(self, reply: Reply) -> str | None:
+        self.sent.append(reply)
+        return await self._send(reply)

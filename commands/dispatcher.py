@@ -1,0 +1,164 @@
+"""One way through for every message: find the command, check role and rate, bind, run.
+
+Transports (Matrix runtime, console, tests) call ``Dispatcher.handle`` with a ``Request`` and a
+``send`` callable; the dispatcher writes every refusal and error itself, so handlers contain no
+permission, parsing or error-reporting code.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+from commands.context import Context, Reply, Request, Role, Services
+from commands.parsing import MAX_COMMAND_LENGTH, QuoteError, split_command
+from commands.ratelimit import RateLimiter, Verdict
+from commands.registry import REGISTRY, Command, Registry, UsageError
+
+log = logging.getLogger(__name__)
+
+RoleResolver = Callable[[str], Awaitable[Role]]
+Send = Callable[[Reply], Awaitable[str | None]]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        services: Services,
+        role_of: RoleResolver,
+        registry: Registry = REGISTRY,
+    ):
+        self.services = services
+        self.role_of = role_of
+        self.registry = registry
+        limits = services.settings.rate_limit
+        self.limiter = RateLimiter(limits.commands, limits.window_seconds)
+
+    @property
+    def locale(self) -> str:
+        return self.services.settings.locale
+
+    def is_command(self, body: str) -> bool:
+        return split_command(body, self.services.settings.command_prefix) is not None
+
+    async def handle(self, request: Request, send: Send) -> bool:
+        """Answer ``request`` if it is for the bot. Returns True when it was handled."""
+        prefix = self.services.settings.command_prefix
+        body = request.body
+        if len(body) > MAX_COMMAND_LENGTH and body.lstrip().startswith(prefix):
+            if not await self._rate_ok(request, send):
+                return True
+            await self._context(request, Role.MEMBER, None, send).reply(
+                "error_too_long", limit=MAX_COMMAND_LENGTH
+            )
+            return True
+        try:
+            parsed = split_command(body, prefix)
+        except QuoteError:
+            if not await self._rate_ok(request, send):
+                return True
+            await self._context(request, Role.MEMBER, None, send).reply("error_quote")
+            return True
+        if parsed is None:
+            return await self._plain_text(request, send)
+        if not await self._rate_ok(request, send):
+            return True
+        word, words = parsed
+        role = await self.role_of(request.sender)
+        cmd = self.registry.find(word)
+        if cmd is None or (cmd.hidden and cmd.role > role):
+            await self._context(request, role, None, send).reply(
+                "error_unknown_command",
+                word=word,
+                suggestions=self.registry.suggest(word, role, prefix),
+            )
+            return True
+        cmd, words = self._resolve_subcommand(cmd, words)
+        ctx = self._context(request, role, cmd, send)
+        if cmd.handler is None:
+            await ctx.reply("help_command", **self.registry.describe(cmd, role, prefix, self.locale))
+            return True
+        if role < cmd.role:
+            await ctx.reply("error_denied", needed=cmd.role.label, usage=cmd.usage(prefix, self.locale))
+            return True
+        try:
+            values = cmd.bind(words)
+        except UsageError as exc:
+            await ctx.reply(
+                "error_usage",
+                problem=exc.problem,
+                detail=exc.detail,
+                usage=cmd.usage(prefix, self.locale),
+                examples=[prefix + e for e in cmd.examples[:3]],
+                help_word=prefix + self._help_word() + " " + cmd.path[0].display_name(self.locale),
+            )
+            return True
+        await self._run(ctx, cmd, values)
+        return True
+
+    # --- pieces ---------------------------------------------------------------------------
+
+    def _context(self, request: Request, role: Role, cmd: Command | None, send: Send) -> Context:
+        return Context(request, role, self.locale, self.services, cmd, send)
+
+    async def _rate_ok(self, request: Request, send: Send) -> bool:
+        verdict = self.limiter.check(request.sender, self.services.clock.monotonic())
+        if verdict is Verdict.ALLOW:
+            return True
+        if verdict is Verdict.WARN:
+            wait = self.limiter.retry_after(request.sender, self.services.clock.monotonic())
+            await self._context(request, Role.MEMBER, None, send).reply(
+                "error_rate_limited", seconds=max(1, round(wait))
+            )
+        return False
+
+    async def _plain_text(self, request: Request, send: Send) -> bool:
+        if not (request.is_direct or request.mentions_bot):
+            return False
+        if not await self._rate_ok(request, send):
+            return True
+        role = await self.role_of(request.sender)
+        ctx = self._context(request, role, None, send)
+        handler = self.registry.plain_text
+        try:
+            if handler is not None and await handler(ctx):
+                return True
+        except Exception as exc:  # a broken plain-text handler must not kill the sync loop
+            await self._report_failure(ctx, exc)
+            return True
+        await ctx.reply("plain_text_fallback", help_word=self.services.settings.command_prefix + self._help_word())
+        return True
+
+    def _resolve_subcommand(self, cmd: Command, words: list[str]) -> tuple[Command, list[str]]:
+        while words and cmd.subcommands:
+            sub = cmd.subcommands.get(words[0].lower())
+            if sub is None:
+                break
+            cmd, words = sub, words[1:]
+        return cmd, words
+
+    async def _run(self, ctx: Context, cmd: Command, values: dict) -> None:
+        try:
+            await cmd.handler(ctx, **values)
+        except Exception as exc:
+            await self._report_failure(ctx, exc)
+
+    async def _report_failure(self, ctx: Context, exc: Exception) -> None:
+        ref = secrets.token_hex(4)
+        log.error(
+            "handler failed (ref %s, command %s, room %s, event %s)",
+            ref,
+            ctx.command.name if ctx.command else "-",
+            ctx.request.room_id,
+            ctx.request.event_id,
+            exc_info=exc,
+        )
+        try:
+            await ctx.reply("error_internal", ref=ref)
+        except Exception:
+            log.exception("could not report failure %s", ref)
+
+    def _help_word(self) -> str:
+        help_cmd = self.registry.find("help")
+        return help_cmd.display_name(self.locale) if help_cmd else "help"

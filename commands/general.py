@@ -1,0 +1,73 @@
+"""General commands: ``!help`` and ``!ping``."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from commands.context import Context
+from commands.registry import REGISTRY, Arg, command
+
+GROUP_ORDER = ["general", "towns", "content", "community", "tandems", "admin"]
+
+
+def bot_version() -> str:
+    try:
+        return version("kleinstadtbot")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0+source"
+
+
+@command(
+    "help",
+    aliases={"de": ["hilfe"], "en": ["help"]},
+    group="general",
+    args=[Arg("command", required=False, label={"de": "befehl", "en": "command"})],
+    summary={"de": "Zeigt, was der Bot kann.", "en": "Shows what the bot can do."},
+    help={
+        "de": "Ohne Angabe: alle Befehle, die du nutzen darfst. Mit einem Befehl: seine Details.",
+        "en": "Without an argument: every command you may use. With a command: its details.",
+    },
+    examples=["hilfe", "hilfe berechtigt"],
+)
+async def help_command(ctx: Context, command: str | None = None) -> None:
+    prefix, locale = ctx.prefix, ctx.locale
+    if command:
+        word = command.removeprefix(prefix).lower()
+        cmd = REGISTRY.find(word)
+        if cmd is None or (cmd.hidden and cmd.min_role() > ctx.role):
+            await ctx.reply(
+                "error_unknown_command", word=word, suggestions=REGISTRY.suggest(word, ctx.role, prefix)
+            )
+            return
+        await ctx.reply("help_command", **REGISTRY.describe(cmd, ctx.role, prefix, locale))
+        return
+    visible = REGISTRY.visible(ctx.role)
+    groups = [
+        {
+            "key": key,
+            "commands": [
+                {"usage": c.usage(prefix, locale) if c.handler else prefix + c.display_name(locale),
+                 "summary": c.text("summary", locale)}
+                for c in visible[key]
+            ],
+        }
+        for key in sorted(visible, key=lambda k: (GROUP_ORDER.index(k) if k in GROUP_ORDER else 99, k))
+    ]
+    await ctx.reply(
+        "help_list",
+        groups=groups,
+        role=ctx.role.label,
+        help_word=prefix + REGISTRY.find("help").display_name(locale),
+    )
+
+
+@command(
+    "ping",
+    aliases={"de": ["ping"]},
+    group="general",
+    summary={"de": "Prüft, ob der Bot antwortet.", "en": "Checks that the bot answers."},
+    examples=["ping"],
+)
+async def ping(ctx: Context) -> None:
+    uptime = ctx.services.clock.monotonic() - ctx.services.started_at
+    await ctx.reply("ping", version=bot_version(), uptime_seconds=int(max(0, uptime)))

@@ -1,0 +1,298 @@
+"""Commands declared once: name, aliases, arguments, role, summary, help and examples.
+
+``!help``, usage lines and "did you mean" all come from these declarations, so they cannot drift
+from the code. A family module declares its commands with ``@command`` (and ``.subcommand``)
+at import time; ``commands.load_families()`` imports every family.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rapidfuzz import fuzz, process
+
+from commands.context import Context, Role
+
+Handler = Callable[..., Awaitable[None]]
+ArgKind = Literal["word", "text", "int", "mxid", "choice"]
+MXID_RE = re.compile(r"^@[^\s:]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
+MAX_TEXT_ARG = 500
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument. ``text`` takes the rest of the line; ``choice`` one of ``choices``."""
+
+    name: str
+    kind: ArgKind = "word"
+    required: bool = True
+    choices: tuple[str, ...] = ()
+    label: dict[str, str] = field(default_factory=dict)  # shown in usage, per locale
+
+    def usage(self, locale: str) -> str:
+        label = self.label.get(locale) or self.name
+        if self.kind == "choice":
+            label = "|".join(self.choices)
+        return f"<{label}>" if self.required else f"[{label}]"
+
+
+class UsageError(Exception):
+    """The arguments do not fit. ``problem`` is a template-friendly code, ``detail`` its data."""
+
+    def __init__(self, problem: str, **detail: Any):
+        super().__init__(problem)
+        self.problem = problem
+        self.detail = detail
+
+
+@dataclass
+class Command:
+    name: str
+    handler: Handler | None
+    summary: dict[str, str]
+    help: dict[str, str] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+    args: list[Arg] = field(default_factory=list)
+    role: Role = Role.MEMBER
+    group: str = "general"
+    hidden: bool = False
+    parent: Command | None = None
+    subcommands: dict[str, Command] = field(default_factory=dict)
+
+    # --- declaration -----------------------------------------------------------------------
+
+    def subcommand(
+        self,
+        name: str,
+        *,
+        summary: dict[str, str],
+        args: list[Arg] | None = None,
+        role: Role | None = None,
+        aliases: dict[str, list[str]] | None = None,
+        examples: list[str] | None = None,
+        help: dict[str, str] | None = None,
+    ) -> Callable[[Handler], Command]:
+        def register(handler: Handler) -> Command:
+            sub = Command(
+                name=name,
+                handler=handler,
+                summary=summary,
+                help=help or {},
+                examples=examples or [],
+                aliases=aliases or {},
+                args=args or [],
+                role=self.role if role is None else role,
+                group=self.group,
+                parent=self,
+            )
+            for word in sub.all_names():
+                if word in self.subcommands:
+                    raise ValueError(f"subcommand {word!r} of {self.name} declared twice")
+                self.subcommands[word] = sub
+            return sub
+
+        return register
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def all_names(self) -> list[str]:
+        names = [self.name]
+        for words in self.aliases.values():
+            names.extend(w for w in words if w not in names)
+        return names
+
+    def display_name(self, locale: str) -> str:
+        """German users see the German alias first, English users the English one."""
+        local = self.aliases.get(locale) or []
+        return local[0] if local else self.name
+
+    @property
+    def path(self) -> list[Command]:
+        return [*(self.parent.path if self.parent else []), self]
+
+    def usage(self, prefix: str, locale: str) -> str:
+        words = [prefix + self.path[0].display_name(locale)]
+        words += [c.display_name(locale) for c in self.path[1:]]
+        words += [a.usage(locale) for a in self.args]
+        return " ".join(words)
+
+    def unique_subcommands(self) -> list[Command]:
+        seen: list[Command] = []
+        for sub in self.subcommands.values():
+            if sub not in seen:
+                seen.append(sub)
+        return seen
+
+    def min_role(self) -> Role:
+        """The least role that can use this command or any of its subcommands."""
+        roles = [self.role] if self.handler else []
+        roles += [s.min_role() for s in self.unique_subcommands()]
+        return min(roles, default=self.role)
+
+    def text(self, attr: Literal["summary", "help"], locale: str) -> str:
+        values: dict[str, str] = getattr(self, attr)
+        return values.get(locale) or values.get("de") or next(iter(values.values()), "")
+
+    # --- binding ---------------------------------------------------------------------------
+
+    def bind(self, words: list[str]) -> dict[str, Any]:
+        """Match words to the declared arguments; raises UsageError."""
+        values: dict[str, Any] = {}
+        rest = list(words)
+        for arg in self.args:
+            if not rest:
+                if arg.required:
+                    raise UsageError("missing", arg=arg.name)
+                values[arg.name] = None
+                continue
+            if arg.kind == "text":
+                text = " ".join(rest).strip()
+                rest = []
+                if len(text) > MAX_TEXT_ARG:
+                    raise UsageError("too_long", arg=arg.name, limit=MAX_TEXT_ARG)
+                values[arg.name] = text
+                continue
+            word = rest.pop(0)
+            if arg.kind == "int":
+                cleaned = word.replace(".", "").replace("_", "")
+                if not cleaned.isdigit() or len(cleaned) > 9:
+                    raise UsageError("not_a_number", arg=arg.name, value=word)
+                values[arg.name] = int(cleaned)
+            elif arg.kind == "mxid":
+                if not MXID_RE.match(word):
+                    raise UsageError("not_a_user", arg=arg.name, value=word)
+                values[arg.name] = word
+            elif arg.kind == "choice":
+                if word.lower() not in arg.choices:
+                    raise UsageError("not_a_choice", arg=arg.name, value=word, choices=arg.choices)
+                values[arg.name] = word.lower()
+            else:
+                if len(word) > MAX_TEXT_ARG:
+                    raise UsageError("too_long", arg=arg.name, limit=MAX_TEXT_ARG)
+                values[arg.name] = word
+        if rest:
+            raise UsageError("extra", words=" ".join(rest))
+        return values
+
+
+class Registry:
+    """All top-level commands by every name and alias."""
+
+    def __init__(self) -> None:
+        self._by_word: dict[str, Command] = {}
+        self.plain_text: Callable[[Context], Awaitable[bool]] | None = None
+
+    def add(self, cmd: Command) -> Command:
+        for word in cmd.all_names():
+            if word in self._by_word:
+                raise ValueError(f"command word {word!r} declared twice")
+            self._by_word[word] = cmd
+        return cmd
+
+    def find(self, word: str) -> Command | None:
+        return self._by_word.get(word.lower())
+
+    def words(self) -> dict[str, Command]:
+        return dict(self._by_word)
+
+    def commands(self) -> list[Command]:
+        seen: list[Command] = []
+        for cmd in self._by_word.values():
+            if cmd not in seen:
+                seen.append(cmd)
+        return seen
+
+    # --- help support ---------------------------------------------------------------------
+
+    def suggest(self, word: str, role: Role, prefix: str, limit: int = 3) -> list[str]:
+        """Command words close to ``word`` that ``role`` may use ("did you mean …")."""
+        choices = [w for w, c in self._by_word.items() if c.min_role() <= role and not c.hidden]
+        found = process.extract(word, choices, scorer=fuzz.WRatio, limit=limit * 3, score_cutoff=60)
+        names: list[str] = []
+        for match, _score, _index in found:
+            cmd = self._by_word[match]
+            name = prefix + match
+            if name not in names and all(self._by_word[n[len(prefix):]] is not cmd for n in names):
+                names.append(name)
+        return names[:limit]
+
+    def visible(self, role: Role) -> dict[str, list[Command]]:
+        """Commands ``role`` may use, grouped by their group key, in declaration order."""
+        groups: dict[str, list[Command]] = {}
+        for cmd in self.commands():
+            if cmd.hidden or cmd.min_role() > role:
+                continue
+            groups.setdefault(cmd.group, []).append(cmd)
+        return groups
+
+    def describe(self, cmd: Command, role: Role, prefix: str, locale: str) -> dict[str, Any]:
+        """Template data for ``!help <command>``."""
+        subs = [
+            {
+                "usage": s.usage(prefix, locale),
+                "summary": s.text("summary", locale),
+                "role": s.role.label,
+                "allowed": s.role <= role,
+            }
+            for s in cmd.unique_subcommands()
+        ]
+        return {
+            "name": cmd.display_name(locale),
+            "usage": cmd.usage(prefix, locale) if cmd.handler else None,
+            "summary": cmd.text("summary", locale),
+            "help": cmd.text("help", locale),
+            "aliases": [prefix + n for n in cmd.all_names() if n != cmd.display_name(locale)],
+            "examples": [prefix + e for e in cmd.examples],
+            "role": cmd.role.label,
+            "allowed": cmd.role <= role or any(s.role <= role for s in cmd.unique_subcommands()),
+            "subcommands": subs,
+        }
+
+
+REGISTRY = Registry()
+
+
+def command(
+    name: str,
+    *,
+    summary: dict[str, str],
+    group: str = "general",
+    args: list[Arg] | None = None,
+    role: Role = Role.MEMBER,
+    aliases: dict[str, list[str]] | None = None,
+    examples: list[str] | None = None,
+    help: dict[str, str] | None = None,
+    hidden: bool = False,
+    registry: Registry = REGISTRY,
+) -> Callable[[Handler | None], Command]:
+    """Declare a top-level command. Decorate ``None``-returning async handlers ``(ctx, **args)``."""
+
+    def register(handler: Handler | None) -> Command:
+        return registry.add(
+            Command(
+                name=name,
+                handler=handler,
+                summary=summary,
+                help=help or {},
+                examples=examples or [],
+                aliases=aliases or {},
+                args=args or [],
+                role=role,
+                group=group,
+                hidden=hidden,
+            )
+        )
+
+    return register
+
+
+def plain_text_handler(
+    handler: Callable[[Context], Awaitable[bool]], registry: Registry = REGISTRY
+) -> Callable[[Context], Awaitable[bool]]:
+    """Register the handler for plain messages in direct chats or with a mention (the FAQ)."""
+    registry.plain_text = handler
+    return handler

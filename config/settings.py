@@ -1,0 +1,237 @@
+"""The bot's settings: one pydantic-settings model fed by a YAML file and the environment.
+
+Sources, strongest first: keyword arguments (used by the CLI and tests), environment variables
+``KLEINSTADTBOT_<KEY>`` (nested keys joined with ``__``, lists as JSON), then the YAML file given
+with ``--config`` or ``KLEINSTADTBOT_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+ENV_PREFIX = "KLEINSTADTBOT_"
+CONFIG_ENV = "KLEINSTADTBOT_CONFIG"
+MXID_RE = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
+SERVER_RE = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
+
+
+class ConfigError(Exception):
+    """Invalid configuration. ``problems`` holds one readable line per problem."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class SyncSettings(BaseModel):
+    timeout_ms: int = Field(30_000, ge=0, le=120_000, description="long-poll timeout")
+    catch_up_minutes: int = Field(
+        15, ge=0, le=24 * 60, description="answer commands sent while the bot was down if younger"
+    )
+    backoff_initial_seconds: float = Field(1.0, gt=0, le=60)
+    backoff_max_seconds: float = Field(300.0, gt=0, le=3600)
+    timeline_limit: int = Field(20, ge=1, le=100)
+
+
+class RateLimitSettings(BaseModel):
+    commands: int = Field(20, ge=1, le=10_000, description="commands per user and window")
+    window_seconds: int = Field(60, ge=1, le=86_400)
+
+
+class RetrySettings(BaseModel):
+    max_rate_limited: int = Field(5, ge=0, le=50, description="HTTP 429 retries per request")
+    max_timeouts: int = Field(5, ge=0, le=50)
+    request_timeout_seconds: float = Field(60.0, gt=0, le=600)
+
+
+class Settings(BaseSettings):
+    """Every setting of kleinstadtbot, with defaults that suit the local demo."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    homeserver: str | None = None
+    user_id: str | None = None
+    password: SecretStr | None = None
+    access_token: SecretStr | None = None
+    device_id: str | None = None
+    device_name: str = "kleinstadtbot"
+    database: Path = Path("kleinstadtbot.db")
+    data_dir: Path | None = None
+    coordinators: list[str] = Field(default_factory=list)
+    coordination_room: str | None = None
+    locale: Literal["de", "en"] = "de"
+    timezone: str = "Europe/Berlin"
+    command_prefix: str = "!"
+    allowed_servers: list[str] = Field(default_factory=list)
+    leave_empty_rooms: bool = False
+    encryption: bool = True
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    sync: SyncSettings = Field(default_factory=SyncSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+
+    _yaml_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        yaml_file = settings_cls.model_config.get("yaml_file")
+        if yaml_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+    @field_validator("homeserver")
+    @classmethod
+    def _homeserver_is_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("expected an http(s) URL such as https://matrix.example.org")
+        return value.rstrip("/")
+
+    @field_validator("user_id")
+    @classmethod
+    def _user_id_is_mxid(cls, value: str | None) -> str | None:
+        if value is not None and not MXID_RE.match(value):
+            raise ValueError("expected a Matrix user ID such as @kleinstadtbot:example.org")
+        return value
+
+    @field_validator("coordinators")
+    @classmethod
+    def _coordinators_are_mxids(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not MXID_RE.match(v)]
+        if bad:
+            raise ValueError(
+                f"expected Matrix user IDs such as @anna:example.org; {len(bad)} entries are not"
+            )
+        return value
+
+    @field_validator("allowed_servers")
+    @classmethod
+    def _servers_are_names(cls, value: list[str]) -> list[str]:
+        if any(not SERVER_RE.match(v) for v in value):
+            raise ValueError("expected server names such as example.org")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_exists(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone such as Europe/Berlin") from None
+        return value
+
+    @field_validator("command_prefix")
+    @classmethod
+    def _prefix_is_short(cls, value: str) -> str:
+        if not value or len(value) > 3 or any(c.isspace() for c in value):
+            raise ValueError("expected 1 to 3 characters without spaces, such as !")
+        return value
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> Settings:
+        if self.password is not None and self.access_token is not None:
+            raise ValueError("give either password or access_token, not both")
+        return self
+
+    # --- derived values -------------------------------------------------------------------
+
+    @property
+    def server_name(self) -> str | None:
+        return self.user_id.split(":", 1)[1] if self.user_id else None
+
+    @property
+    def invite_servers(self) -> set[str]:
+        """Servers whose users may invite the bot (default: the bot's own)."""
+        if self.allowed_servers:
+            return set(self.allowed_servers)
+        return {self.server_name} if self.server_name else set()
+
+    @property
+    def store_dir(self) -> Path:
+        """The bot's data folder: crypto store and other files live here."""
+        return self.data_dir if self.data_dir is not None else self.database.parent.resolve()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def problems_for_run(self) -> list[str]:
+        """What `run` needs beyond what the console needs."""
+        problems = []
+        if not self.homeserver:
+            problems.append("homeserver: missing; expected the homeserver URL, e.g. https://matrix.example.org")
+        if not self.user_id:
+            problems.append("user_id: missing; expected the bot's Matrix ID, e.g. @kleinstadtbot:example.org")
+        if self.password is None and self.access_token is None:
+            problems.append("password or access_token: missing; give one of them to log in")
+        return problems
+
+
+def _format_errors(error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors(include_input=False, include_url=False):
+        key = ".".join(str(p) for p in item["loc"]) or "config"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown setting; see config/example.yaml for the known keys"
+        lines.append(f"{key}: {message}")
+    return lines
+
+
+def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    """Read the settings from ``path`` (or ``$KLEINSTADTBOT_CONFIG``) and the environment.
+
+    Raises ConfigError with one line per problem; the lines never contain the values given,
+    so secrets cannot leak into logs or terminals.
+    """
+    path = path or os.environ.get(CONFIG_ENV)
+    model: type[Settings] = Settings
+    if path:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError([f"config: file {file} not found"])
+        try:
+            import yaml
+
+            loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except Exception as exc:  # yaml.YAMLError, UnicodeDecodeError
+            mark = getattr(exc, "problem_mark", None)
+            where = f" (line {mark.line + 1})" if mark is not None else ""
+            raise ConfigError([f"config: {file} is not valid YAML{where}"]) from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError([f"config: {file} must be a mapping of keys to values"])
+
+        class FileSettings(Settings):
+            model_config = SettingsConfigDict(yaml_file=str(file))
+
+        model = FileSettings
+    try:
+        return model(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc)) from None

@@ -1,0 +1,202 @@
+"""The aiosqlite database: connection settings, ordered migrations and online backup."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import pkgutil
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+Upgrade = Callable[[aiosqlite.Connection], Awaitable[None]]
+
+
+class DatabaseTooNew(RuntimeError):
+    """The database was written by a newer kleinstadtbot than this one."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    upgrade: Upgrade
+
+
+async def run_script(conn: aiosqlite.Connection, script: str) -> None:
+    """Run several statements inside the current transaction.
+
+    ``executescript`` would COMMIT first and break the one-transaction-per-migration rule.
+    """
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            if statement.strip():
+                await conn.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement: {statement.strip()[:80]}")
+
+
+def discover_migrations() -> list[Migration]:
+    """Every module ``storage/migrations/mNNNN_name.py`` with DESCRIPTION and ``upgrade(conn)``."""
+    from storage import migrations as package
+
+    found = []
+    for info in pkgutil.iter_modules(package.__path__):
+        if not (info.name.startswith("m") and info.name[1:5].isdigit()):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        found.append(Migration(int(info.name[1:5]), module.DESCRIPTION, module.upgrade))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise RuntimeError(f"migrations must be numbered 1..n without gaps, found {versions}")
+    return found
+
+
+class Database:
+    """One aiosqlite connection with WAL, foreign keys and a busy timeout.
+
+    aiosqlite runs every statement on one worker thread, so statements never interleave;
+    ``transaction()`` additionally serialises multi-statement units of work between tasks.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path) if str(path) != ":memory:" else Path(":memory:")
+        self._conn: aiosqlite.Connection | None = None
+        self._tx_lock = asyncio.Lock()
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise RuntimeError("database is not open")
+        return self._conn
+
+    async def open(self, migrate: bool = True) -> Database:
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = await aiosqlite.connect(str(self.path), isolation_level=None)
+        self._conn.row_factory = aiosqlite.Row
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=5000",
+        ):
+            await self._conn.execute(pragma)
+        if migrate:
+            await self.migrate()
+        return self
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+    async def __aenter__(self) -> Database:
+        return await self.open()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- migrations -----------------------------------------------------------------------
+
+    async def version(self) -> int:
+        await self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version INTEGER PRIMARY KEY, description TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
+        )
+        async with self.conn.execute("SELECT max(version) FROM schema_version") as cur:
+            row = await cur.fetchone()
+        return row[0] or 0
+
+    async def migrate(self, migrations: list[Migration] | None = None) -> int:
+        """Apply every pending migration, each in its own transaction. Returns the version."""
+        migrations = discover_migrations() if migrations is None else migrations
+        current = await self.version()
+        latest = migrations[-1].version if migrations else 0
+        if current > latest:
+            raise DatabaseTooNew(
+                f"database {self.path} has schema version {current}, this kleinstadtbot knows "
+                f"only up to {latest}; use a newer kleinstadtbot or restore a backup"
+            )
+        for migration in migrations:
+            if migration.version <= current:
+                continue
+            log.info("migrating database to version %d: %s", migration.version, migration.description)
+            async with self.transaction() as conn:
+                await migration.upgrade(conn)
+                await conn.execute(
+                    "INSERT INTO schema_version (version, description) VALUES (?, ?)",
+                    (migration.version, migration.description),
+                )
+            current = migration.version
+        return current
+
+    # --- units of work --------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+        async with self._tx_lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            else:
+                await self.conn.execute("COMMIT")
+
+    async def execute(self, sql: str, params: tuple | dict = ()) -> None:
+        """One statement in its own transaction (autocommit)."""
+        async with self._tx_lock:
+            await self.conn.execute(sql, params)
+
+    async def fetchone(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
+        async with self.conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def fetchall(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
+        async with self.conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    # --- backup ---------------------------------------------------------------------------
+
+    async def backup(self, target: str | Path) -> Path:
+        """A consistent copy through SQLite's online backup API, safe while the bot runs."""
+        return await asyncio.to_thread(backup_file, self.path, Path(target))
+
+
+def backup_file(source: Path, target: Path) -> Path:
+    """Copy the database at ``source`` to ``target`` with the online backup API.
+
+    Opens its own connection, so it works from a second process while the bot writes.
+    """
+    if not source.is_file():
+        raise FileNotFoundError(f"database {source} does not exist")
+    target = target.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    try:
+        dst = sqlite3.connect(partial)
+        try:
+            src.backup(dst, pages=1024, sleep=0.005)
+            dst.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    partial.replace(target)
+    return target

@@ -1,0 +1,48 @@
+"""!help and !ping through the real dispatcher and templates, without a homeserver."""
+
+from commands.context import Role
+
+
+async def test_ping_answers_with_version_and_uptime(local_bot):
+    local_bot.clock.advance(3 * 3600)
+    [message] = await local_bot.say("!ping")
+    assert message.body.startswith("🏓 Pong! kleinstadtbot ")
+    assert "3 Stunden" in message.body
+    assert message.in_reply_to is not None
+
+
+async def test_help_lists_only_what_the_role_allows(local_bot):
+    from commands.registry import Command, command
+
+    cmd: Command = command("geheim_test", summary={"de": "Nur Koordination."},
+                           role=Role.COORDINATOR, group="admin")(_noop)
+    try:
+        member = await local_bot.text("!hilfe")
+        coordinator = await local_bot.text("!hilfe", sender="@koordination:localhost")
+    finally:
+        _unregister(cmd)
+    assert "!ping" in member and "!geheim_test" not in member
+    assert "!geheim_test" in coordinator and "Koordinator" in coordinator
+
+
+async def test_unknown_command_suggests_the_closest(local_bot):
+    text = await local_bot.text("!hlife")
+    assert "kenne ich leider nicht" in text
+    assert "Meintest du !hilfe" in text
+
+
+async def test_help_for_one_command_shows_usage_and_examples(local_bot):
+    text = await local_bot.text("!hilfe ping")
+    assert "Aufruf: !ping" in text
+    assert "Beispiele" in text
+
+
+async def _noop(ctx):
+    return None
+
+
+def _unregister(cmd) -> None:
+    from commands.registry import REGISTRY
+
+    for word in cmd.all_names():
+        REGISTRY._by_word.pop(word, None)
