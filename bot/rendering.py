@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_timedelta
@@ -42,7 +42,9 @@ def markdown_to_html(text: str) -> Markup:
 class _PlainText(HTMLParser):
     """HTML → readable plain text for ``body``: lists as bullets, links with their target."""
 
-    BLOCKS = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "blockquote", "pre"}
+    BLOCKS: ClassVar[set[str]] = {
+        "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "blockquote", "pre",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

@@ -127,7 +127,8 @@ class Dispatcher:
         except Exception as exc:  # a broken plain-text handler must not kill the sync loop
             await self._report_failure(ctx, exc)
             return True
-        await ctx.reply("plain_text_fallback", help_word=self.services.settings.command_prefix + self._help_word())
+        help_word = self.services.settings.command_prefix + self._help_word()
+        await ctx.reply("plain_text_fallback", help_word=help_word)
         return True
 
     def _resolve_subcommand(self, cmd: Command, words: list[str]) -> tuple[Command, list[str]]:

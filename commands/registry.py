@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from rapidfuzz import fuzz, process
 
-from commands.context import Context, Role
+from commands.context import Context, Role, Services
 
 Handler = Callable[..., Awaitable[None]]
 ArgKind = Literal["word", "text", "int", "mxid", "choice"]
@@ -185,6 +185,7 @@ class Registry:
     def __init__(self) -> None:
         self._by_word: dict[str, Command] = {}
         self.plain_text: Callable[[Context], Awaitable[bool]] | None = None
+        self.startup: list[Callable[[Services], Awaitable[None]]] = []
 
     def add(self, cmd: Command) -> Command:
         for word in cmd.all_names():
@@ -296,3 +297,12 @@ def plain_text_handler(
     """Register the handler for plain messages in direct chats or with a mention (the FAQ)."""
     registry.plain_text = handler
     return handler
+
+
+def on_startup(
+    hook: Callable[[Services], Awaitable[None]], registry: Registry = REGISTRY
+) -> Callable[[Services], Awaitable[None]]:
+    """Run ``hook(services)`` once the transport is ready (after login and the first sync in
+    Matrix, at once in the console), e.g. to make sure the academy Space exists."""
+    registry.startup.append(hook)
+    return hook
