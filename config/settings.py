@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    space: str | None = None  # academy Space: alias or room ID; None: the bot creates one
+    space_name: str = "Kleinstadtakademie"
+    tandem_encrypted: bool = True
 
     _yaml_file: Path | None = None
 
