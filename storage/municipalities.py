@@ -1,0 +1,427 @@
+"""The official municipality register (Destatis GV100AD) and the operator's central-place overrides.
+
+``MunicipalityRepository`` is the only writer of ``municipalities``, ``municipality_register`` and
+``central_places``. A register file (the raw GV100AD fixed-width file or the project's CSV) is
+parsed and checked completely before anything is written; the replacement then happens in one
+transaction, so a broken file changes nothing and the error names its first bad line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from storage.database import Database
+
+SHIPPED_CSV = Path(__file__).resolve().parent / "data" / "gemeinden.csv"
+SHIPPED_POPULATION_DATE = "2024-12-31"
+
+CSV_COLUMNS = (
+    "ags", "name", "land", "kreis", "population", "population_date", "name_official", "ars",
+    "gemeinde_type", "gemeindeverband", "gemeindeverband_type", "regierungsbezirk", "kreis_type",
+    "area_km2", "population_male", "plz", "gebietsstand",
+)
+REQUIRED_CSV_COLUMNS = ("ags", "name", "land", "kreis", "population", "population_date", "gebietsstand")
+
+# Destatis Textkennzeichen, as used in the GV100AD file (checked against the shipped CSV).
+KREIS_TYPES = {"41": "Kreisfreie Stadt", "42": "Stadtkreis", "43": "Kreis", "44": "Landkreis",
+               "45": "Regionalverband"}
+VERBAND_TYPES = {"50": "verbandsfreie Gemeinde", "51": "Amt", "52": "Samtgemeinde",
+                 "53": "Verbandsgemeinde", "54": "Verwaltungsgemeinschaft",
+                 "55": "Kirchspielslandgemeinde", "56": "Verwaltungsverband",
+                 "57": "Verbandsgemeinde (Trägermodell)", "58": "Erfüllende Gemeinde"}
+GEMEINDE_TYPES = {"60": "Markt", "61": "Kreisfreie Stadt", "62": "Stadtkreis", "63": "Stadt",
+                  "64": "Kreisangehörige Gemeinde", "67": "Große Kreisstadt"}
+UNINCORPORATED = {"65", "66"}  # gemeindefreie Gebiete: not municipalities, left out
+NOT_IN_VERBAND = "verbandsfreie Gemeinde"
+RAW_RECORD_LENGTH = 220
+
+# Central-place functions an operator can record (Zentrale-Orte-Konzept of the Länder's plans).
+# ``qualifies``: at least "grundzentrale Funktion mit mittelzentraler Teilfunktion".
+CENTRAL_FUNCTIONS: dict[str, bool] = {
+    "keine": False,
+    "grundzentrum": False,
+    "grundzentrum_mz": True,
+    "mittelzentrum": True,
+    "oberzentrum": True,
+}
+CENTRAL_ALIASES = {
+    "none": "keine", "kein": "keine", "nein": "keine", "no": "keine", "-": "keine",
+    "gz": "grundzentrum", "grundzentral": "grundzentrum",
+    "gz_mz": "grundzentrum_mz", "gzmz": "grundzentrum_mz", "gz+mz": "grundzentrum_mz",
+    "grundzentrum+mz": "grundzentrum_mz",
+    "grundzentrum_mit_mittelzentraler_teilfunktion": "grundzentrum_mz",
+    "mz": "mittelzentrum", "oz": "oberzentrum",
+}
+
+
+def parse_central_function(text: str) -> str | None:
+    """The canonical function code for ``text`` (``Grundzentrum-MZ``, ``mz`` …), None if unknown."""
+    key = text.strip().lower().replace("ä", "ae").replace("-", "_").replace(" ", "_")
+    key = CENTRAL_ALIASES.get(key, key)
+    return key if key in CENTRAL_FUNCTIONS else None
+
+
+@dataclass(frozen=True, slots=True)
+class Municipality:
+    ags: str
+    name: str
+    land: str
+    kreis: str
+    population: int
+    population_date: str
+    name_official: str = ""
+    ars: str = ""
+    gemeinde_type: str = ""
+    gemeindeverband: str = ""
+    gemeindeverband_type: str = ""
+    regierungsbezirk: str = ""
+    kreis_type: str = ""
+    area_km2: float | None = None
+    population_male: int | None = None
+    plz: str = ""
+    gebietsstand: str = ""
+
+    @property
+    def verband_key(self) -> str:
+        """Land, Regierungsbezirk, Kreis and Gemeindeverband digits of the ARS (9 digits)."""
+        return self.ars[:9] if len(self.ars) == 12 else ""
+
+    @property
+    def in_verband(self) -> bool:
+        return bool(self.gemeindeverband_type) and self.gemeindeverband_type != NOT_IN_VERBAND
+
+
+@dataclass(frozen=True)
+class RegisterInfo:
+    gebietsstand: str
+    population_date: str
+    source: str
+    rows: int
+    imported_at: str = ""
+
+
+@dataclass(frozen=True)
+class CentralPlace:
+    ags: str
+    function: str
+    reason: str
+    set_by: str
+    set_at: str
+
+    @property
+    def qualifies(self) -> bool:
+        return CENTRAL_FUNCTIONS.get(self.function, False)
+
+
+class RegisterImportError(ValueError):
+    """A register or central-place file is broken; ``line`` is the first bad line (1-based)."""
+
+    def __init__(self, line: int, message: str):
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+        self.message = message
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+def _iso_date(value: str, line: int, field: str) -> str:
+    try:
+        return date.fromisoformat(value.strip()).isoformat()
+    except ValueError:
+        raise RegisterImportError(line, f"{field} {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _int(value: str, line: int, field: str, required: bool = True) -> int | None:
+    value = value.strip()
+    if not value and not required:
+        return None
+    if not value.isdigit():
+        raise RegisterImportError(line, f"{field} {value!r} is not a whole number")
+    return int(value)
+
+
+def parse_register_csv(text: str) -> list[Municipality]:
+    """Rows of the project's CSV format (see storage/data/PROVENANCE.md); checks every row."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise RegisterImportError(1, "the file is empty") from None
+    missing = [c for c in REQUIRED_CSV_COLUMNS if c not in header]
+    if missing:
+        raise RegisterImportError(1, f"header lacks column(s) {', '.join(missing)}")
+    index = {name: header.index(name) for name in CSV_COLUMNS if name in header}
+    rows: list[Municipality] = []
+    seen: set[str] = set()
+    for fields in reader:
+        line = reader.line_num
+        if not fields or fields == [""]:
+            continue
+        if len(fields) != len(header):
+            raise RegisterImportError(line, f"expected {len(header)} fields, found {len(fields)}")
+
+        def get(name: str, fields: list[str] = fields) -> str:
+            return fields[index[name]].strip() if name in index else ""
+
+        ags = get("ags")
+        if not re.fullmatch(r"\d{8}", ags):
+            raise RegisterImportError(line, f"AGS {ags!r} is not 8 digits")
+        if ags in seen:
+            raise RegisterImportError(line, f"AGS {ags} occurs twice")
+        seen.add(ags)
+        if not get("name") or not get("land") or not get("kreis"):
+            raise RegisterImportError(line, "name, land and kreis must not be empty")
+        area = get("area_km2")
+        try:
+            area_value = float(area) if area else None
+        except ValueError:
+            raise RegisterImportError(line, f"area_km2 {area!r} is not a number") from None
+        rows.append(Municipality(
+            ags=ags, name=get("name"), land=get("land"), kreis=get("kreis"),
+            population=_int(get("population"), line, "population"),
+            population_date=_iso_date(get("population_date"), line, "population_date"),
+            name_official=get("name_official") or get("name"), ars=get("ars"),
+            gemeinde_type=get("gemeinde_type"), gemeindeverband=get("gemeindeverband"),
+            gemeindeverband_type=get("gemeindeverband_type"), regierungsbezirk=get("regierungsbezirk"),
+            kreis_type=get("kreis_type"), area_km2=area_value,
+            population_male=_int(get("population_male"), line, "population_male", required=False),
+            plz=get("plz"), gebietsstand=_iso_date(get("gebietsstand"), line, "gebietsstand"),
+        ))
+    if not rows:
+        raise RegisterImportError(reader.line_num or 1, "the file holds no municipalities")
+    return rows
+
+
+def parse_gv100ad(text: str, population_date: str) -> list[Municipality]:
+    """Rows of the raw Destatis GV100AD fixed-width file (record types 10/20/40/50/60)."""
+    population_date = _iso_date(population_date, 0, "population date")
+    lands: dict[str, str] = {}
+    regions: dict[str, str] = {}
+    kreise: dict[str, tuple[str, str]] = {}
+    verbaende: dict[str, tuple[str, str]] = {}
+    rows: list[Municipality] = []
+    lines = text.lstrip("\ufeff").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for number, raw in enumerate(lines, start=1):
+        record = raw.rstrip("\r")
+        if len(record) != RAW_RECORD_LENGTH:
+            raise RegisterImportError(number, f"record has {len(record)} characters, expected 220")
+        kind = record[0:2]
+        stand = record[2:10]
+        key = record[10:18].rstrip()
+        name = record[22:72].strip()
+        code = record[122:124]
+        if not stand.isdigit():
+            raise RegisterImportError(number, f"Gebietsstand {stand!r} is not a date")
+        if kind == "10":
+            lands[key[:2]] = name
+        elif kind == "20":
+            regions[key[:3]] = name
+        elif kind == "30":
+            continue  # Regionen (Baden-Württemberg), not needed
+        elif kind == "40":
+            kreise[key[:5]] = (name, KREIS_TYPES.get(code, ""))
+        elif kind == "50":
+            verbaende[key[:5] + record[18:22]] = (name, VERBAND_TYPES.get(code, ""))
+        elif kind == "60":
+            if code in UNINCORPORATED:
+                continue
+            if code not in GEMEINDE_TYPES:
+                raise RegisterImportError(number, f"unknown Textkennzeichen {code!r}")
+            ags, verband = record[10:18], record[18:22]
+            if not ags.isdigit():
+                raise RegisterImportError(number, f"AGS {ags!r} is not 8 digits")
+            if ags[:2] not in lands or ags[:5] not in kreise or ags[:5] + verband not in verbaende:
+                raise RegisterImportError(number, f"municipality {ags} comes before its Land, Kreis "
+                                                  "or Gemeindeverband record")
+            population = _int(record[139:150], number, "population")
+            male = _int(record[150:161], number, "population_male", required=False)
+            area = _int(record[128:139], number, "area", required=False)
+            iso_stand = _iso_date(f"{stand[:4]}-{stand[4:6]}-{stand[6:8]}", number, "Gebietsstand")
+            kreis_name, kreis_type = kreise[ags[:5]]
+            verband_name, verband_type = verbaende[ags[:5] + verband]
+            rows.append(Municipality(
+                ags=ags, name=name.split(",")[0].strip(), land=lands[ags[:2]], kreis=kreis_name,
+                population=population, population_date=population_date, name_official=name,
+                ars=ags[:5] + verband + ags[5:], gemeinde_type=GEMEINDE_TYPES[code],
+                gemeindeverband=verband_name, gemeindeverband_type=verband_type,
+                regierungsbezirk=regions.get(ags[:3], ""), kreis_type=kreis_type,
+                area_km2=round(area / 100, 2) if area is not None else None, population_male=male,
+                plz=record[165:170].strip(), gebietsstand=iso_stand,
+            ))
+        else:
+            raise RegisterImportError(number, f"unknown record type {kind!r}")
+    if not rows:
+        raise RegisterImportError(len(lines) or 1, "the file holds no municipalities")
+    return rows
+
+
+def parse_register_file(path: str | Path, population_date: str | None = None) -> list[Municipality]:
+    """Read a register file, telling the CSV from the raw GV100AD file by its first line."""
+    text = Path(path).read_text(encoding="utf-8")
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    if first.startswith("ags,") or first.startswith('"ags"'):
+        return parse_register_csv(text)
+    if population_date is None:
+        raise RegisterImportError(
+            0, "the raw GV100AD file does not carry the population reference date; give it with "
+               "--population-date YYYY-MM-DD (see the Hinweise file of the edition)")
+    return parse_gv100ad(text, population_date)
+
+
+def parse_central_places_csv(text: str) -> list[tuple[str, str]]:
+    """``ags,function`` rows (header optional); returns (ags, canonical function)."""
+    found: list[tuple[str, str]] = []
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    for fields in reader:
+        line = reader.line_num
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if line == 1 and fields[0].strip().lower() == "ags":
+            continue
+        if len(fields) != 2:
+            raise RegisterImportError(line, f"expected 2 fields (ags,function), found {len(fields)}")
+        ags, function = fields[0].strip(), fields[1].strip()
+        if not re.fullmatch(r"\d{8}", ags):
+            raise RegisterImportError(line, f"AGS {ags!r} is not 8 digits")
+        code = parse_central_function(function)
+        if code is None:
+            raise RegisterImportError(
+                line, f"unknown function {function!r}; use one of {', '.join(CENTRAL_FUNCTIONS)}")
+        found.append((ags, code))
+    return found
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+INSERT_SQL = (
+    "INSERT INTO municipalities (ags, name, land, kreis, population, population_date, name_official, "
+    "ars, gemeinde_type, gemeindeverband, gemeindeverband_type, regierungsbezirk, kreis_type, area_km2, "
+    "population_male, plz, gebietsstand) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def register_info_for(rows: list[Municipality], source: str) -> RegisterInfo:
+    stands = sorted({r.gebietsstand for r in rows})
+    dates = sorted({r.population_date for r in rows})
+    return RegisterInfo(gebietsstand=stands[-1], population_date=dates[-1], source=source, rows=len(rows))
+
+
+async def write_register(conn, rows: list[Municipality], info: RegisterInfo) -> None:
+    """Replace the register inside the caller's transaction."""
+    await conn.execute("DELETE FROM municipalities")
+    await conn.executemany(INSERT_SQL, [
+        (r.ags, r.name, r.land, r.kreis, r.population, r.population_date, r.name_official, r.ars,
+         r.gemeinde_type, r.gemeindeverband, r.gemeindeverband_type, r.regierungsbezirk, r.kreis_type,
+         r.area_km2, r.population_male, r.plz, r.gebietsstand)
+        for r in rows
+    ])
+    await conn.execute("DELETE FROM municipality_register")
+    await conn.execute(
+        "INSERT INTO municipality_register (id, gebietsstand, population_date, source, row_count) "
+        "VALUES (1, ?, ?, ?, ?)",
+        (info.gebietsstand, info.population_date, info.source, info.rows),
+    )
+
+
+class MunicipalityRepository:
+    """The only writer of ``municipalities``, ``municipality_register`` and ``central_places``."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    # register ---------------------------------------------------------------------------------
+    async def all(self) -> list[Municipality]:
+        rows = await self.db.fetchall(
+            "SELECT ags, name, land, kreis, population, population_date, name_official, ars, "
+            "gemeinde_type, gemeindeverband, gemeindeverband_type, regierungsbezirk, kreis_type, "
+            "area_km2, population_male, plz, gebietsstand FROM municipalities ORDER BY ags"
+        )
+        return [Municipality(*row) for row in rows]
+
+    async def get(self, ags: str) -> Municipality | None:
+        row = await self.db.fetchone(
+            "SELECT ags, name, land, kreis, population, population_date, name_official, ars, "
+            "gemeinde_type, gemeindeverband, gemeindeverband_type, regierungsbezirk, kreis_type, "
+            "area_km2, population_male, plz, gebietsstand FROM municipalities WHERE ags = ?", (ags,)
+        )
+        return Municipality(*row) if row else None
+
+    async def count(self) -> int:
+        row = await self.db.fetchone("SELECT count(*) FROM municipalities")
+        return row[0]
+
+    async def info(self) -> RegisterInfo | None:
+        row = await self.db.fetchone(
+            "SELECT gebietsstand, population_date, source, row_count, imported_at "
+            "FROM municipality_register WHERE id = 1"
+        )
+        return RegisterInfo(*row) if row else None
+
+    async def import_file(self, path: str | Path, population_date: str | None = None) -> RegisterInfo:
+        """Replace the register with ``path`` (CSV or raw GV100AD); all or nothing."""
+        rows = await asyncio.to_thread(parse_register_file, path, population_date)
+        info = register_info_for(rows, Path(path).name)
+        async with self.db.transaction() as conn:
+            await write_register(conn, rows, info)
+        return info
+
+    # central places ---------------------------------------------------------------------------
+    async def central_place(self, ags: str) -> CentralPlace | None:
+        row = await self.db.fetchone(
+            "SELECT ags, function, reason, set_by, set_at FROM central_places WHERE ags = ?", (ags,)
+        )
+        return CentralPlace(*row) if row else None
+
+    async def central_places(self) -> list[CentralPlace]:
+        rows = await self.db.fetchall(
+            "SELECT ags, function, reason, set_by, set_at FROM central_places ORDER BY ags"
+        )
+        return [CentralPlace(*row) for row in rows]
+
+    async def set_central_place(self, ags: str, function: str, reason: str, set_by: str,
+                                set_at: str) -> None:
+        if function not in CENTRAL_FUNCTIONS:
+            raise ValueError(f"unknown central-place function {function!r}")
+        await self.db.execute(
+            "INSERT INTO central_places (ags, function, reason, set_by, set_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(ags) DO UPDATE SET function = excluded.function, reason = excluded.reason, "
+            "set_by = excluded.set_by, set_at = excluded.set_at",
+            (ags, function, reason, set_by, set_at),
+        )
+
+    async def clear_central_place(self, ags: str) -> bool:
+        async with self.db.transaction() as conn:
+            cur = await conn.execute("DELETE FROM central_places WHERE ags = ?", (ags,))
+            return cur.rowcount > 0
+
+    async def import_central_places(self, path: str | Path, set_by: str, set_at: str,
+                                    reason: str | None = None) -> int:
+        """Add or replace overrides from an ``ags,function`` CSV; all or nothing.
+
+        Every AGS must be in the register, otherwise the file is refused at that line.
+        """
+        text = await asyncio.to_thread(Path(path).read_text, encoding="utf-8")
+        entries = parse_central_places_csv(text)
+        known = {row[0] for row in await self.db.fetchall("SELECT ags FROM municipalities")}
+        lines = [i for i, line in enumerate(text.lstrip("\ufeff").splitlines(), start=1) if line.strip()]
+        offset = 1 if lines and text.lstrip("\ufeff").lower().startswith("ags") else 0
+        for position, (ags, _function) in enumerate(entries):
+            if ags not in known:
+                raise RegisterImportError(lines[position + offset], f"AGS {ags} is not in the register")
+        note = reason or f"imported from {Path(path).name}"
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO central_places (ags, function, reason, set_by, set_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(ags) DO UPDATE SET function = excluded.function, reason = excluded.reason, "
+                "set_by = excluded.set_by, set_at = excluded.set_at",
+                [(ags, function, note, set_by, set_at) for ags, function in entries],
+            )
+        return len(entries)
