@@ -39,8 +39,11 @@ class Dispatcher:
     def locale(self) -> str:
         return self.services.settings.locale
 
-    def is_command(self, body: str) -> bool:
-        return split_command(body, self.services.settings.command_prefix) is not None
+    def wants(self, request: Request) -> bool:
+        """Whether ``request`` is for the bot at all (cheap; no I/O)."""
+        if request.is_direct or request.mentions_bot:
+            return True
+        return request.body.lstrip().startswith(self.services.settings.command_prefix)
 
     async def handle(self, request: Request, send: Send) -> bool:
         """Answer ``request`` if it is for the bot. Returns True when it was handled."""

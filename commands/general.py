@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from commands.context import Context
+from commands.context import Context, Role
 from commands.registry import REGISTRY, Arg, command
 
 GROUP_ORDER = ["general", "towns", "content", "community", "tandems", "admin"]
@@ -71,3 +71,27 @@ async def help_command(ctx: Context, command: str | None = None) -> None:
 async def ping(ctx: Context) -> None:
     uptime = ctx.services.clock.monotonic() - ctx.services.started_at
     await ctx.reply("ping", version=bot_version(), uptime_seconds=int(max(0, uptime)))
+
+
+@command(
+    "status",
+    aliases={"de": ["status"]},
+    group="admin",
+    role=Role.COORDINATOR,
+    summary={"de": "Zeigt den Zustand des Bots.", "en": "Shows the bot's state."},
+    help={
+        "de": "Version, Laufzeit, Datenbankstand und beantwortete Anfragen der letzten 24 Stunden.",
+        "en": "Version, uptime, database schema and requests answered in the last 24 hours.",
+    },
+    examples=["status"],
+)
+async def status(ctx: Context) -> None:
+    since = int(ctx.services.clock.now().timestamp() * 1000) - 24 * 3600 * 1000
+    answered = await ctx.db.fetchone("SELECT count(*) FROM handled_events WHERE handled_at >= ?", (since,))
+    await ctx.reply(
+        "status",
+        version=bot_version(),
+        uptime_seconds=int(max(0, ctx.services.clock.monotonic() - ctx.services.started_at)),
+        schema=await ctx.db.version(),
+        answered=answered[0],
+    )

@@ -1,17 +1,71 @@
-"""Shared fixtures. ``local_bot``: a bot without a homeserver, for fast tests."""
+"""Shared fixtures.
+
+- ``local_bot``: a bot without a homeserver (fast unit tests).
+- ``synapse``: one real Synapse for the whole session (integration tests).
+- ``make_bot`` / ``make_user``: a running kleinstadtbot and second Matrix clients on it.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from bot.homeserver import LocalSynapse
 from tests.local_bot import LocalBot, make_local_bot
+from tests.matrix_fixtures import RunningBot, UserClient, bot_settings, start_bot, unique, user_client
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("KLEINSTADTBOT_"):
+            monkeypatch.delenv(key)
 
 
 @pytest.fixture
-async def local_bot(tmp_path, monkeypatch) -> LocalBot:
-    for key in list(__import__("os").environ):
-        if key.startswith("KLEINSTADTBOT_"):
-            monkeypatch.delenv(key)
+async def local_bot(tmp_path) -> LocalBot:
     bot = await make_local_bot(tmp_path)
     yield bot
     await bot.db.close()
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory) -> LocalSynapse:
+    server = LocalSynapse(tmp_path_factory.mktemp("synapse")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def make_bot(synapse, tmp_path):
+    """``await make_bot(**settings)`` starts a bot (new account unless ``account=`` is given)."""
+    running: list[RunningBot] = []
+
+    async def factory(account=None, data=None, **overrides) -> RunningBot:
+        account = account or synapse.register(unique("bot"))
+        bot = await start_bot(bot_settings(synapse, account, data or tmp_path / "bot", **overrides))
+        bot.account = account
+        running.append(bot)
+        return bot
+
+    yield factory
+    for bot in running:
+        if not bot.task.done():
+            await bot.stop()
+
+
+@pytest.fixture
+async def make_user(synapse, tmp_path):
+    """``await make_user("mayor")`` registers a user and returns a syncing second client."""
+    clients: list[UserClient] = []
+
+    async def factory(prefix: str = "user") -> UserClient:
+        localpart = unique(prefix)
+        client = await user_client(synapse, synapse.register(localpart), tmp_path / f"store-{localpart}")
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        await client.close()

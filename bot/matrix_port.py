@@ -1,0 +1,98 @@
+"""The real ``MatrixPort``: room operations on the homeserver through nio."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    ErrorResponse,
+    JoinedMembersError,
+    ProfileGetError,
+    RoomCreateError,
+    RoomGetStateEventError,
+    RoomPreset,
+    RoomResolveAliasError,
+)
+
+from bot.sending import MessageSender
+from commands.context import MatrixError, Reply, Request
+
+
+def _check(response: Any, what: str) -> Any:
+    if isinstance(response, ErrorResponse):
+        raise MatrixError(f"{what}: {response.status_code} {response.message}", response.status_code)
+    return response
+
+
+class NioMatrix:
+    def __init__(self, client: AsyncClient, sender: MessageSender):
+        self.client = client
+        self.sender = sender
+
+    @property
+    def user_id(self) -> str:
+        return self.client.user_id
+
+    async def send(self, reply: Reply, request: Request | None = None) -> str | None:
+        return await self.sender.send(reply, request)
+
+    async def create_room(self, *, name: str, topic: str | None = None, invite: list[str] | None = None,
+                          power_levels: dict[str, Any] | None = None, encrypted: bool = False,
+                          space: bool = False, initial_state: list[dict[str, Any]] | None = None,
+                          preset: str = "private_chat", txn_key: str | None = None,
+                          room_version: str | None = None) -> str:
+        state = list(initial_state or [])
+        if encrypted and not any(e.get("type") == "m.room.encryption" for e in state):
+            state.append({"type": "m.room.encryption", "state_key": "",
+                          "content": {"algorithm": "m.megolm.v1.aes-sha2"}})
+        response = await self.client.room_create(
+            name=name, topic=topic, invite=list(invite or []), initial_state=state,
+            power_level_override=power_levels, preset=RoomPreset(preset), space=space,
+            room_version=room_version,
+        )
+        if isinstance(response, RoomCreateError):
+            raise MatrixError(f"creating room {name!r}: {response.message}", response.status_code)
+        return response.room_id
+
+    async def invite(self, room_id: str, user_id: str) -> None:
+        _check(await self.client.room_invite(room_id, user_id), f"inviting {user_id}")
+
+    async def kick(self, room_id: str, user_id: str, reason: str | None = None) -> None:
+        _check(await self.client.room_kick(room_id, user_id, reason), f"removing {user_id}")
+
+    async def put_state(self, room_id: str, event_type: str, content: dict[str, Any],
+                        state_key: str = "") -> None:
+        _check(await self.client.room_put_state(room_id, event_type, content, state_key),
+               f"setting {event_type} in {room_id}")
+
+    async def get_state(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None:
+        response = await self.client.room_get_state_event(room_id, event_type, state_key)
+        if isinstance(response, RoomGetStateEventError):
+            if response.status_code == "M_NOT_FOUND":
+                return None
+            raise MatrixError(f"reading {event_type}: {response.message}", response.status_code)
+        return response.content
+
+    async def joined_members(self, room_id: str) -> list[str]:
+        response = await self.client.joined_members(room_id)
+        if isinstance(response, JoinedMembersError):
+            raise MatrixError(f"members of {room_id}: {response.message}", response.status_code)
+        return [m.user_id for m in response.members]
+
+    async def user_exists(self, user_id: str) -> bool:
+        response = await self.client.get_profile(user_id)
+        if isinstance(response, ProfileGetError):
+            if response.status_code in ("M_NOT_FOUND", "M_UNKNOWN", "M_FORBIDDEN"):
+                return False
+            raise MatrixError(f"profile of {user_id}: {response.message}", response.status_code)
+        return True
+
+    async def resolve_alias(self, alias: str) -> str | None:
+        response = await self.client.room_resolve_alias(alias)
+        if isinstance(response, RoomResolveAliasError):
+            return None
+        return response.room_id
+
+    async def leave(self, room_id: str) -> None:
+        await self.client.room_leave(room_id)

@@ -1,0 +1,393 @@
+"""The Matrix runtime: one long-lived nio client, a sync loop, and the route from event to handler.
+
+Guarantees:
+- One device for the bot's life (``bot.session``); the sync token is stored after each batch
+  is handled, so a restart continues where it stopped.
+- No command is answered twice: answered events are recorded, replies carry transaction IDs
+  derived from the command's event ID (a replayed batch re-sends nothing new), and events older
+  than the catch-up window or from before the bot joined a room are ignored by timestamp.
+- The homeserver being down never ends the loop: backoff with jitter, recovery without restart.
+- SIGINT/SIGTERM: the running batch finishes, the token is saved, the database closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import signal
+from collections import defaultdict
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    InviteMemberEvent,
+    MegolmEvent,
+    PowerLevelsEvent,
+    RoomMemberEvent,
+    RoomMessageText,
+    SyncError,
+    SyncResponse,
+)
+from nio.exceptions import LocalProtocolError
+
+from bot.app import build_dispatcher, build_renderer
+from bot.backoff import Backoff
+from bot.matrix_port import NioMatrix
+from bot.roles import RoleResolver
+from bot.sending import MessageSender
+from bot.session import LoginFailed, TransientLoginError, login
+from commands.context import Clock, Reply, Request, SystemClock
+from commands.registry import REGISTRY
+from config.settings import Settings
+from storage.database import Database
+from storage.runtime_state import RuntimeStateRepository
+
+log = logging.getLogger(__name__)
+HANDLED_RETENTION_MS = 3 * 24 * 3600 * 1000
+REPLY_FALLBACK = re.compile(r"^(?:>.*\n)+\n", re.MULTILINE)
+
+
+def sync_filter(timeline_limit: int) -> dict[str, Any]:
+    """Lazy-loaded members, short timelines, no presence, receipts or typing."""
+    return {
+        "presence": {"not_types": ["*"]},
+        "account_data": {"not_types": ["*"]},
+        "room": {
+            "state": {"lazy_load_members": True},
+            "timeline": {"limit": timeline_limit, "lazy_load_members": True},
+            "ephemeral": {"not_types": ["*"]},
+            "account_data": {"not_types": ["*"]},
+        },
+    }
+
+
+def strip_reply_fallback(body: str) -> str:
+    """Remove the quoted "> <@user> …" block that clients put before a reply's text."""
+    return REPLY_FALLBACK.sub("", body, count=1) if body.startswith(">") else body
+
+
+class KleinstadtBot:
+    def __init__(self, settings: Settings, clock: Clock | None = None):
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db = Database(settings.database)
+        self.repo = RuntimeStateRepository(self.db)
+        store = settings.store_dir / "crypto"
+        store.mkdir(parents=True, exist_ok=True)
+        self.client = AsyncClient(
+            settings.homeserver or "",
+            settings.user_id or "",
+            device_id=settings.device_id,
+            store_path=str(store),
+            config=AsyncClientConfig(
+                encryption_enabled=settings.encryption,
+                store_sync_tokens=False,
+                max_limit_exceeded=settings.retry.max_rate_limited,
+                max_timeouts=settings.retry.max_timeouts,
+                request_timeout=settings.retry.request_timeout_seconds,
+                backoff_factor=0.5,
+                max_timeout_retry_wait_time=30,
+            ),
+        )
+        self.renderer = build_renderer(settings)
+        self.sender = MessageSender(self.client, self.renderer)
+        self.matrix = NioMatrix(self.client, self.sender)
+        self.roles = RoleResolver(settings, self.client)
+        self.dispatcher = None
+        self.ready = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._sync_task: asyncio.Task | None = None
+        self._joins: dict[str, int] = {}
+        self._backoff = Backoff(settings.sync.backoff_initial_seconds, settings.sync.backoff_max_seconds)
+        self.answered = 0  # commands answered since start (for operators and benchmarks)
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        if self._sync_task is not None and not self._sync_task.done():
+            self._sync_task.cancel()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    async def run(self) -> None:
+        """Log in, then sync until asked to stop. Never returns on homeserver failures."""
+        await self.db.open()
+        try:
+            self.dispatcher = build_dispatcher(self.settings, self.db, self.matrix, self.roles, self.clock)
+            await self.repo.prune_handled(self._now_ms() - HANDLED_RETENTION_MS)
+            self._joins = await self.repo.all_joins()
+            if not await self._connect():
+                return
+            await self._sync_loop()
+        finally:
+            await self.close()
+
+    async def _connect(self) -> bool:
+        while not self._stop.is_set():
+            try:
+                how = await login(self.client, self.settings, self.repo)
+                if self.client.should_upload_keys:
+                    await self.client.keys_upload()
+                self._filter_id = await self._upload_filter()
+                self._backoff.succeeded()
+                log.info("connected to %s as %s (device %s, %s)", self.settings.homeserver,
+                         self.client.user_id, self.client.device_id, how)
+                return True
+            except LoginFailed:
+                raise
+            except (TransientLoginError, TimeoutError, OSError, LocalProtocolError) as exc:
+                await self._pause(self._backoff.failed(str(exc) or type(exc).__name__))
+        return False
+
+    async def _upload_filter(self) -> str | dict:
+        response = await self.client.upload_filter(**{
+            k: v for k, v in sync_filter(self.settings.sync.timeline_limit).items()
+        })
+        filter_id = getattr(response, "filter_id", None)
+        if filter_id is None:
+            raise TransientLoginError(f"filter upload failed: {getattr(response, 'message', response)}")
+        return filter_id
+
+    async def _sync_loop(self) -> None:
+        token = await self.repo.sync_token()
+        first = True
+        while not self._stop.is_set():
+            self._sync_task = asyncio.ensure_future(self.client.sync(
+                timeout=0 if first else self.settings.sync.timeout_ms,
+                sync_filter=self._filter_id,
+                since=token,
+                # after a restart nio knows no room state (encryption, members): fetch it once
+                full_state=True if first and token else None,
+            ))
+            try:
+                response = await self._sync_task
+            except asyncio.CancelledError:
+                if self._stop.is_set():
+                    break
+                raise
+            except (TimeoutError, OSError) as exc:
+                await self._pause(self._backoff.failed(type(exc).__name__))
+                continue
+            finally:
+                self._sync_task = None
+            if isinstance(response, SyncError):
+                if response.status_code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
+                    if self.settings.access_token is not None:
+                        raise LoginFailed("the access token is no longer valid")
+                    await self.repo.forget_session()
+                    if not await self._connect():
+                        break
+                    continue
+                await self._pause(self._backoff.failed(f"{response.status_code} {response.message}"))
+                continue
+            self._backoff.succeeded()
+            await self._handle_sync(response, initial=token is None and first)
+            token = response.next_batch
+            await self.repo.save_sync_token(token)
+            await self._housekeeping()
+            if first:
+                first = False
+                await self._run_startup_hooks()
+                self.ready.set()
+                log.info("kleinstadtbot ready: %d rooms", len(self.client.rooms))
+
+    async def _housekeeping(self) -> None:
+        """What nio's sync_forever does between syncs: keys and to-device messages."""
+        if self.client.olm is None:
+            return
+        try:
+            await self.client.send_to_device_messages()
+            if self.client.should_upload_keys:
+                await self.client.keys_upload()
+            if self.client.should_query_keys:
+                await self.client.keys_query()
+            if self.client.should_claim_keys:
+                await self.client.keys_claim(self.client.get_users_for_key_claiming())
+        except (TimeoutError, OSError, LocalProtocolError) as exc:
+            log.warning("encryption housekeeping failed, will retry: %s", exc)
+
+    async def _run_startup_hooks(self) -> None:
+        for hook in REGISTRY.startup:
+            try:
+                await hook(self.dispatcher.services)
+            except Exception:
+                log.exception("startup hook %s failed", getattr(hook, "__name__", hook))
+
+    async def close(self) -> None:
+        if self.stopped.is_set():
+            return
+        with contextlib.suppress(Exception):
+            await self.client.close()  # closes HTTP; never logs out: the device stays
+        await self.db.close()
+        self.stopped.set()
+
+    # --- routing -------------------------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        return int(self.clock.now().timestamp() * 1000)
+
+    async def _handle_sync(self, response: SyncResponse, initial: bool) -> None:
+        for room_id, info in response.rooms.invite.items():
+            await self._on_invite(room_id, info)
+        for room_id in response.rooms.leave:
+            self._joins.pop(room_id, None)
+            await self.repo.forget_room(room_id)
+        per_room: dict[str, list] = defaultdict(list)
+        for room_id, info in response.rooms.join.items():
+            await self._note_join(room_id, info, initial)
+            for event in [*info.state, *info.timeline.events]:
+                if isinstance(event, PowerLevelsEvent):
+                    self.roles.invalidate(room_id)
+            for event in info.timeline.events:
+                if isinstance(event, RoomMemberEvent) and event.membership == "leave":
+                    await self._maybe_leave_empty(room_id)
+                if isinstance(event, RoomMessageText | MegolmEvent):
+                    per_room[room_id].append(event)
+        if per_room:
+            await asyncio.gather(*(self._handle_room(r, events) for r, events in per_room.items()))
+
+    async def _note_join(self, room_id: str, info: Any, initial: bool) -> None:
+        if room_id in self._joins:
+            return
+        joined_at = None
+        for event in [*info.state, *info.timeline.events]:
+            if (isinstance(event, RoomMemberEvent) and event.state_key == self.client.user_id
+                    and event.membership == "join"):
+                joined_at = event.server_timestamp
+        if joined_at is None:
+            # no join event at hand: treat everything before now as history
+            joined_at = self._now_ms()
+        self._joins[room_id] = joined_at
+        await self.repo.record_join(room_id, joined_at)
+
+    async def _handle_room(self, room_id: str, events: list) -> None:
+        for event in events:
+            try:
+                await self._handle_event(room_id, event)
+            except Exception:
+                log.exception("event %s in %s could not be handled", event.event_id, room_id)
+
+    def _is_fresh(self, room_id: str, timestamp: int) -> bool:
+        if timestamp < self._joins.get(room_id, 0):
+            return False
+        window_ms = int(self.settings.sync.catch_up_minutes * 60_000)
+        return timestamp >= self._now_ms() - window_ms
+
+    async def _handle_event(self, room_id: str, event: Any) -> None:
+        if event.sender == self.client.user_id or not self._is_fresh(room_id, event.server_timestamp):
+            return
+        if isinstance(event, MegolmEvent):
+            await self._undecryptable(room_id, event)
+            return
+        source = event.source.get("content", {})
+        relates = source.get("m.relates_to") or {}
+        if relates.get("rel_type") == "m.replace":
+            return  # edits are not new commands
+        request = self._request(room_id, event, source, relates)
+        if not self.dispatcher.wants(request):
+            return
+        if event.decrypted:
+            await self.repo.clear_undecryptable_notice(room_id)
+        if await self.repo.is_handled(event.event_id):
+            return
+
+        async def send(reply: Reply) -> str | None:
+            return await self.matrix.send(reply, request)
+
+        try:
+            if await self.dispatcher.handle(request, send):
+                self.answered += 1
+                await self.repo.mark_handled(event.event_id, room_id, self._now_ms())
+        finally:
+            self.sender.forget(event.event_id)
+
+    def _request(self, room_id: str, event: RoomMessageText, content: dict, relates: dict) -> Request:
+        room = self.client.rooms.get(room_id)
+        body = strip_reply_fallback(event.body or "")
+        me = self.client.user_id
+        mentioned = me in ((content.get("m.mentions") or {}).get("user_ids") or [])
+        html = content.get("formatted_body") or ""
+        if not mentioned and (me in body or f"matrix.to/#/{me}" in html):
+            mentioned = True
+        if mentioned:
+            body = self._strip_mention(body, room)
+        direct = room is not None and room.joined_count <= 2 and room.invited_count == 0
+        thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
+        return Request(sender=event.sender, room_id=room_id, body=body, event_id=event.event_id,
+                       thread_root=thread_root, timestamp_ms=event.server_timestamp,
+                       is_direct=direct, mentions_bot=mentioned)
+
+    def _strip_mention(self, body: str, room: Any) -> str:
+        me = self.client.user_id
+        names = [me, me.split(":")[0].lstrip("@")]
+        if room is not None and room.user_name(me):
+            names.insert(0, room.user_name(me))
+        for name in names:
+            if body.lower().startswith(name.lower()):
+                return body[len(name):].lstrip(" :,").strip()
+        return body
+
+    async def _undecryptable(self, room_id: str, event: MegolmEvent) -> None:
+        log.warning("cannot decrypt %s in %s (session %s)", event.event_id, room_id, event.session_id)
+        with contextlib.suppress(Exception):
+            await self.client.request_room_key(event)
+        if not await self.repo.claim_undecryptable_notice(room_id, self._now_ms()):
+            return
+        request = Request(sender=event.sender, room_id=room_id, body="", event_id=event.event_id,
+                          timestamp_ms=event.server_timestamp)
+        try:
+            await self.matrix.send(Reply("undecryptable"), request)
+        except Exception:
+            log.exception("could not tell %s about an undecryptable message", room_id)
+
+    async def _on_invite(self, room_id: str, info: Any) -> None:
+        inviter = None
+        for event in info.invite_state:
+            if (isinstance(event, InviteMemberEvent) and event.state_key == self.client.user_id
+                    and event.membership == "invite"):
+                inviter = event.sender
+        server = inviter.split(":", 1)[1] if inviter and ":" in inviter else None
+        if server in self.settings.invite_servers:
+            response = await self.client.join(room_id)
+            if getattr(response, "room_id", None):
+                joined_at = self._now_ms()
+                self._joins[room_id] = joined_at
+                await self.repo.record_join(room_id, joined_at)
+                log.info("joined %s on invitation by %s", room_id, inviter)
+            else:
+                log.warning("could not join %s: %s", room_id, getattr(response, "message", response))
+        else:
+            log.info("rejecting invitation to %s from %s (server not allowed)", room_id, inviter)
+            await self.client.room_leave(room_id)
+
+    async def _maybe_leave_empty(self, room_id: str) -> None:
+        if not self.settings.leave_empty_rooms:
+            return
+        room = self.client.rooms.get(room_id)
+        if room is not None and room.joined_count <= 1 and room.invited_count == 0:
+            log.info("leaving %s: no one else is left", room_id)
+            await self.client.room_leave(room_id)
+            await self.client.room_forget(room_id)
+            self._joins.pop(room_id, None)
+            await self.repo.forget_room(room_id)
+
+
+async def run_bot(settings: Settings) -> int:
+    bot = KleinstadtBot(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, bot.request_stop)
+    try:
+        await bot.run()
+    except LoginFailed as exc:
+        log.error("cannot log in: %s", exc)
+        return 3
+    log.info("kleinstadtbot stopped")
+    return 0

@@ -1,0 +1,105 @@
+"""Outgoing messages: Matrix conventions and deterministic transaction IDs.
+
+Every bot message is an ``m.notice`` with HTML ``formatted_body`` and plain ``body``, carries
+``m.mentions``, and answers a command with a reply relation (inside the thread when the command
+came in one). The transaction ID is derived from what the message answers, so a retry after a
+timeout, or a replay of the same sync batch after a crash, cannot post twice: the homeserver
+deduplicates on the transaction ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from typing import Any
+
+from nio import AsyncClient, RoomSendError
+
+from bot.rendering import Renderer
+from commands.context import MatrixError, Reply, Request
+
+log = logging.getLogger(__name__)
+SEND_ATTEMPTS = 4
+
+
+def transaction_id(*parts: str) -> str:
+    """A stable transaction ID from the parts that identify one logical message."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+    return f"ksb{digest}"
+
+
+def message_content(body: str, html: str, request: Request | None, mentions: list[str]) -> dict[str, Any]:
+    content: dict[str, Any] = {
+        "msgtype": "m.notice",
+        "body": body,
+        "format": "org.matrix.custom.html",
+        "formatted_body": html,
+    }
+    user_ids = list(dict.fromkeys(mentions))
+    if request is not None and request.event_id:
+        if request.sender not in user_ids:
+            user_ids.insert(0, request.sender)
+        if request.thread_root:
+            content["m.relates_to"] = {
+                "rel_type": "m.thread",
+                "event_id": request.thread_root,
+                "is_falling_back": False,
+                "m.in_reply_to": {"event_id": request.event_id},
+            }
+        else:
+            content["m.relates_to"] = {"m.in_reply_to": {"event_id": request.event_id}}
+    content["m.mentions"] = {"user_ids": user_ids} if user_ids else {}
+    return content
+
+
+class MessageSender:
+    """Renders replies and sends them with bounded retries and stable transaction IDs."""
+
+    def __init__(self, client: AsyncClient, renderer: Renderer):
+        self.client = client
+        self.renderer = renderer
+        self._counters: dict[str, int] = {}
+
+    async def send(self, reply: Reply, request: Request | None = None) -> str | None:
+        body, html = self.renderer.render(reply.template, reply.data)
+        answering = request if reply.room_id is None else None
+        room_id = reply.room_id or (request.room_id if request else None)
+        if room_id is None:
+            raise ValueError("a reply needs a room or a request")
+        if reply.key:
+            txn = transaction_id("key", reply.key)
+        elif request is not None and request.event_id:
+            # the n-th message sent while handling this event: stable across replays
+            index = self._counters.get(request.event_id, 0)
+            self._counters[request.event_id] = index + 1
+            txn = transaction_id("event", request.event_id, str(index))
+        else:
+            txn = None
+        content = message_content(body, html, answering, reply.mentions)
+        return await self.send_content(room_id, content, txn)
+
+    def forget(self, event_id: str) -> None:
+        self._counters.pop(event_id, None)
+
+    async def send_content(self, room_id: str, content: dict[str, Any], txn: str | None) -> str | None:
+        delay = 1.0
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                response = await self.client.room_send(
+                    room_id, "m.room.message", content, tx_id=txn, ignore_unverified_devices=True
+                )
+            except (TimeoutError, OSError) as exc:  # connection errors after nio's own retries
+                error: Exception | str = exc
+            else:
+                if not isinstance(response, RoomSendError):
+                    return response.event_id
+                if response.status_code in ("M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE", "M_BAD_JSON"):
+                    raise MatrixError(f"cannot send to {room_id}: {response.message}", response.status_code)
+                error = f"{response.status_code}: {response.message}"
+            if attempt == SEND_ATTEMPTS:
+                raise MatrixError(f"sending to {room_id} failed after {attempt} attempts: {error}")
+            log.warning("send to %s failed (%s); retrying with the same transaction ID", room_id, error)
+            await asyncio.sleep(delay)
+            delay *= 2
+        return None

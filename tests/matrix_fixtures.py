@@ -1,0 +1,203 @@
+"""Real-homeserver test support: a bot running in-process and second Matrix clients.
+
+The clients use access tokens from shared-secret registration (no logins, which Synapse limits
+per IP) and bounded HTTP 429/timeout retries, so a rate-limited test fails instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    MegolmEvent,
+    RoomCreateError,
+    RoomMessageNotice,
+    RoomMessageText,
+    RoomPreset,
+    RoomSendError,
+)
+
+from bot.homeserver import Account, LocalSynapse
+from bot.runtime import KleinstadtBot
+from config.settings import Settings
+
+_names = itertools.count(1)
+WAIT = 30.0
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{next(_names)}"
+
+
+@dataclass
+class RunningBot:
+    settings: Settings
+    bot: KleinstadtBot
+    task: asyncio.Task
+
+    @property
+    def user_id(self) -> str:
+        return self.settings.user_id
+
+    async def stop(self) -> None:
+        self.bot.request_stop()
+        await asyncio.wait_for(self.task, WAIT)
+
+
+async def start_bot(settings: Settings) -> RunningBot:
+    bot = KleinstadtBot(settings)
+    task = asyncio.ensure_future(bot.run())
+    ready = asyncio.ensure_future(bot.ready.wait())
+    done, _ = await asyncio.wait({task, ready}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    if ready not in done:
+        ready.cancel()
+        if task.done():
+            task.result()  # raise what went wrong
+        raise TimeoutError("bot did not become ready")
+    return RunningBot(settings, bot, task)
+
+
+def bot_settings(synapse: LocalSynapse, account: Account, data: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "homeserver": synapse.url,
+        "user_id": account.user_id,
+        "password": account.password,
+        "database": data / "bot.db",
+        "coordinators": [],
+        "log_level": "DEBUG",
+    }
+    values.update(overrides)
+    if "access_token" in values:
+        values.pop("password", None)
+    return Settings(**values)
+
+
+@dataclass
+class UserClient:
+    """A second Matrix client playing a mayor or a coordinator."""
+
+    account: Account
+    client: AsyncClient
+    events: list[tuple[str, Any]] = field(default_factory=list)
+    task: asyncio.Task | None = None
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    @property
+    def user_id(self) -> str:
+        return self.account.user_id
+
+    async def start(self) -> UserClient:
+        self.client.add_event_callback(self._on_event, (RoomMessageNotice, RoomMessageText, MegolmEvent))
+        await self.client.sync(timeout=0, full_state=True)
+        if self.client.should_upload_keys:
+            await self.client.keys_upload()
+        self.task = asyncio.ensure_future(self.client.sync_forever(timeout=1000))
+        return self
+
+    async def _on_event(self, room: Any, event: Any) -> None:
+        async with self._changed:
+            self.events.append((room.room_id, event))
+            self._changed.notify_all()
+
+    async def close(self) -> None:
+        if self.task:
+            self.client.stop_sync_forever()
+            self.task.cancel()
+            with contextlib.suppress(BaseException):
+                await self.task
+        await self.client.close()
+
+    async def create_room(self, invite: list[str], encrypted: bool = False, direct: bool = True,
+                          name: str | None = None) -> str:
+        state = [{"type": "m.room.encryption", "state_key": "",
+                  "content": {"algorithm": "m.megolm.v1.aes-sha2"}}] if encrypted else []
+        response = await self.client.room_create(
+            name=name, invite=invite, is_direct=direct, initial_state=state,
+            preset=RoomPreset.trusted_private_chat if direct else RoomPreset.private_chat,
+        )
+        assert not isinstance(response, RoomCreateError), response
+        return response.room_id
+
+    async def wait_joined(self, room_id: str, user_id: str, timeout: float = WAIT) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            response = await self.client.joined_members(room_id)
+            if user_id in [m.user_id for m in getattr(response, "members", [])]:
+                # let our sync see the join so encryption covers the bot's device
+                await asyncio.sleep(0.3)
+                return
+            await asyncio.sleep(0.2)
+        raise TimeoutError(f"{user_id} did not join {room_id}")
+
+    async def dm(self, bot_user: str, encrypted: bool = False) -> str:
+        room_id = await self.create_room([bot_user], encrypted=encrypted)
+        await self.wait_joined(room_id, bot_user)
+        return room_id
+
+    async def send(self, room_id: str, body: str, thread_root: str | None = None,
+                   html: str | None = None) -> str:
+        content: dict[str, Any] = {"msgtype": "m.text", "body": body}
+        if html:
+            content.update(format="org.matrix.custom.html", formatted_body=html)
+        if thread_root:
+            content["m.relates_to"] = {"rel_type": "m.thread", "event_id": thread_root}
+        response = await self.client.room_send(room_id, "m.room.message", content,
+                                               ignore_unverified_devices=True)
+        assert not isinstance(response, RoomSendError), response
+        return response.event_id
+
+    def notices(self, room_id: str, sender: str | None = None) -> list[Any]:
+        return [e for r, e in self.events if r == room_id and isinstance(e, RoomMessageNotice)
+                and (sender is None or e.sender == sender)]
+
+    def replies_to(self, room_id: str, event_id: str) -> list[Any]:
+        return [e for e in self.notices(room_id) if _in_reply_to(e) == event_id]
+
+    async def wait_reply(self, room_id: str, event_id: str, timeout: float = WAIT) -> Any:
+        """The bot's notice that answers ``event_id``."""
+        async def found() -> Any:
+            async with self._changed:
+                while not self.replies_to(room_id, event_id):
+                    await self._changed.wait()
+                return self.replies_to(room_id, event_id)[0]
+
+        return await asyncio.wait_for(found(), timeout)
+
+    async def wait_notice(self, room_id: str, predicate: Any, timeout: float = WAIT) -> Any:
+        async def found() -> Any:
+            async with self._changed:
+                while True:
+                    for event in self.notices(room_id):
+                        if predicate(event):
+                            return event
+                    await self._changed.wait()
+
+        return await asyncio.wait_for(found(), timeout)
+
+    async def ask(self, room_id: str, body: str, timeout: float = WAIT, **kwargs: Any) -> Any:
+        """Send ``body`` and return the bot's answer to it."""
+        event_id = await self.send(room_id, body, **kwargs)
+        return await self.wait_reply(room_id, event_id, timeout)
+
+
+def _in_reply_to(event: Any) -> str | None:
+    relates = event.source.get("content", {}).get("m.relates_to") or {}
+    return (relates.get("m.in_reply_to") or {}).get("event_id")
+
+
+async def user_client(synapse: LocalSynapse, account: Account, store: Path) -> UserClient:
+    store.mkdir(parents=True, exist_ok=True)
+    client = AsyncClient(
+        synapse.url, account.user_id, device_id=account.device_id, store_path=str(store),
+        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False,
+                                 max_limit_exceeded=3, max_timeouts=3, request_timeout=30),
+    )
+    client.restore_login(account.user_id, account.device_id, account.access_token)
+    return await UserClient(account, client).start()

@@ -1,0 +1,160 @@
+"""The Matrix runtime against a real Synapse, with a second client playing the user."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+pytestmark = pytest.mark.synapse
+
+
+async def test_help_is_a_notice_replying_to_the_command(make_bot, make_user):
+    bot = await make_bot()
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id)
+    command_id = await mayor.send(room, "!hilfe")
+    answer = await mayor.wait_reply(room, command_id)
+    content = answer.source["content"]
+    assert content["msgtype"] == "m.notice"
+    assert content["format"] == "org.matrix.custom.html"
+    assert "<code>!ping</code>" in content["formatted_body"]
+    assert "!ping" in content["body"] and "<" not in content["body"].split("!hilfe <befehl>")[0]
+    assert content["m.relates_to"]["m.in_reply_to"]["event_id"] == command_id
+    assert content["m.mentions"] == {"user_ids": [mayor.user_id]}
+
+
+async def test_reply_in_a_thread_stays_in_the_thread(make_bot, make_user):
+    bot = await make_bot()
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id)
+    root = await mayor.send(room, "Thread-Anfang")
+    command_id = await mayor.send(room, "!ping", thread_root=root)
+    answer = await mayor.wait_reply(room, command_id)
+    relates = answer.source["content"]["m.relates_to"]
+    assert relates["rel_type"] == "m.thread" and relates["event_id"] == root
+
+
+async def test_unknown_command_gets_a_suggestion(make_bot, make_user):
+    bot = await make_bot()
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id)
+    answer = await mayor.ask(room, "!pnig")
+    assert "Meintest du !ping" in answer.body
+
+
+async def test_member_is_refused_a_coordinator_command(make_bot, make_user, synapse):
+    coordinator = await make_user("koordination")
+    bot = await make_bot(coordinators=[coordinator.user_id])
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id)
+    refused = await mayor.ask(room, "!status")
+    assert "nur Koordinator·innen" in refused.body
+    own_room = await coordinator.dm(bot.user_id)
+    allowed = await coordinator.ask(own_room, "!status")
+    assert "Schema-Version" in allowed.body
+
+
+async def test_power_level_in_coordination_room_makes_a_coordinator(make_bot, make_user, synapse):
+    lead = await make_user("leitung")
+    staff = await make_user("team")
+    bot_account = synapse.register("koordbot")
+    coordination = await lead.create_room([staff.user_id, bot_account.user_id], direct=False,
+                                          name="Koordination")
+    await staff.client.join(coordination)
+    levels = (await lead.client.room_get_state_event(coordination, "m.room.power_levels")).content
+    levels["users"][staff.user_id] = 50
+    await lead.client.room_put_state(coordination, "m.room.power_levels", levels)
+    bot = await make_bot(account=bot_account, coordination_room=coordination)
+    room = await staff.dm(bot.user_id)
+    answer = await staff.ask(room, "!status")
+    assert "Schema-Version" in answer.body
+    # taking the power level away takes the role away, without a restart
+    levels["users"][staff.user_id] = 0
+    await lead.client.room_put_state(coordination, "m.room.power_levels", levels)
+    for _ in range(50):
+        if bot.bot.client.rooms[coordination].power_levels.get_user_level(staff.user_id) == 0:
+            break
+        await asyncio.sleep(0.1)
+    refused = await staff.ask(room, "!status")
+    assert "nur Koordinator·innen" in refused.body
+
+
+async def test_html_in_an_argument_comes_back_escaped(make_bot, make_user):
+    bot = await make_bot()
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id)
+    answer = await mayor.ask(room, '!hilfe "<img src=x onerror=alert(1)>"')
+    html = answer.source["content"]["formatted_body"]
+    assert "<img" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+async def test_restart_answers_no_command_twice(make_bot, make_user, tmp_path):
+    bot = await make_bot()
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id)
+    first = await mayor.send(room, "!ping")
+    await mayor.wait_reply(room, first)
+    await bot.stop()
+    again = await make_bot(account=bot.account)
+    second = await mayor.send(room, "!ping")
+    await mayor.wait_reply(room, second)
+    await asyncio.sleep(1.0)  # any duplicate would have arrived with the same sync batch
+    assert len(mayor.replies_to(room, first)) == 1
+    assert len(mayor.replies_to(room, second)) == 1
+    assert again.bot.client.device_id == bot.bot.client.device_id  # one device for life
+
+
+async def test_command_sent_while_down_is_answered_once_after_restart(make_bot, make_user):
+    bot = await make_bot()
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id)
+    await mayor.ask(room, "!ping")
+    await bot.stop()
+    while_down = await mayor.send(room, "!ping")
+    await make_bot(account=bot.account)
+    await mayor.wait_reply(room, while_down)
+    await asyncio.sleep(1.0)
+    assert len(mayor.replies_to(room, while_down)) == 1
+
+
+async def test_old_commands_outside_the_window_are_ignored(make_bot, make_user):
+    bot = await make_bot()
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id)
+    await mayor.ask(room, "!ping")
+    await bot.stop()
+    stale = await mayor.send(room, "!ping")
+    await asyncio.sleep(3.0)
+    # a 1.5-second window makes the command sent 3 seconds ago too old
+    await make_bot(account=bot.account, sync={"catch_up_minutes": 0.025})
+    fresh = await mayor.send(room, "!ping")
+    await mayor.wait_reply(room, fresh)
+    assert mayor.replies_to(room, stale) == []
+
+
+async def test_invite_from_a_server_not_allowed_is_rejected(make_bot, make_user):
+    bot = await make_bot(allowed_servers=["example.org"])
+    stranger = await make_user("fremd")
+    room = await stranger.create_room([bot.user_id])
+    for _ in range(100):
+        members = await stranger.client.room_get_state_event(room, "m.room.member", bot.user_id)
+        if members.content.get("membership") == "leave":
+            break
+        await asyncio.sleep(0.1)
+    assert members.content["membership"] == "leave"
+
+
+async def test_ping_in_an_encrypted_direct_chat_also_after_restart(make_bot, make_user):
+    bot = await make_bot()
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id, encrypted=True)
+    command_id = await mayor.send(room, "!ping")
+    answer = await mayor.wait_reply(room, command_id)
+    assert answer.body.startswith("🏓 Pong!")
+    assert answer.decrypted  # the bot answered encrypted
+    await bot.stop()
+    await make_bot(account=bot.account)
+    after = await mayor.ask(room, "!ping")
+    assert after.body.startswith("🏓 Pong!") and after.decrypted
