@@ -37,7 +37,7 @@ class ConfigError(Exception):
 
 class SyncSettings(BaseModel):
     timeout_ms: int = Field(30_000, ge=0, le=120_000, description="long-poll timeout")
-    catch_up_minutes: int = Field(
+    catch_up_minutes: float = Field(
         15, ge=0, le=24 * 60, description="answer commands sent while the bot was down if younger"
     )
     backoff_initial_seconds: float = Field(1.0, gt=0, le=60)
