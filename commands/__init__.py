@@ -10,6 +10,10 @@ import importlib
 # One line per command family; a family module declares its commands at import time.
 FAMILIES = [
     "commands.general",
+    "commands.academy_space",
+    "commands.profiles",
+    "commands.topic_channels",
+    "commands.tandems",
 ]
 
 _loaded = False

@@ -1,0 +1,195 @@
+"""``!profile`` / ``!profil``: link yourself to your town and your topics; see, export, delete.
+
+Town lookup goes through one function, ``find_town``, which uses the municipality register of
+the ``!eligible`` feature (forgiving matching, disambiguation by AGS).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+from commands.context import Context, Services
+from commands.registry import Arg, command
+from config.topics import default_topics
+from storage.community import ProfileRepository, TandemRepository, TopicChannelRepository
+
+log = logging.getLogger(__name__)
+
+# --- town lookup (the one seam to the municipality register) --------------------------------
+
+
+@dataclass(frozen=True)
+class Town:
+    ags: str
+    name: str
+    kreis: str
+    land: str
+    population: int | None
+
+
+@dataclass(frozen=True)
+class TownLookup:
+    status: Literal["exact", "ambiguous", "suggestions", "not_found", "unavailable"]
+    towns: list[Town] = field(default_factory=list)
+
+
+async def find_town(services: Services, query: str) -> TownLookup:
+    """Resolve a town name or AGS through the municipality register."""
+    try:
+        from commands import towns_search  # the register's search (issue 3), if present
+    except ImportError:
+        log.warning("municipality register not available; cannot resolve %r", query)
+        return TownLookup("unavailable")
+    result = await towns_search.find_towns(services, query)
+    return TownLookup(result.status, [_town(t) for t in result.towns])
+
+
+def _town(found) -> Town:
+    return Town(str(found.ags), str(found.name), str(getattr(found, "kreis", "") or ""),
+                str(getattr(found, "land", "") or ""), getattr(found, "population", None))
+
+
+# --- the command --------------------------------------------------------------------------
+
+TOPIC_ADD = {"add", "hinzufügen", "hinzufuegen", "dazu", "plus", "+"}
+TOPIC_REMOVE = {"remove", "entfernen", "weg", "löschen", "loeschen", "minus", "-"}
+CONFIRM_WORDS = {"ja", "bestätigen", "bestaetigen", "yes", "confirm"}
+
+
+def topic_labels(ids, locale: str) -> list[str]:
+    topics = default_topics()
+    return [topics.by_id[i].label(locale) if i in topics.by_id else i for i in ids]
+
+
+@command(
+    "profile",
+    aliases={"de": ["profil"], "en": ["profile"]},
+    group="community",
+    summary={"de": "Dein Profil: deine Stadt und deine Themen.", "en": "Your profile: your town and topics."},
+    help={
+        "de": "Ohne Angabe zeigt der Befehl dein Profil. Mit deiner Stadt und deinen Themen kann die "
+              "Koordination passende Tandems vorschlagen. Du kannst alles jederzeit ansehen, "
+              "exportieren und löschen.",
+        "en": "Without arguments it shows your profile. With your town and topics the coordinators "
+              "can suggest good tandems. You can view, export and delete everything at any time.",
+    },
+    examples=["profil ort Wittenberge", "profil themen hinzufügen Wohnen", "profil"],
+)
+async def profile_cmd(ctx: Context) -> None:
+    profile = await ProfileRepository(ctx.db).get(ctx.sender)
+    await ctx.reply("profile_show", profile=_profile_data(profile, ctx.locale))
+
+
+
+
+def _profile_data(profile, locale: str) -> dict | None:
+    if profile is None:
+        return None
+    return {
+        "town": profile.town, "ags": profile.ags, "kreis": profile.kreis, "land": profile.land,
+        "population": profile.population, "topics": topic_labels(profile.topics, locale),
+    }
+
+
+@profile_cmd.subcommand(
+    "town",
+    aliases={"de": ["ort", "stadt", "gemeinde"], "en": ["town"]},
+    args=[Arg("town", "text", label={"de": "Stadt oder AGS", "en": "town or AGS"})],
+    summary={"de": "Verknüpft dich mit deiner Stadt oder Gemeinde.", "en": "Links you to your town."},
+    examples=["profil ort Wittenberge", "profil ort 07141501"],
+)
+async def profile_town(ctx: Context, town: str) -> None:
+    found = await find_town(ctx.services, town)
+    if found.status == "exact" and found.towns:
+        chosen = found.towns[0]
+        repo = ProfileRepository(ctx.db)
+        await repo.set_town(ctx.sender, ags=chosen.ags, town=chosen.name, kreis=chosen.kreis,
+                            land=chosen.land, population=chosen.population, now=ctx.services.clock.now())
+        profile = await repo.get(ctx.sender)
+        await ctx.reply("profile_town_set", town=chosen.name, kreis=chosen.kreis, land=chosen.land,
+                        has_topics=bool(profile and profile.topics))
+        return
+    await ctx.reply("profile_town_unclear", query=town, status=found.status,
+                    towns=[t.__dict__ for t in found.towns[:8]])
+
+
+@profile_cmd.subcommand(
+    "topics",
+    aliases={"de": ["themen", "thema"], "en": ["topics"]},
+    args=[
+        Arg("action", label={"de": "hinzufügen|entfernen", "en": "add|remove"}),
+        Arg("topic", "text", label={"de": "Thema", "en": "topic"}),
+    ],
+    summary={"de": "Fügt ein Thema hinzu oder entfernt es.", "en": "Adds or removes a topic."},
+    examples=["profil themen hinzufügen Wohnen", "profil themen entfernen Mobilität"],
+)
+async def profile_topics(ctx: Context, action: str, topic: str) -> None:
+    action = action.lower()
+    if action not in TOPIC_ADD | TOPIC_REMOVE:
+        await ctx.reply("profile_topic_problem", problem="action", value=action)
+        return
+    topics = default_topics()
+    match = topics.match(topic)
+    if match is None:
+        await ctx.reply("profile_topic_problem", problem="unknown_topic", value=topic,
+                        topics=[t.label(ctx.locale) for t in topics])
+        return
+    repo = ProfileRepository(ctx.db)
+    if await repo.get(ctx.sender) is None:
+        await ctx.reply("profile_topic_problem", problem="no_profile", value=topic)
+        return
+    now = ctx.services.clock.now()
+    if action in TOPIC_ADD:
+        changed = await repo.add_topic(ctx.sender, match.id, now)
+    else:
+        changed = await repo.remove_topic(ctx.sender, match.id, now)
+    profile = await repo.get(ctx.sender)
+    await ctx.reply("profile_topic_changed", added=action in TOPIC_ADD, changed=changed,
+                    topic=match.label(ctx.locale), topics=topic_labels(profile.topics, ctx.locale))
+
+
+@profile_cmd.subcommand(
+    "delete",
+    aliases={"de": ["löschen", "loeschen"], "en": ["delete"]},
+    args=[Arg("confirm", required=False, label={"de": "bestätigen", "en": "confirm"})],
+    summary={"de": "Löscht alles, was der Bot über dich gespeichert hat.",
+             "en": "Deletes everything the bot stores about you."},
+    examples=["profil löschen", "profil löschen bestätigen"],
+)
+async def profile_delete(ctx: Context, confirm: str | None = None) -> None:
+    if confirm is None or confirm.lower() not in CONFIRM_WORDS:
+        await ctx.reply("profile_delete_confirm", wrong_word=confirm)
+        return
+    removed = await forget_person(ctx.services, ctx.sender)
+    await ctx.reply("profile_deleted", had_profile=removed["profile"], tandems=removed["tandems"])
+
+
+async def forget_person(services: Services, user_id: str) -> dict:
+    """Remove everything the community features store about ``user_id``."""
+    had_profile = await ProfileRepository(services.db).delete(user_id)
+    tandems = await TandemRepository(services.db).forget_person(user_id)
+    await TopicChannelRepository(services.db).forget_creator(user_id)
+    return {"profile": had_profile, "tandems": tandems}
+
+
+@profile_cmd.subcommand(
+    "export",
+    aliases={"de": ["export", "exportieren"], "en": ["export"]},
+    summary={"de": "Schickt dir alles, was der Bot über dich gespeichert hat.",
+             "en": "Sends you everything the bot stores about you."},
+    examples=["profil export"],
+)
+async def profile_export(ctx: Context) -> None:
+    profile = await ProfileRepository(ctx.db).get(ctx.sender)
+    tandems = await TandemRepository(ctx.db).list(user_id=ctx.sender)
+    await ctx.reply(
+        "profile_export",
+        user_id=ctx.sender,
+        profile=_profile_data(profile, ctx.locale),
+        created_at=profile.created_at if profile else None,
+        updated_at=profile.updated_at if profile else None,
+        tandems=[{"id": t.id, "towns": f"{t.town_a} ⇄ {t.town_b}", "topic": t.topic_label, "state": t.state,
+                  "created_at": t.created_at} for t in tandems],
+    )

@@ -1,0 +1,143 @@
+"""Topic channels: one room per urban-development topic where all interested towns meet.
+
+``!topics`` / ``!themen`` lists them; ``!topic`` / ``!thema`` creates (coordinators), joins and
+leaves. Channels are children of the academy Space with join rule ``restricted`` to Space
+members where the homeserver supports it, else ``invite``; the bot invites on ``!thema beitreten``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from commands.academy_space import add_child, ensure_space, parent_state, room_power_levels, server_of
+from commands.context import Context, MatrixError, Reply, Role
+from commands.registry import Arg, command
+from config.topics import default_topics, fold
+from storage.community import TopicChannel, TopicChannelRepository
+
+log = logging.getLogger(__name__)
+
+
+@command(
+    "topics",
+    aliases={"de": ["themen"], "en": ["topics"]},
+    group="community",
+    summary={"de": "Zeigt die Themenkanäle.", "en": "Lists the topic channels."},
+    examples=["themen"],
+)
+async def topics_list(ctx: Context) -> None:
+    channels = await TopicChannelRepository(ctx.db).all()
+    rows = []
+    for channel in channels:
+        try:
+            members = len([m for m in await ctx.services.matrix.joined_members(channel.room_id)
+                           if m != ctx.services.matrix.user_id])
+        except MatrixError:
+            members = None
+        rows.append({"name": channel.name, "description": channel.description, "members": members})
+    without = [t.label(ctx.locale) for t in default_topics() if t.id not in {c.topic_id for c in channels}]
+    await ctx.reply("topic_list", channels=rows, without_channel=without)
+
+
+# Only subcommands: "!thema" alone shows its help.
+topic_cmd = command(
+    "topic",
+    aliases={"de": ["thema"], "en": ["topic"]},
+    group="community",
+    summary={"de": "Themenkanäle anlegen, beitreten, verlassen.",
+             "en": "Create, join, leave topic channels."},
+    examples=["thema beitreten Wohnen", "thema verlassen Wohnen"],
+)(None)
+
+
+async def find_channel(ctx: Context, name: str) -> TopicChannel | None:
+    repo = TopicChannelRepository(ctx.db)
+    topic = default_topics().match(name)
+    found = await repo.find(name_key=fold(name), topic_id=topic.id if topic else None)
+    return found
+
+
+@topic_cmd.subcommand(
+    "create",
+    aliases={"de": ["anlegen", "erstellen", "neu"], "en": ["create"]},
+    role=Role.COORDINATOR,
+    args=[Arg("name", label={"de": "Name", "en": "name"}),
+          Arg("description", "text", required=False, label={"de": "Beschreibung", "en": "description"})],
+    summary={"de": "Legt einen Themenkanal an.", "en": "Creates a topic channel."},
+    examples=["thema anlegen Wohnen", 'thema anlegen "Ländliche Kultur" Austausch über Kulturarbeit'],
+)
+async def topic_create(ctx: Context, name: str, description: str | None = None) -> None:
+    topic = default_topics().match(name)
+    label = topic.label(ctx.locale) if topic else name.strip()
+    description = (description or (topic.description.get(ctx.locale, "") if topic else "")).strip()
+    repo = TopicChannelRepository(ctx.db)
+    existing = await repo.find(name_key=fold(label), topic_id=topic.id if topic else None)
+    if existing:
+        await ctx.reply("topic_exists", name=existing.name)
+        return
+    services = ctx.services
+    space_id = await ensure_space(services)
+    via = server_of(services.matrix.user_id)
+    base_state = [parent_state(space_id, via)]
+    restricted = {"type": "m.room.join_rules", "state_key": "",
+                  "content": {"join_rule": "restricted",
+                              "allow": [{"type": "m.room_membership", "room_id": space_id}]}}
+    join_rule = "restricted"
+    kwargs = dict(name=label, topic=description or None, preset="private_chat",
+                  power_levels=room_power_levels(services, requester=ctx.sender))
+    try:
+        room_id = await services.matrix.create_room(initial_state=[*base_state, restricted], **kwargs)
+    except MatrixError as exc:  # homeserver or room version without restricted joins
+        log.warning("restricted topic channel refused (%s); falling back to invite", exc)
+        join_rule = "invite"
+        room_id = await services.matrix.create_room(initial_state=base_state, **kwargs)
+    channel = await repo.add(room_id=room_id, name=label, name_key=fold(label),
+                             topic_id=topic.id if topic else None, description=description,
+                             join_rule=join_rule, created_by=ctx.sender, now=services.clock.now())
+    await add_child(services, room_id, space_id)
+    await services.matrix.invite(room_id, ctx.sender)
+    await ctx.emit(Reply("topic_welcome", {"name": channel.name, "description": description},
+                         room_id=room_id, key=f"topic-welcome-{channel.id}"))
+    await ctx.reply("topic_created", name=channel.name, restricted=join_rule == "restricted")
+
+
+@topic_cmd.subcommand(
+    "join",
+    aliases={"de": ["beitreten", "mitmachen"], "en": ["join"]},
+    args=[Arg("name", "text", label={"de": "Thema", "en": "topic"})],
+    summary={"de": "Lädt dich in einen Themenkanal ein.", "en": "Invites you to a topic channel."},
+    examples=["thema beitreten Wohnen"],
+)
+async def topic_join(ctx: Context, name: str) -> None:
+    channel = await find_channel(ctx, name)
+    if channel is None:
+        await ctx.reply("topic_not_found", query=name,
+                        names=[c.name for c in await TopicChannelRepository(ctx.db).all()])
+        return
+    members = await ctx.services.matrix.joined_members(channel.room_id)
+    if ctx.sender in members:
+        await ctx.reply("topic_joined", name=channel.name, already=True)
+        return
+    await ctx.services.matrix.invite(channel.room_id, ctx.sender)
+    await ctx.reply("topic_joined", name=channel.name, already=False)
+
+
+@topic_cmd.subcommand(
+    "leave",
+    aliases={"de": ["verlassen", "austreten"], "en": ["leave"]},
+    args=[Arg("name", "text", label={"de": "Thema", "en": "topic"})],
+    summary={"de": "Nimmt dich aus einem Themenkanal heraus.", "en": "Takes you out of a topic channel."},
+    examples=["thema verlassen Wohnen"],
+)
+async def topic_leave(ctx: Context, name: str) -> None:
+    channel = await find_channel(ctx, name)
+    if channel is None:
+        await ctx.reply("topic_not_found", query=name,
+                        names=[c.name for c in await TopicChannelRepository(ctx.db).all()])
+        return
+    members = await ctx.services.matrix.joined_members(channel.room_id)
+    if ctx.sender not in members:
+        await ctx.reply("topic_left", name=channel.name, was_member=False)
+        return
+    await ctx.services.matrix.kick(channel.room_id, ctx.sender, reason="!thema verlassen")
+    await ctx.reply("topic_left", name=channel.name, was_member=True)
