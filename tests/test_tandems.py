@@ -1,0 +1,199 @@
+"""``!tandem``: creation order, validation, room setup, state changes and suggestions."""
+
+import pytest
+
+from commands.context import MatrixError
+from commands.registry import REGISTRY
+from tests.local_bot import make_local_bot
+
+COORD = "@koordination:localhost"
+ANNA, BEN, CARLA = "@anna:localhost", "@ben:localhost", "@carla:localhost"
+CREATE = "!tandem anlegen @anna:localhost @ben:localhost Innenstadt"
+
+
+async def profiled(bot, *people):
+    for user, town, topics in people:
+        await bot.say(f'!profil ort "{town}"', sender=user)
+        for topic in topics:
+            await bot.say(f"!profil themen hinzufügen {topic}", sender=user)
+
+
+@pytest.fixture
+async def pair(local_bot):
+    await profiled(local_bot, (ANNA, "Wittenberge", ["Innenstadt"]), (BEN, "Bad Berleburg", ["Innenstadt"]))
+    return local_bot
+
+
+def tandem_room(bot):
+    [room] = [r for r in bot.matrix.rooms.values() if r.name.startswith("Tandem")]
+    return room
+
+
+async def test_create_sets_up_the_room_completely(pair):
+    messages = await pair.say(CREATE, sender=COORD)
+    room = tandem_room(pair)
+    assert room.name == "Tandem Wittenberge ⇄ Bad Berleburg: Innenstadt"
+    assert room.encrypted
+    assert room.invited == {ANNA, BEN, COORD}
+    users = room.state[("m.room.power_levels", "")]["users"]
+    assert users[ANNA] == 50 and users[BEN] == 50 and users[COORD] == 100
+    assert users[pair.matrix.user_id] == 100
+    [space] = [r for r in pair.matrix.rooms.values() if r.space]
+    assert ("m.space.child", room.room_id) in space.state
+    assert space.state[("m.space.child", room.room_id)]["via"] == ["localhost"]
+    assert ("m.space.parent", space.room_id) in room.state
+    welcome = [m for m in messages if m.room_id == room.room_id]
+    assert len(welcome) == 1
+    assert "Wittenberge" in welcome[0].body and "Bad Berleburg" in welcome[0].body
+    assert "Innenstadt und Leerstand" in welcome[0].body and "So funktioniert" in welcome[0].body
+    confirm = next(m for m in messages if m.room_id != room.room_id).body
+    assert "Tandem Nr. 1 angelegt" in confirm
+    row = await pair.db.fetchone("SELECT state, room_id, topic_id FROM tandems")
+    assert tuple(row) == ("active", room.room_id, "innenstadt")
+    history = await pair.db.fetchall("SELECT state FROM tandem_events ORDER BY id")
+    assert [h[0] for h in history] == ["creating", "active"]
+
+
+async def test_free_text_topic_and_unencrypted_setting(tmp_path):
+    bot = await make_local_bot(tmp_path, tandem_encrypted=False)
+    try:
+        await profiled(bot, (ANNA, "Wittenberge", []), (BEN, "Bad Berleburg", []))
+        await bot.say("!tandem anlegen @anna:localhost @ben:localhost Bahnhof als Kulturort", sender=COORD)
+        room = tandem_room(bot)
+        assert room.name.endswith(": Bahnhof als Kulturort") and not room.encrypted
+    finally:
+        await bot.db.close()
+
+
+async def test_member_is_refused(pair):
+    text = await pair.text(CREATE, sender=ANNA)
+    assert "Koordinat" in text
+    assert await pair.db.fetchone("SELECT 1 FROM tandems") is None
+
+
+@pytest.mark.parametrize(("command", "expected"), [
+    ("!tandem anlegen @anna:localhost @anna:localhost Wohnen", "zwei verschiedene Personen"),
+    ("!tandem anlegen @anna:localhost @carla:localhost Wohnen", "noch kein Profil"),
+    ("!tandem anlegen @anna:localhost @kleinstadtbot:localhost Wohnen", "Bot selbst"),
+    ("!tandem anlegen anna @ben:localhost Wohnen", "keine Matrix-ID"),
+])
+async def test_validation_replies(pair, command, expected):
+    text = await pair.text(command, sender=COORD)
+    assert expected in text
+    assert await pair.db.fetchone("SELECT 1 FROM tandems") is None
+    assert not [r for r in pair.matrix.rooms.values() if r.name.startswith("Tandem")]
+
+
+async def test_unknown_user_is_refused(pair):
+    pair.matrix.known_users = {ANNA, COORD}
+    text = await pair.text(CREATE, sender=COORD)
+    assert "@ben:localhost finde ich auf dem Server nicht" in text
+
+
+async def test_second_open_tandem_of_the_same_pair_is_refused(pair):
+    await pair.say(CREATE, sender=COORD)
+    text = await pair.text("!tandem anlegen @ben:localhost @anna:localhost Wohnen", sender=COORD)
+    assert "schon ein Tandem" in text and "Nr. 1" in text
+    assert (await pair.db.fetchone("SELECT count(*) FROM tandems"))[0] == 1
+
+
+async def test_failed_invite_is_cleaned_up_and_reported(pair):
+    calls = []
+
+    async def broken_invite(room_id, user_id):
+        calls.append(user_id)
+        if user_id == BEN:
+            raise MatrixError("no", "M_FORBIDDEN")
+        pair.matrix.rooms[room_id].invited.add(user_id)
+
+    pair.matrix.invite = broken_invite
+    text = await pair.text(CREATE, sender=COORD)
+    assert "nicht vollständig anlegen" in text and "aufgeräumt" in text
+    assert calls.count(BEN) == 2  # retried once
+    room = tandem_room(pair)
+    assert room.invited == set()  # Anna's invite was taken back
+    [space] = [r for r in pair.matrix.rooms.values() if r.space]
+    assert space.state[("m.space.child", room.room_id)] == {}
+    row = await pair.db.fetchone("SELECT state, room_id FROM tandems")
+    assert tuple(row) == ("failed", room.room_id)  # the room is tracked, never orphaned
+    # a failed attempt does not block a new one
+    pair.matrix.invite = type(pair.matrix).invite.__get__(pair.matrix)
+    assert "angelegt" in await pair.text(CREATE, sender=COORD)
+
+
+async def test_info_pause_resume_end_in_the_room(pair):
+    await pair.say(CREATE, sender=COORD)
+    room = tandem_room(pair).room_id
+    info = await pair.text("!tandem info", sender=ANNA, room_id=room, is_direct=False)
+    assert "Wittenberge ⇄ Bad Berleburg" in info and "aktiv" in info and "Innenstadt und Leerstand" in info
+    refused = await pair.text("!tandem pausieren", sender=CARLA, room_id=room, is_direct=False)
+    assert "nur die beiden" in refused
+    pause = await pair.text("!tandem pausieren", sender=BEN, room_id=room, is_direct=False)
+    assert "Pause" in pause
+    assert "nur bei einem aktiven" in await pair.text("!tandem pausieren", sender=BEN, room_id=room)
+    pair.clock.advance(86400 * 3)
+    info = await pair.text("!tandem info", sender=ANNA, room_id=room)
+    assert "pausiert seit 1. Dezember 2026" in info
+    assert "läuft wieder" in await pair.text("!tandem fortsetzen", sender=ANNA, room_id=room)
+    end = await pair.say("!tandem beenden 1", sender=COORD)  # from the coordinator's DM
+    assert any(m.room_id == room and "ist beendet" in m.body for m in end)
+    states = [r[0] for r in await pair.db.fetchall("SELECT state FROM tandem_events ORDER BY id")]
+    assert states == ["creating", "active", "paused", "active", "ended"]
+    assert "Ein Tandem Nr. 7" in await pair.text("!tandem info 7", sender=COORD)
+    assert "kein Tandem-Raum" in await pair.text("!tandem info", sender=ANNA)
+
+
+async def test_list_filters_by_state_and_members_see_only_their_own(pair):
+    await profiled(pair, (CARLA, "Zwönitz", ["Innenstadt"]))
+    await pair.say(CREATE, sender=COORD)
+    await pair.say("!tandem anlegen @carla:localhost @ben:localhost Innenstadt", sender=COORD)
+    await pair.say("!tandem pausieren 2", sender=COORD)
+    everything = await pair.text("!tandem liste", sender=COORD)
+    assert "Nr. 1" in everything and "Nr. 2" in everything
+    paused = await pair.text("!tandem liste pausiert", sender=COORD)
+    assert "Nr. 2" in paused and "Nr. 1" not in paused
+    own = await pair.text("!tandem liste", sender=ANNA)
+    assert "Deine Tandems" in own and "Nr. 1" in own and "Nr. 2" not in own
+    assert "aktiv, pausiert, beendet" in await pair.text("!tandem liste kaputt", sender=COORD)
+
+
+async def test_suggest_uses_profiles_and_history(pair):
+    await profiled(pair, (CARLA, "Perleberg", ["Innenstadt"]))  # Perleberg: Prignitz like Wittenberge
+    text = await pair.text("!tandem vorschlagen Innenstadt", sender=COORD)
+    assert "Perleberg ⇄ Wittenberge" not in text and "Wittenberge ⇄ Perleberg" not in text
+    assert "verschiedene Kreise" in text and "!tandem anlegen" in text
+    assert "Bad Berleburg" in text
+    await pair.say(CREATE, sender=COORD)
+    assert "keine passenden Paare" in await pair.text("!tandem vorschlagen Innenstadt", sender=COORD)
+    for user in (ANNA, BEN, CARLA):
+        await pair.say("!profil themen hinzufügen Wohnen", sender=user)
+    after = await pair.text("!tandem vorschlagen", sender=COORD)
+    # Anna–Ben had a tandem, Anna–Carla share a Kreis: only Ben–Carla on Wohnen is left
+    assert "(Wohnen)" in after and "Perleberg" in after and "Bad Berleburg" in after
+    assert "Wittenberge" not in after
+    assert "teilen außerdem: Innenstadt und Leerstand" in after
+    assert "Koordinat" in await pair.text("!tandem vorschlagen", sender=ANNA)
+
+
+async def test_space_is_created_once_and_reused(pair):
+    hooks = [h for h in REGISTRY.startup if h.__module__ == "commands.academy_space"]
+    assert hooks
+    await hooks[0](pair.services)
+    await hooks[0](pair.services)
+    pair.services.cache.clear()
+    await hooks[0](pair.services)
+    spaces = [r for r in pair.matrix.rooms.values() if r.space]
+    assert len(spaces) == 1 and spaces[0].name == "Kleinstadtakademie"
+
+
+async def test_configured_space_alias_is_used(tmp_path):
+    bot = await make_local_bot(tmp_path, space="#akademie:localhost")
+    try:
+        existing = await bot.matrix.create_room(name="Unser Space", space=True)
+        bot.matrix.aliases["#akademie:localhost"] = existing
+        await profiled(bot, (ANNA, "Wittenberge", []), (BEN, "Bad Berleburg", []))
+        await bot.say(CREATE, sender=COORD)
+        assert len([r for r in bot.matrix.rooms.values() if r.space]) == 1
+        assert ("m.space.child", tandem_room(bot).room_id) in bot.matrix.rooms[existing].state
+    finally:
+        await bot.db.close()
