@@ -25,10 +25,32 @@ def _check(response: Any, what: str) -> Any:
     return response
 
 
+def creators_are_privileged(room_version: str | None) -> bool:
+    """Room version 12 and later give creators unlimited power; they must not be listed."""
+    if not room_version:
+        return False
+    return (room_version.isdigit() and int(room_version) >= 12) or "hydra" in room_version
+
+
 class NioMatrix:
     def __init__(self, client: AsyncClient, sender: MessageSender):
         self.client = client
         self.sender = sender
+        self._default_version: str | None = None
+
+    async def default_room_version(self) -> str | None:
+        """The homeserver's default room version (from /capabilities), asked once."""
+        if self._default_version is None:
+            try:
+                response = await self.client.send(
+                    "GET", "/_matrix/client/v3/capabilities",
+                    headers={"Authorization": f"Bearer {self.client.access_token}"},
+                )
+                body = await response.json()
+                self._default_version = body["capabilities"]["m.room_versions"]["default"]
+            except Exception:  # an old or odd server: assume a version without the rule
+                self._default_version = ""
+        return self._default_version or None
 
     @property
     def user_id(self) -> str:
@@ -46,6 +68,11 @@ class NioMatrix:
         if encrypted and not any(e.get("type") == "m.room.encryption" for e in state):
             state.append({"type": "m.room.encryption", "state_key": "",
                           "content": {"algorithm": "m.megolm.v1.aes-sha2"}})
+        if power_levels and "users" in power_levels:
+            version = room_version or await self.default_room_version()
+            if creators_are_privileged(version):
+                users = {u: lvl for u, lvl in power_levels["users"].items() if u != self.user_id}
+                power_levels = {**power_levels, "users": users}
         response = await self.client.room_create(
             name=name, topic=topic, invite=list(invite or []), initial_state=state,
             power_level_override=power_levels, preset=RoomPreset(preset), space=space,
