@@ -158,3 +158,23 @@ async def test_ping_in_an_encrypted_direct_chat_also_after_restart(make_bot, mak
     await make_bot(account=bot.account)
     after = await mayor.ask(room, "!ping")
     assert after.body.startswith("🏓 Pong!") and after.decrypted
+
+
+async def test_undecryptable_message_is_reported_once_per_room(make_bot, make_user):
+    bot = await make_bot()
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id)
+    bogus = {
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "ciphertext": "AwgAEnB1bm5vdA",
+        "sender_key": "x" * 43,
+        "session_id": "nosuchsession",
+        "device_id": mayor.client.device_id,
+    }
+    first = await mayor.client.room_send(room, "m.room.encrypted", bogus)
+    notice = await mayor.wait_reply(room, first.event_id)
+    assert "nicht entschlüsseln" in notice.body
+    second = await mayor.client.room_send(room, "m.room.encrypted", dict(bogus, session_id="other"))
+    answer = await mayor.ask(room, "!ping")  # the bot is alive and has seen the second one
+    assert answer.body.startswith("🏓")
+    assert mayor.replies_to(room, second.event_id) == []
