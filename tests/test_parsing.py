@@ -1,0 +1,231 @@
+"""Command-line splitting, argument binding and the German replies for bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from commands.context import Role
+from commands.parsing import MAX_COMMAND_LENGTH, QuoteError, split_command, split_words
+from commands.registry import REGISTRY, Arg, UsageError, command
+
+# --- split_words / split_command ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('berechtigt "Neustadt an der Weinstraße"', ["berechtigt", "Neustadt an der Weinstraße"]),
+        ("berechtigt „Bad Berleburg“", ["berechtigt", "Bad Berleburg"]),
+        ("berechtigt “Bad Berleburg”", ["berechtigt", "Bad Berleburg"]),
+        ("berechtigt «Bad Berleburg»", ["berechtigt", "Bad Berleburg"]),
+        ("a   b\tc", ["a", "b", "c"]),
+        ('x ""', ["x", ""]),
+        ('x "a b"c', ["x", "a bc"]),
+    ],
+)
+def test_split_words_groups_double_quotes(text, words):
+    assert split_words(text) == words
+
+
+def test_apostrophes_are_literal_characters():
+    assert split_words("ort Hof's Mont' d'Or") == ["ort", "Hof's", "Mont'", "d'Or"]
+
+
+@pytest.mark.parametrize("text", ['ort "Bad Berleburg', "ort „Bad Berleburg", "ort «Bad"])
+def test_unclosed_quote_raises(text):
+    with pytest.raises(QuoteError):
+        split_words(text)
+
+
+@pytest.mark.parametrize(
+    ("body", "prefix", "expected"),
+    [
+        ("!ping", "!", ("ping", [])),
+        ("  !PING  extra ", "!", ("ping", ["extra"])),
+        ("!! ping", "!!", None),
+        ("!!ping a", "!!", ("ping", ["a"])),
+        ("ping", "!", None),
+        ("! ping", "!", None),
+        ("!", "!", None),
+        ("Hallo !ping", "!", None),
+        ("?hilfe", "?", ("hilfe", [])),
+    ],
+)
+def test_split_command_prefix_handling(body, prefix, expected):
+    assert split_command(body, prefix) == expected
+
+
+# --- binding ---------------------------------------------------------------------------------
+
+
+def _cmd(*args: Arg):
+    from commands.registry import Command
+
+    return Command(name="t", handler=None, summary={"de": "t"}, args=list(args))
+
+
+def test_int_accepts_german_thousands_dots():
+    cmd = _cmd(Arg("n", "int"))
+    assert cmd.bind(["12.000"]) == {"n": 12000}
+    assert cmd.bind(["1.234.567"]) == {"n": 1234567}
+    assert cmd.bind(["42"]) == {"n": 42}
+
+
+@pytest.mark.parametrize("word", ["zwölf", "-3", "1,5", "12a", "1234567890"])
+def test_int_rejects_non_numbers(word):
+    with pytest.raises(UsageError) as info:
+        _cmd(Arg("n", "int")).bind([word])
+    assert info.value.problem == "not_a_number"
+    assert info.value.detail["value"] == word
+
+
+def test_mxid_and_choice_kinds():
+    cmd = _cmd(Arg("who", "mxid"), Arg("state", "choice", choices=("an", "aus")))
+    assert cmd.bind(["@anna:example.org", "AN"]) == {"who": "@anna:example.org", "state": "an"}
+    with pytest.raises(UsageError) as info:
+        cmd.bind(["anna", "an"])
+    assert info.value.problem == "not_a_user"
+    with pytest.raises(UsageError) as info:
+        cmd.bind(["@anna:example.org", "vielleicht"])
+    assert info.value.problem == "not_a_choice"
+    assert info.value.detail["choices"] == ("an", "aus")
+
+
+def test_text_takes_the_rest_and_optional_args_default_to_none():
+    cmd = _cmd(Arg("town"), Arg("note", "text", required=False))
+    assert cmd.bind(["Hof", "sehr", "schön", "hier"]) == {"town": "Hof", "note": "sehr schön hier"}
+    assert cmd.bind(["Hof"]) == {"town": "Hof", "note": None}
+
+
+def test_missing_and_extra_args():
+    cmd = _cmd(Arg("town"))
+    with pytest.raises(UsageError) as info:
+        cmd.bind([])
+    assert (info.value.problem, info.value.detail["arg"]) == ("missing", "town")
+    with pytest.raises(UsageError) as info:
+        cmd.bind(["Hof", "und", "Selb"])
+    assert (info.value.problem, info.value.detail["words"]) == ("extra", "und Selb")
+
+
+# --- through the dispatcher ---------------------------------------------------------------
+
+
+@pytest.fixture
+def test_commands():
+    """A command with subcommands and every kind of argument; removed afterwards."""
+    calls: list[tuple[str, dict]] = []
+
+    async def top(ctx, **values):
+        calls.append(("top", values))
+        await ctx.reply("ping", version="t", uptime_seconds=1)
+
+    cmd = command(
+        "parsetest",
+        summary={"de": "Test", "en": "Test"},
+        aliases={"de": ["parsetest_de"], "en": ["parsetest_en"]},
+        args=[Arg("town", label={"de": "ort", "en": "town"}), Arg("count", "int", required=False)],
+        examples=['parsetest "Bad Berleburg" 12.000', "parsetest Hof"],
+    )(top)
+
+    @cmd.subcommand("setze", summary={"de": "Setzen"}, aliases={"en": ["set"]},
+                    args=[Arg("who", "mxid"), Arg("mode", "choice", choices=("an", "aus")),
+                          Arg("note", "text", required=False)],
+                    examples=["parsetest setze @anna:example.org an"])
+    async def sub(ctx, **values):
+        calls.append(("setze", values))
+        await ctx.reply("ping", version="t", uptime_seconds=1)
+
+    yield calls
+    for word in cmd.all_names():
+        REGISTRY._by_word.pop(word, None)
+
+
+async def test_quoted_typographic_args_reach_the_handler(local_bot, test_commands):
+    await local_bot.say("!parsetest „Neustadt an der Weinstraße“ 12.000")
+    assert test_commands == [("top", {"town": "Neustadt an der Weinstraße", "count": 12000})]
+
+
+async def test_alias_and_case_route_to_the_same_command(local_bot, test_commands):
+    await local_bot.say("!PARSETEST_DE Hof")
+    await local_bot.say("!parsetest_en Selb 3")
+    assert test_commands == [("top", {"town": "Hof", "count": None}), ("top", {"town": "Selb", "count": 3})]
+
+
+async def test_subcommand_routing_and_fallback_to_top_level(local_bot, test_commands):
+    await local_bot.say("!parsetest setze @anna:example.org AN ab Montag")
+    await local_bot.say("!parsetest SET @bo:example.org aus")
+    await local_bot.say("!parsetest Setzingen")  # not a subcommand word: the top-level handler
+    assert test_commands == [
+        ("setze", {"who": "@anna:example.org", "mode": "an", "note": "ab Montag"}),
+        ("setze", {"who": "@bo:example.org", "mode": "aus", "note": None}),
+        ("top", {"town": "Setzingen", "count": None}),
+    ]
+
+
+async def test_unclosed_quote_gets_a_friendly_german_reply(local_bot, test_commands):
+    [message] = await local_bot.say('!parsetest "Bad Berleburg')
+    assert "schließendes Anführungszeichen" in message.body
+    assert '"Neustadt an der Weinstraße"' in message.body  # a correct example
+    assert "Traceback" not in message.body
+    assert test_commands == []
+
+
+async def test_overlong_command_is_refused_politely(local_bot, test_commands):
+    [message] = await local_bot.say("!parsetest " + "a" * MAX_COMMAND_LENGTH)
+    assert "zu lang" in message.body
+    assert "2.000" in message.body  # the limit in German number format
+    assert test_commands == []
+
+
+async def test_overlong_plain_text_in_a_group_is_ignored(local_bot):
+    assert await local_bot.say("x" * (MAX_COMMAND_LENGTH + 10), is_direct=False) == []
+
+
+async def test_missing_arg_gives_usage_with_examples(local_bot, test_commands):
+    [message] = await local_bot.say("!parsetest")
+    body = message.body
+    assert "Da fehlt noch eine Angabe (town)" in body
+    assert "So geht es: !parsetest_de <ort> [count]" in body
+    assert '!parsetest "Bad Berleburg" 12.000' in body
+    assert "!hilfe parsetest_de" in body
+    assert test_commands == []
+
+
+async def test_extra_args_and_bad_kinds_name_the_offending_word(local_bot, test_commands):
+    extra = await local_bot.text("!parsetest Hof 3 zuviel")
+    assert "Mit „zuviel“ kann ich hier nichts anfangen" in extra
+    not_number = await local_bot.text("!parsetest Hof drei")
+    assert "„drei“ ist keine Zahl" in not_number
+    not_user = await local_bot.text("!parsetest setze anna an")
+    assert "„anna“ ist keine Matrix-ID" in not_user and "@name:server.de" in not_user
+    assert "!parsetest setze @anna:example.org an" in not_user  # the subcommand's example
+    not_choice = await local_bot.text("!parsetest setze @anna:example.org vielleicht")
+    assert "möglich sind: an, aus" in not_choice
+    assert test_commands == []
+
+
+async def test_usage_reply_in_english(tmp_path, test_commands):
+    from tests.local_bot import make_local_bot
+
+    bot = await make_local_bot(tmp_path, locale="en")
+    try:
+        text = await bot.text("!parsetest")
+    finally:
+        await bot.db.close()
+    assert "!parsetest_en <town> [count]" in text
+    assert "Da fehlt" not in text
+
+
+async def test_coordinator_only_subcommand_is_denied(local_bot):
+    async def handler(ctx, **values):
+        await ctx.reply("ping", version="t", uptime_seconds=1)
+
+    cmd = command("parsetest_admin", summary={"de": "x"})(handler)
+    cmd.subcommand("geheim", summary={"de": "y"}, role=Role.COORDINATOR)(handler)
+    try:
+        denied = await local_bot.text("!parsetest_admin geheim")
+        allowed = await local_bot.text("!parsetest_admin geheim", sender="@koordination:localhost")
+    finally:
+        REGISTRY._by_word.pop("parsetest_admin", None)
+    assert "nur Koordinator·innen" in denied
+    assert allowed.startswith("🏓 Pong!")
