@@ -71,6 +71,15 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_import(args: argparse.Namespace) -> int:
+    """``data import-municipalities`` / ``data import-central-places``: all or nothing."""
+    from storage.municipalities import run_cli_import
+
+    return run_cli_import(_settings(args).database, args.data_command, args.file,
+                          population_date=getattr(args, "population_date", None),
+                          reason=getattr(args, "reason", None))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kleinstadtbot",
@@ -107,6 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
                           help="consistent copy of the database, safe while the bot runs")
     c.add_argument("path", metavar="PATH")
     c.set_defaults(func=cmd_db_backup)
+
+    p = sub.add_parser("data", help="reference data: municipality register, central places")
+    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    c = data_sub.add_parser("import-municipalities", parents=[common],
+                            help="replace the register with a Destatis GV100AD file (raw or CSV)")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--population-date", metavar="YYYY-MM-DD",
+                   help="population reference date (needed for the raw GV100AD file)")
+    c.set_defaults(func=cmd_data_import)
+    c = data_sub.add_parser("import-central-places", parents=[common],
+                            help="record central-place functions from a CSV with ags,function")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--reason", help="reason shown with each record (default: the file name)")
+    c.set_defaults(func=cmd_data_import)
 
     for register in EXTENSIONS:
         register(sub, common)

@@ -10,6 +10,7 @@ import importlib
 # One line per command family; a family module declares its commands at import time.
 FAMILIES = [
     "commands.general",
+    "commands.eligibility",
     "commands.academy_space",
     "commands.profiles",
     "commands.topic_channels",

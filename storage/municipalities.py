@@ -425,3 +425,43 @@ class MunicipalityRepository:
                 [(ags, function, note, set_by, set_at) for ags, function in entries],
             )
         return len(entries)
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+def run_cli_import(database: str | Path, action: str, file: str | Path, population_date: str | None = None,
+                   reason: str | None = None) -> int:
+    """``kleinstadtbot data import-municipalities|import-central-places FILE``; prints the outcome.
+
+    Exit status 0 on success, 1 when the file was refused (nothing changed).
+    """
+    import sys
+    from datetime import UTC, datetime
+
+    async def run() -> str:
+        db = await Database(database).open()
+        try:
+            repo = MunicipalityRepository(db)
+            if action == "import-municipalities":
+                info = await repo.import_file(file, population_date)
+                return (f"imported {info.rows} municipalities from {info.source} (Gebietsstand "
+                        f"{info.gebietsstand}, population {info.population_date}); restart the bot to "
+                        "use them")
+            count = await repo.import_central_places(file, "cli", datetime.now(UTC).isoformat(), reason)
+            return f"recorded {count} central-place function(s) from {Path(file).name}"
+        finally:
+            await db.close()
+
+    if not Path(file).is_file():
+        print(f"error: {file} is not a file", file=sys.stderr)
+        return 1
+    try:
+        print(asyncio.run(run()))
+    except RegisterImportError as exc:
+        where = f"{file}, line {exc.line}: " if exc.line else f"{file}: "
+        print(f"error: {where}{exc.message}; nothing was changed", file=sys.stderr)
+        return 1
+    except UnicodeDecodeError:
+        print(f"error: {file} is not UTF-8 text; nothing was changed", file=sys.stderr)
+        return 1
+    return 0
