@@ -37,6 +37,7 @@ from bot.app import build_dispatcher, build_renderer
 from bot.backoff import Backoff
 from bot.matrix_port import NioMatrix
 from bot.roles import RoleResolver
+from bot.scheduler import build_scheduler
 from bot.sending import MessageSender
 from bot.session import LoginFailed, TransientLoginError, login
 from commands.context import Clock, Reply, Request, SystemClock
@@ -104,6 +105,7 @@ class KleinstadtBot:
         self._joins: dict[str, int] = {}
         self._backoff = Backoff(settings.sync.backoff_initial_seconds, settings.sync.backoff_max_seconds)
         self.answered = 0  # commands answered since start (for operators and benchmarks)
+        self.scheduler = build_scheduler(settings, self._prune)
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -121,13 +123,18 @@ class KleinstadtBot:
         await self.db.open()
         try:
             self.dispatcher = build_dispatcher(self.settings, self.db, self.matrix, self.roles, self.clock)
-            await self.repo.prune_handled(self._now_ms() - HANDLED_RETENTION_MS)
+            await self._prune()
             self._joins = await self.repo.all_joins()
+            self.scheduler.start()
             if not await self._connect():
                 return
             await self._sync_loop()
         finally:
             await self.close()
+
+    async def _prune(self) -> None:
+        """Daily housekeeping: forget answered events older than the retention period."""
+        await self.repo.prune_handled(self._now_ms() - HANDLED_RETENTION_MS)
 
     async def _connect(self) -> bool:
         while not self._stop.is_set():
@@ -223,6 +230,8 @@ class KleinstadtBot:
     async def close(self) -> None:
         if self.stopped.is_set():
             return
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         with contextlib.suppress(Exception):
             await self.client.close()  # closes HTTP; never logs out: the device stays
         await self.db.close()

@@ -1,0 +1,24 @@
+"""The scheduler runs housekeeping daily at 03:30 in the bot's time zone, across DST."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.scheduler import build_scheduler
+from config.settings import Settings
+
+
+async def _noop() -> None:
+    return None
+
+
+def test_housekeeping_runs_at_half_past_three_local_time_across_dst():
+    scheduler = build_scheduler(Settings(), _noop)
+    trigger = scheduler.get_job("housekeeping").trigger
+    berlin = ZoneInfo("Europe/Berlin")
+    # the night summer time ends (25 October 2026) and the night after
+    before = datetime(2026, 10, 24, 12, 0, tzinfo=berlin)
+    first = trigger.get_next_fire_time(None, before)
+    second = trigger.get_next_fire_time(first, first.replace(hour=4))
+    assert (first.hour, first.minute, first.day) == (3, 30, 25)
+    assert (second.hour, second.minute, second.day) == (3, 30, 26)
+    assert (second - first).total_seconds() == 25 * 3600  # the clock went back one hour
