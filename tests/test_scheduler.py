@@ -1,6 +1,6 @@
 """The scheduler runs housekeeping daily at 03:30 in the bot's time zone, across DST."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from bot.scheduler import build_scheduler
@@ -21,4 +21,6 @@ def test_housekeeping_runs_at_half_past_three_local_time_across_dst():
     second = trigger.get_next_fire_time(first, first.replace(hour=4))
     assert (first.hour, first.minute, first.day) == (3, 30, 25)
     assert (second.hour, second.minute, second.day) == (3, 30, 26)
-    assert (second - first).total_seconds() == 25 * 3600  # the clock went back one hour
+    # the clock went back one hour in between: 25 real hours, offsets +2 then +1
+    assert (second.astimezone(UTC) - first.astimezone(UTC)).total_seconds() == 25 * 3600
+    assert first.utcoffset().total_seconds() == 7200 and second.utcoffset().total_seconds() == 3600
