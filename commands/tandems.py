@@ -152,16 +152,23 @@ async def tandem_create(ctx: Context, user_a: str, user_b: str, topic: str) -> N
         return
     await repo.set_state(tandem_id, "active", actor=ctx.sender, now=services.clock.now())
     modules = await matching_modules(match.id if match else None, ctx.locale)
-    await ctx.emit(Reply(
+    welcome = Reply(
         "tandem_welcome",
         {"town_a": pa.town, "town_b": pb.town, "user_a": user_a, "user_b": user_b,
          "kreis_a": pa.kreis, "kreis_b": pb.kreis, "topic": label,
          "topic_description": match.description.get(ctx.locale, "") if match else "",
          "modules": modules, "coordinator": ctx.sender},
         mentions=[user_a, user_b], room_id=room_id, key=f"tandem-welcome-{tandem_id}",
-    ))
+    )
+    try:
+        await ctx.emit(welcome)
+        welcome_sent = True
+    except Exception:  # the tandem stands; the coordinator can greet by hand
+        log.exception("tandem %d: the welcome could not be sent to %s", tandem_id, room_id)
+        welcome_sent = False
     await ctx.reply("tandem_created", id=tandem_id, town_a=pa.town, town_b=pb.town, topic=label,
-                    user_a=user_a, user_b=user_b, encrypted=ctx.settings.tandem_encrypted)
+                    user_a=user_a, user_b=user_b, encrypted=ctx.settings.tandem_encrypted,
+                    welcome_sent=welcome_sent)
 
 
 async def _invite_with_retry(ctx: Context, room_id: str, user: str) -> None:
