@@ -1,0 +1,178 @@
+"""Templates and filters: German formats, autoescaping of user text, HTML → plain text."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from bot.rendering import Renderer, html_to_text, markdown_to_html, user_link
+
+EVIL = '<img src=x onerror="alert(1)">'
+ESCAPED = "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;"
+MOMENT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def de() -> Renderer:
+    return Renderer("de", "Europe/Berlin", extra_globals={"prefix": "!"})
+
+
+@pytest.fixture(scope="module")
+def en() -> Renderer:
+    return Renderer("en", "Europe/Berlin", extra_globals={"prefix": "!"})
+
+
+# --- filters ----------------------------------------------------------------------------------
+
+
+def test_german_numbers(de):
+    assert de.number(18400) == "18.400"
+    assert de.number(1234567) == "1.234.567"
+    assert de.number(3.5, 1) == "3,5"
+    assert de.number(None) == "–"
+
+
+def test_english_numbers(en):
+    assert en.number(18400) == "18,400"
+    assert en.number(3.5, 1) == "3.5"
+
+
+def test_german_datetime_in_berlin_time(de):
+    assert de.datetime(MOMENT) == "1. Dezember 2026, 10:00 Uhr"
+    # summer time: UTC+2
+    assert de.datetime(datetime(2026, 7, 1, 9, 0, tzinfo=UTC)) == "1. Juli 2026, 11:00 Uhr"
+    # naive datetimes count as UTC; milliseconds and seconds since the epoch both work
+    assert de.datetime(datetime(2026, 12, 1, 9, 0)) == "1. Dezember 2026, 10:00 Uhr"
+    assert de.datetime(int(MOMENT.timestamp() * 1000)) == "1. Dezember 2026, 10:00 Uhr"
+    assert de.datetime(int(MOMENT.timestamp())) == "1. Dezember 2026, 10:00 Uhr"
+
+
+def test_german_dates(de):
+    assert de.date(date(2026, 3, 9)) == "9. März 2026"
+    assert de.date("2026-12-01") == "1. Dezember 2026"
+    # 23:30 UTC on 31 December is already New Year in Berlin
+    assert de.date(datetime(2026, 12, 31, 23, 30, tzinfo=UTC)) == "1. Januar 2027"
+
+
+def test_english_dates_and_times(en):
+    assert en.datetime(MOMENT) == "1 December 2026, 10:00 AM"
+    assert en.date(date(2026, 3, 9)) == "9 March 2026"
+
+
+def test_durations(de, en):
+    assert de.duration(3 * 3600) == "3 Stunden"
+    assert en.duration(3 * 3600) == "3 hours"
+
+
+def test_template_filters_render_german_formats(de):
+    body, html = de.render("status", {"version": "1", "uptime_seconds": 7200, "schema": 3,
+                                      "answered": 18400})
+    assert "18.400" in body and "2 Stunden" in body
+    assert "<li>" in html and "<li>" not in body
+
+
+# --- escaping ------------------------------------------------------------------------------------
+
+
+def test_unknown_command_word_is_escaped(de):
+    body, html = de.render("error_unknown_command", {"word": EVIL, "suggestions": [EVIL]})
+    assert "<img" not in html
+    assert ESCAPED in html
+    assert EVIL in body  # the plain body shows the text as typed
+
+
+@pytest.mark.parametrize(
+    ("problem", "detail"),
+    [
+        ("missing", {"arg": EVIL}),
+        ("extra", {"words": EVIL}),
+        ("not_a_number", {"value": EVIL}),
+        ("not_a_user", {"value": EVIL}),
+        ("not_a_choice", {"value": EVIL, "choices": [EVIL]}),
+        ("other", {"message": EVIL}),
+    ],
+)
+@pytest.mark.parametrize("locale", ["de", "en"])
+def test_usage_error_escapes_every_user_value(locale, problem, detail):
+    renderer = Renderer(locale, extra_globals={"prefix": "!"})
+    data = {"problem": problem, "detail": detail, "usage": f"!x {EVIL}", "examples": [EVIL],
+            "help_word": EVIL}
+    body, html = renderer.render("error_usage", data)
+    assert "<img" not in html
+    assert ESCAPED in html
+    assert EVIL in body
+
+
+def test_help_command_escapes_declared_and_user_text(de):
+    data = {"name": EVIL, "usage": EVIL, "summary": EVIL, "help": EVIL, "aliases": [EVIL],
+            "examples": [EVIL], "role": "member", "allowed": True,
+            "subcommands": [{"usage": EVIL, "summary": EVIL, "role": "member", "allowed": True}]}
+    _body, html = de.render("help_command", data)
+    assert "<img" not in html
+    assert html.count(ESCAPED) >= 7
+
+
+def test_user_link_escapes():
+    link = user_link('@a"b<c>:example.org', "<b>Anna</b>")
+    assert str(link) == ('<a href="https://matrix.to/#/@a&quot;b&lt;c&gt;:example.org">'
+                         "&lt;b&gt;Anna&lt;/b&gt;</a>")
+
+
+def test_markdown_escapes_raw_html():
+    html = markdown_to_html("**Wichtig** <script>alert(1)</script>\n\n<b>fett</b>")
+    assert "<strong>Wichtig</strong>" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<b>" not in html and "&lt;b&gt;fett&lt;/b&gt;" in html
+
+
+def test_markdown_filter_in_a_template_is_not_escaped_twice(de):
+    template = de.env.from_string("<div>{{ text | markdown }}</div>")
+    html = template.render(text="- eins\n- *zwei*\n\n<i>x</i>")
+    assert "<ul>" in html and "<em>zwei</em>" in html
+    assert "&lt;i&gt;x&lt;/i&gt;" in html and "<i>" not in html
+
+
+# --- plain text --------------------------------------------------------------------------------
+
+
+def test_html_to_text_lists_links_and_paragraphs():
+    html = ('<p>Hallo <strong>Anna</strong>!</p><ul><li>eins</li><li>zwei</li></ul>'
+            '<ol><li>erstens</li><li>zweitens</li></ol>'
+            '<p>Mehr auf <a href="https://kleinstadtakademie.de">der Website</a>.</p>'
+            '<p>Direkt: <a href="https://example.org/x">https://example.org/x</a> '
+            'und <a href="https://matrix.to/#/@anna:x.org">Anna</a><br>neue Zeile</p>')
+    text = html_to_text(html)
+    assert text.splitlines() == [
+        "Hallo Anna!",
+        "",
+        "• eins",
+        "• zwei",
+        "1. erstens",
+        "2. zweitens",
+        "",
+        "Mehr auf der Website (https://kleinstadtakademie.de).",
+        "",
+        "Direkt: https://example.org/x und Anna",
+        "neue Zeile",
+    ]
+
+
+def test_html_to_text_nested_list_and_entities():
+    text = html_to_text("<ul><li>Land<ul><li>Kreis &amp; Stadt</li></ul></li></ul>")
+    assert "• Land" in text
+    assert "  • Kreis & Stadt" in text
+
+
+def test_html_to_text_drops_reply_fallback():
+    assert html_to_text("<mx-reply><blockquote>alt</blockquote></mx-reply><p>neu</p>") == "neu"
+
+
+# --- template sets ------------------------------------------------------------------------------
+
+
+def test_english_error_templates_are_english(en, de):
+    en_body, _ = en.render("error_quote", {})
+    de_body, _ = de.render("error_quote", {})
+    assert en_body != de_body
+    assert "Anführungszeichen" not in en_body
