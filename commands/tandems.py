@@ -37,20 +37,25 @@ STATE_WORDS = {
 MAYOR_LEVEL = 50
 
 
-async def matching_modules(topic_id: str | None, locale: str) -> list[dict] | None:
-    """Learning modules for the topic, if the modules feature is installed (else None)."""
+async def matching_modules(services, topic_id: str | None, locale: str) -> list[dict] | None:
+    """Learning modules whose front matter lists the topic; None if the modules feature is absent."""
     if not topic_id:
         return None
     try:
-        from config import modules as module_content  # the modules feature (another issue)
+        from config.content import load_content  # the modules feature (another issue)
     except ImportError:
         return None
+
+    async def build():
+        return load_content()[0]
+
     try:
-        found = module_content.modules_for_topic(topic_id)
+        content = await services.cached("tandems.content", build)
+        found = [m for m in content.modules_for(locale) if topic_id in m.topics]
     except Exception:  # an optional section must never break a tandem
         log.exception("could not load modules for topic %s", topic_id)
         return None
-    return [{"title": getattr(m, "title", str(m)), "slug": getattr(m, "slug", "")} for m in found]
+    return [{"id": m.id, "title": m.title, "format": m.format, "duration": m.duration} for m in found]
 
 
 def _tandem_data(t: Tandem, locale: str) -> dict:
@@ -151,7 +156,7 @@ async def tandem_create(ctx: Context, user_a: str, user_b: str, topic: str) -> N
         await ctx.reply("tandem_failed", room_created=room_id is not None, tandem_id=tandem_id)
         return
     await repo.set_state(tandem_id, "active", actor=ctx.sender, now=services.clock.now())
-    modules = await matching_modules(match.id if match else None, ctx.locale)
+    modules = await matching_modules(services, match.id if match else None, ctx.locale)
     welcome = Reply(
         "tandem_welcome",
         {"town_a": pa.town, "town_b": pb.town, "user_a": user_a, "user_b": user_b,
