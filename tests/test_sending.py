@@ -1,0 +1,233 @@
+"""Outgoing messages: content conventions, stable transaction IDs, HTTP 429 against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+
+import pytest
+from aiohttp import web
+from nio import AsyncClient, AsyncClientConfig
+
+import bot.sending as sending
+from bot.rendering import Renderer
+from bot.sending import MessageSender, message_content, transaction_id
+from commands.context import MatrixError, Reply, Request
+
+BOT = "@kleinstadtbot:localhost"
+MAYOR = "@buergermeisterin:localhost"
+ROOM = "!dm:localhost"
+
+
+def request(event_id: str | None = "$cmd1", thread_root: str | None = None) -> Request:
+    return Request(sender=MAYOR, room_id=ROOM, body="!ping", event_id=event_id, thread_root=thread_root)
+
+
+# --- content -----------------------------------------------------------------------------------
+
+
+def test_reply_content_is_a_notice_with_html_mentions_and_reply_relation():
+    content = message_content("Hallo", "<p>Hallo</p>", request(), ["@anna:localhost"])
+    assert content == {
+        "msgtype": "m.notice",
+        "body": "Hallo",
+        "format": "org.matrix.custom.html",
+        "formatted_body": "<p>Hallo</p>",
+        "m.relates_to": {"m.in_reply_to": {"event_id": "$cmd1"}},
+        "m.mentions": {"user_ids": [MAYOR, "@anna:localhost"]},
+    }
+
+
+def test_reply_in_a_thread_stays_in_the_thread_with_in_reply_to():
+    content = message_content("x", "<p>x</p>", request(thread_root="$root"), [])
+    assert content["m.relates_to"] == {
+        "rel_type": "m.thread",
+        "event_id": "$root",
+        "is_falling_back": False,
+        "m.in_reply_to": {"event_id": "$cmd1"},
+    }
+    assert content["m.mentions"] == {"user_ids": [MAYOR]}
+
+
+def test_message_without_request_has_no_relation_and_empty_mentions():
+    content = message_content("x", "<p>x</p>", None, [])
+    assert "m.relates_to" not in content
+    assert content["m.mentions"] == {}  # explicitly mentions nobody: no accidental pings
+    deduplicated = message_content("x", "<p>x</p>", request(), [MAYOR, "@a:x.org", "@a:x.org"])
+    assert deduplicated["m.mentions"]["user_ids"] == [MAYOR, "@a:x.org"]
+
+
+def test_transaction_ids_are_stable_and_distinct():
+    assert transaction_id("event", "$e", "0") == transaction_id("event", "$e", "0")
+    assert transaction_id("event", "$e", "0") != transaction_id("event", "$e", "1")
+    assert transaction_id("event", "$e", "0") != transaction_id("key", "$e", "0")
+    # the separator keeps ("ab", "c") and ("a", "bc") apart
+    assert transaction_id("ab", "c") != transaction_id("a", "bc")
+    assert transaction_id("key", "k").startswith("ksb") and len(transaction_id("key", "k")) == 35
+
+
+# --- a recording homeserver stand-in -----------------------------------------------------------
+
+
+@dataclass
+class FakeHomeserver:
+    """Answers PUT …/send/m.room.message/{txn} with 429 ``limited`` times, then 200."""
+
+    limited: int | None  # None: always 429
+    retry_after_ms: int = 200
+    hits: list[tuple[float, str, str, dict]] = field(default_factory=list)
+    runner: web.AppRunner | None = None
+    url: str = ""
+
+    async def handle(self, http: web.Request) -> web.Response:
+        content = json.loads(await http.text())
+        self.hits.append((time.monotonic(), http.match_info["room"], http.match_info["txn"], content))
+        if self.limited is None or len(self.hits) <= self.limited:
+            return web.json_response({"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests",
+                                      "retry_after_ms": self.retry_after_ms}, status=429)
+        return web.json_response({"event_id": f"$sent{len(self.hits)}"})
+
+    async def start(self) -> FakeHomeserver:
+        app = web.Application()
+        app.router.add_put("/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}", self.handle)
+        app.router.add_put("/_matrix/client/r0/rooms/{room}/send/m.room.message/{txn}", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+
+    @property
+    def txns(self) -> list[str]:
+        return [hit[2] for hit in self.hits]
+
+
+def nio_client(url: str, max_rate_limited: int) -> AsyncClient:
+    """Configured like the bot's client (bot/runtime.py), without encryption."""
+    client = AsyncClient(url, BOT, device_id="DEV", config=AsyncClientConfig(
+        encryption_enabled=False, store_sync_tokens=False, max_limit_exceeded=max_rate_limited,
+        max_timeouts=1, request_timeout=10, backoff_factor=0.5, max_timeout_retry_wait_time=1))
+    client.restore_login(BOT, "DEV", "fake-token")
+    return client
+
+
+@pytest.fixture
+def renderer() -> Renderer:
+    return Renderer("de", extra_globals={"prefix": "!"})
+
+
+async def test_rate_limited_send_is_retried_with_the_same_transaction_id(renderer):
+    server = await FakeHomeserver(limited=2, retry_after_ms=200).start()
+    client = nio_client(server.url, max_rate_limited=5)
+    try:
+        sender = MessageSender(client, renderer)
+        started = time.monotonic()
+        event_id = await asyncio.wait_for(
+            sender.send(Reply("ping", {"version": "t", "uptime_seconds": 5}), request()), 20)
+        elapsed = time.monotonic() - started
+    finally:
+        await client.close()
+        await server.stop()
+    assert event_id == "$sent3"
+    assert len(server.hits) == 3  # delivered once, after two refusals
+    assert len(set(server.txns)) == 1
+    assert server.txns[0] == transaction_id("event", "$cmd1", "0")
+    assert elapsed >= 0.38  # retry_after_ms honoured twice
+    gaps = [b[0] - a[0] for a, b in zip(server.hits, server.hits[1:], strict=False)]
+    assert all(gap >= 0.18 for gap in gaps), gaps
+    room, content = server.hits[-1][1], server.hits[-1][3]
+    assert room == ROOM
+    assert content["msgtype"] == "m.notice" and content["body"].startswith("🏓 Pong!")
+    assert content["m.relates_to"] == {"m.in_reply_to": {"event_id": "$cmd1"}}
+
+
+async def test_always_rate_limited_gives_up_with_matrix_error(renderer, monkeypatch):
+    server = await FakeHomeserver(limited=None, retry_after_ms=20).start()
+    client = nio_client(server.url, max_rate_limited=1)
+    waits: list[float] = []
+
+    class QuickAsyncio:
+        """bot.sending's view of asyncio: its own backoff waits are recorded and shortened."""
+
+        @staticmethod
+        async def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            await asyncio.sleep(0.01)
+
+    monkeypatch.setattr(sending, "asyncio", QuickAsyncio)
+    try:
+        sender = MessageSender(client, renderer)
+        with pytest.raises(MatrixError) as info:
+            await asyncio.wait_for(sender.send(Reply("ping", {"version": "t", "uptime_seconds": 5}),
+                                               request()), 30)
+    finally:
+        await client.close()
+        await server.stop()
+    assert "failed after 4 attempts" in str(info.value)
+    assert "M_LIMIT_EXCEEDED" in str(info.value)
+    # nio: 1 retry per attempt; MessageSender: 4 attempts, backing off 1, 2, 4 s in between
+    assert len(server.hits) == sending.SEND_ATTEMPTS * 2
+    assert waits == [1.0, 2.0, 4.0]
+    assert len(set(server.txns)) == 1
+
+
+async def test_transaction_ids_per_event_index_and_per_key(renderer):
+    server = await FakeHomeserver(limited=0).start()
+    client = nio_client(server.url, max_rate_limited=1)
+    ping = Reply("ping", {"version": "t", "uptime_seconds": 5})
+    try:
+        sender = MessageSender(client, renderer)
+        await sender.send(ping, request("$a"))
+        await sender.send(ping, request("$a"))
+        await sender.send(ping, request("$b"))
+        await sender.send(Reply("ping", {"version": "t", "uptime_seconds": 5}, room_id="!other:localhost",
+                                key="welcome:anna"), request("$a"))
+        # after a crash the same batch is replayed by a new sender: identical IDs
+        replay = MessageSender(client, renderer)
+        await replay.send(ping, request("$a"))
+        await replay.send(ping, request("$a"))
+        sender.forget("$a")
+        await sender.send(ping, request("$a"))
+    finally:
+        await client.close()
+        await server.stop()
+    a0, a1 = transaction_id("event", "$a", "0"), transaction_id("event", "$a", "1")
+    assert server.txns == [a0, a1, transaction_id("event", "$b", "0"),
+                           transaction_id("key", "welcome:anna"), a0, a1, a0]
+    keyed = server.hits[3]
+    assert keyed[1] == "!other:localhost"
+    assert "m.relates_to" not in keyed[3]  # a message to another room is not a reply
+
+
+async def test_forbidden_is_not_retried(renderer):
+    hits = []
+
+    async def forbidden(http: web.Request) -> web.Response:
+        hits.append(http.match_info["txn"])
+        return web.json_response({"errcode": "M_FORBIDDEN", "error": "not in room"}, status=403)
+
+    app = web.Application()
+    app.router.add_put("/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}", forbidden)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    client = nio_client(f"http://127.0.0.1:{port}", max_rate_limited=1)
+    try:
+        with pytest.raises(MatrixError) as info:
+            await asyncio.wait_for(MessageSender(client, renderer).send(
+                Reply("ping", {"version": "t", "uptime_seconds": 5}), request()), 10)
+    finally:
+        await client.close()
+        await runner.cleanup()
+    assert info.value.errcode == "M_FORBIDDEN"
+    assert len(hits) == 1
