@@ -131,13 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--reason", help="reason shown with each record (default: the file name)")
     c.set_defaults(func=cmd_data_import)
 
-    for register in EXTENSIONS:
-        register(sub, common)
     return parser
-
-
-# Command families that add CLI subcommands register here: f(subparsers, common_parent).
-EXTENSIONS: list = []
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -103,6 +103,7 @@ class KleinstadtBot:
         self._stop = asyncio.Event()
         self._sync_task: asyncio.Task | None = None
         self._joins: dict[str, int] = {}
+        self._accepted: dict[str, int] = {}
         self._backoff = Backoff(settings.sync.backoff_initial_seconds, settings.sync.backoff_max_seconds)
         self.answered = 0  # commands answered since start (for operators and benchmarks)
         self.scheduler = build_scheduler(settings, self._prune)
@@ -195,7 +196,7 @@ class KleinstadtBot:
                 await self._pause(self._backoff.failed(f"{response.status_code} {response.message}"))
                 continue
             self._backoff.succeeded()
-            await self._handle_sync(response, initial=token is None and first)
+            await self._handle_sync(response)
             token = response.next_batch
             await self.repo.save_sync_token(token)
             await self._housekeeping()
@@ -242,15 +243,17 @@ class KleinstadtBot:
     def _now_ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
 
-    async def _handle_sync(self, response: SyncResponse, initial: bool) -> None:
+    async def _handle_sync(self, response: SyncResponse) -> None:
         for room_id, info in response.rooms.invite.items():
             await self._on_invite(room_id, info)
         for room_id in response.rooms.leave:
             self._joins.pop(room_id, None)
             await self.repo.forget_room(room_id)
         per_room: dict[str, list] = defaultdict(list)
+        new_joins: dict[str, int] = {}
         for room_id, info in response.rooms.join.items():
-            await self._note_join(room_id, info, initial)
+            if room_id not in self._joins:
+                new_joins[room_id] = self._join_time(room_id, info)
             for event in [*info.state, *info.timeline.events]:
                 if isinstance(event, PowerLevelsEvent):
                     self.roles.invalidate(room_id)
@@ -259,22 +262,24 @@ class KleinstadtBot:
                     await self._maybe_leave_empty(room_id)
                 if isinstance(event, RoomMessageText | MegolmEvent):
                     per_room[room_id].append(event)
+        if new_joins:
+            self._joins.update(new_joins)
+            await self.repo.record_joins(new_joins)
         if per_room:
             await asyncio.gather(*(self._handle_room(r, events) for r, events in per_room.items()))
 
-    async def _note_join(self, room_id: str, info: Any, initial: bool) -> None:
-        if room_id in self._joins:
-            return
-        joined_at = None
+    def _join_time(self, room_id: str, info: Any) -> int:
+        """Since when the room's messages are meant for the bot: its invitation if the sync
+        carries it (Element sends the first message of a new direct chat right after inviting),
+        else its join, else now. Anything older is history and never answered."""
+        invited = joined = None
         for event in [*info.state, *info.timeline.events]:
-            if (isinstance(event, RoomMemberEvent) and event.state_key == self.client.user_id
-                    and event.membership == "join"):
-                joined_at = event.server_timestamp
-        if joined_at is None:
-            # no join event at hand: treat everything before now as history
-            joined_at = self._now_ms()
-        self._joins[room_id] = joined_at
-        await self.repo.record_join(room_id, joined_at)
+            if isinstance(event, RoomMemberEvent) and event.state_key == self.client.user_id:
+                if event.membership == "invite":
+                    invited = event.server_timestamp
+                elif event.membership == "join":
+                    joined = event.server_timestamp
+        return invited or self._accepted.pop(room_id, None) or joined or self._now_ms()
 
     async def _handle_room(self, room_id: str, events: list) -> None:
         for event in events:
@@ -366,9 +371,8 @@ class KleinstadtBot:
         if server in self.settings.invite_servers:
             response = await self.client.join(room_id)
             if getattr(response, "room_id", None):
-                joined_at = self._now_ms()
-                self._joins[room_id] = joined_at
-                await self.repo.record_join(room_id, joined_at)
+                # the next sync dates the invitation; this is the fallback if it cannot
+                self._accepted[room_id] = self._now_ms()
                 log.info("joined %s on invitation by %s", room_id, inviter)
             else:
                 log.warning("could not join %s: %s", room_id, getattr(response, "message", response))

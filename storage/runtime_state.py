@@ -83,11 +83,15 @@ class RuntimeStateRepository:
         rows = await self.db.fetchall("SELECT room_id, joined_at FROM room_joins")
         return {r[0]: r[1] for r in rows}
 
-    async def record_join(self, room_id: str, joined_at: int) -> None:
-        await self.db.execute(
-            "INSERT OR IGNORE INTO room_joins (room_id, joined_at) VALUES (?, ?)",
-            (room_id, joined_at),
-        )
+    async def record_joins(self, joins: dict[str, int]) -> None:
+        """Many rooms at once (the first sync of a bot in many rooms): one transaction."""
+        if not joins:
+            return
+        async with self.db.transaction() as conn:
+            await conn.executemany(
+                "INSERT OR IGNORE INTO room_joins (room_id, joined_at) VALUES (?, ?)",
+                list(joins.items()),
+            )
 
     async def forget_room(self, room_id: str) -> None:
         await self.db.execute("DELETE FROM room_joins WHERE room_id = ?", (room_id,))

@@ -178,3 +178,24 @@ async def test_undecryptable_message_is_reported_once_per_room(make_bot, make_us
     answer = await mayor.ask(room, "!ping")  # the bot is alive and has seen the second one
     assert answer.body.startswith("🏓")
     assert mayor.replies_to(room, second.event_id) == []
+
+
+async def test_first_message_sent_before_the_bot_joined_is_answered(make_bot, make_user):
+    bot = await make_bot()
+    mayor = await make_user("mayor")
+    room = await mayor.create_room([bot.user_id])  # like Element: invite, then type at once
+    answer = await mayor.ask(room, "!ping")
+    assert answer.body.startswith("🏓")
+
+
+async def test_history_from_before_the_invitation_is_not_answered(make_bot, make_user):
+    bot = await make_bot()
+    mayor = await make_user("mayor")
+    room = await mayor.create_room([], direct=False, name="Alt")
+    old = await mayor.send(room, "!ping")
+    await asyncio.sleep(0.5)
+    await mayor.client.room_invite(room, bot.user_id)
+    await mayor.wait_joined(room, bot.user_id)
+    fresh = await mayor.ask(room, "!ping")
+    assert fresh.body.startswith("🏓")
+    assert mayor.replies_to(room, old) == []
