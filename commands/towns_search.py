@@ -21,6 +21,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from rapidfuzz import fuzz, process
@@ -68,6 +69,11 @@ def fold(text: str) -> str:
 def tokens(text: str) -> list[str]:
     """The canonical tokens of a name or query."""
     return [TOKEN_MAP.get(t, t) for t in _PUNCT.split(fold(text)) if t]
+
+
+@lru_cache(maxsize=4096)
+def _normalize_cached(text: str) -> str:
+    return " ".join(tokens(text))
 
 
 def normalize(text: str) -> str:
@@ -136,13 +142,15 @@ class TownIndex:
                 self.verband_members[key] = self.verband_members.get(key, 0) + 1
             land_abbr = " ".join(a for a, land in LAND_ABBREVIATIONS.items() if land == town.land)
             self.qualifiers[town.ags] = " " + " ".join(
-                normalize(x) for x in (town.kreis, town.land, town.regierungsbezirk, town.name,
+                _normalize_cached(x) for x in (town.kreis, town.land, town.regierungsbezirk, town.name,
                                        town.gemeindeverband, land_abbr) if x
             ) + " "
         self.fuzzy_keys = list(self.primary) + [k for k in self.secondary if k not in self.primary]
         self.fuzzy_buckets: dict[str, list[str]] = {}
+        self.fuzzy_lengths: dict[int, list[str]] = {}
         for key in self.fuzzy_keys:
             self.fuzzy_buckets.setdefault(key[:1], []).append(key)
+            self.fuzzy_lengths.setdefault(len(key), []).append(key)
 
     @staticmethod
     def _add(table: dict[str, list[Municipality]], key: str, town: Municipality) -> None:
@@ -163,13 +171,21 @@ class TownIndex:
         found += [t for t in self.secondary.get(key, ()) if t not in found]
         return found
 
-    def _extract(self, key: str, cutoff: float, limit: int) -> list[tuple[str, float, int]]:
-        """Fuzzy matches among names with the same first letter, else among all names."""
+    def _extract(self, key: str, cutoff: float, limit: int,
+                 fallback: bool = True) -> list[tuple[str, float, int]]:
+        """Fuzzy matches among names with the same first letter; if none is certain, among all
+        names of about the same length (a typo changes the length by one or two)."""
         bucket = self.fuzzy_buckets.get(key[:1], [])
         found = process.extract(key, bucket, scorer=fuzz.ratio, limit=limit, score_cutoff=cutoff)
-        if not found or found[0][1] < CERTAIN_SCORE:
-            found = process.extract(key, self.fuzzy_keys, scorer=fuzz.ratio, limit=limit,
-                                    score_cutoff=cutoff)
+        if fallback and (not found or found[0][1] < CERTAIN_SCORE):
+            near: list[str] = []
+            for length in range(len(key) - 2, len(key) + 3):
+                near += self.fuzzy_lengths.get(length, ())
+            more = process.extract(key, near, scorer=fuzz.ratio, limit=limit, score_cutoff=cutoff)
+            merged = {k: sc for k, sc, _ in found}
+            for k, sc, _ in more:
+                merged[k] = max(sc, merged.get(k, 0.0))
+            found = sorted(((k, sc, 0) for k, sc in merged.items()), key=lambda m: -m[1])[:limit]
         return found
 
     def _narrow(self, towns: list[Municipality], qualifier: str) -> list[Municipality]:
@@ -242,7 +258,7 @@ class TownIndex:
                 name = " ".join(name_words)
                 if len(name) < 4:
                     continue
-                best = self._extract(name, CERTAIN_SCORE, 1)
+                best = self._extract(name, CERTAIN_SCORE, 1, fallback=False)
                 if best:
                     narrowed = self._narrow(self._names(best[0][0]), qualifier)
                     if narrowed:

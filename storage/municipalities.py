@@ -12,6 +12,7 @@ import asyncio
 import csv
 import io
 import re
+import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -67,6 +68,10 @@ def parse_central_function(text: str) -> str | None:
     return key if key in CENTRAL_FUNCTIONS else None
 
 
+_SHARED_FIELDS = ("land", "kreis", "population_date", "gemeinde_type", "gemeindeverband_type",
+                  "regierungsbezirk", "kreis_type", "gebietsstand", "gemeindeverband")
+
+
 @dataclass(frozen=True, slots=True)
 class Municipality:
     ags: str
@@ -86,6 +91,13 @@ class Municipality:
     population_male: int | None = None
     plz: str = ""
     gebietsstand: str = ""
+
+    def __post_init__(self) -> None:
+        # Land, Kreis, dates and types repeat thousands of times: keep one copy of each.
+        for name in _SHARED_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, sys.intern(value))
 
     @property
     def verband_key(self) -> str:
