@@ -1,0 +1,146 @@
+"""``!faq`` / ``!frage``, plain questions in direct chats, and the coordinators' ``!reload``.
+
+The content (``config/content``) is loaded once into a ``Library`` kept in ``services.cache``;
+``!reload`` builds a new one and swaps it in only when the files are free of problems.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+from commands.context import Context, Role, Services
+from commands.faq_search import CACHE_KEY, Library, content_root, library, load_library, words
+from commands.registry import Arg, command, on_startup, plain_text_handler
+
+log = logging.getLogger(__name__)
+
+MAX_PROBLEMS_SHOWN = 15
+MENTION_RE = re.compile(r"^\s*@?[\w.\-]+(:[\w.\-]+)?\s*[:,]\s+")
+
+
+def _faq_word(ctx: Context) -> str:
+    return ctx.prefix + ("frage" if ctx.locale == "de" else "faq")
+
+
+def _entry_data(entry) -> dict:
+    return {"id": entry.id, "question": entry.question, "answer": entry.answer, "source": entry.source}
+
+
+@command(
+    "faq",
+    aliases={"de": ["frage", "fragen"], "en": ["faq"]},
+    group="content",
+    args=[Arg("question", "text", required=False, label={"de": "Frage", "en": "question"})],
+    summary={"de": "Antworten auf häufige Fragen.", "en": "Answers to frequent questions."},
+    help={
+        "de": "Ohne Angabe: alle Fragen nach Thema. Mit einer Frage oder ein paar Stichwörtern: die "
+              "passende Antwort. Im Direktchat kannst du deine Frage auch einfach so schreiben.",
+        "en": "Without an argument: all questions by topic. With a question or a few keywords: the "
+              "best answer. In a direct chat you can also just write your question.",
+    },
+    examples=["frage Wer darf mitmachen?", "frage Tandem", "frage"],
+)
+async def faq(ctx: Context, question: str | None = None) -> None:
+    lib = await library(ctx.services)
+    if not question:
+        groups: dict[str, list[dict]] = {}
+        for entry in lib.faq(ctx.locale):
+            groups.setdefault(entry.category, []).append({"id": entry.id, "question": entry.question})
+        await ctx.reply("faq_list", groups=[{"title": k, "entries": v} for k, v in groups.items()],
+                        faq_word=_faq_word(ctx))
+        return
+    entry = lib.faq_entry(ctx.locale, question.strip().lower())
+    if entry is not None:
+        await ctx.reply("faq_answer", entry=_entry_data(entry), faq_word=_faq_word(ctx))
+        return
+    found = lib.ask(ctx.locale, question)
+    if found and found[0][1].confident:
+        await ctx.reply("faq_answer", entry=_entry_data(found[0][0]), faq_word=_faq_word(ctx))
+        return
+    await ctx.reply(
+        "faq_suggestions",
+        question=question,
+        suggestions=[_entry_data(e) for e, _hit in found[:3]],
+        faq_word=_faq_word(ctx),
+        help_word=ctx.prefix + ("hilfe" if ctx.locale == "de" else "help"),
+    )
+
+
+def question_text(body: str, bot_user_id: str) -> str:
+    """The question without a leading mention of the bot ("kleinstadtbot: …")."""
+    text = body.replace(bot_user_id, " ")
+    localpart = bot_user_id.split(":", 1)[0].lstrip("@")
+    match = MENTION_RE.match(text)
+    if match and localpart and localpart.lower() in match.group(0).lower():
+        text = text[match.end():]
+    return text.strip()
+
+
+@plain_text_handler
+async def answer_plain_question(ctx: Context) -> bool:
+    """A question without the prefix (direct chat or mention): answer it if we are confident,
+    otherwise offer the closest questions. Returns False when nothing fits (the dispatcher then
+    sends its short greeting with the help hint)."""
+    text = question_text(ctx.request.body, ctx.services.matrix.user_id or "")
+    if not words(text):  # "Hallo", "Danke": the dispatcher's greeting fits better
+        return False
+    lib = await library(ctx.services)
+    found = lib.ask(ctx.locale, text)
+    if found and found[0][1].confident:
+        await ctx.reply("faq_answer", entry=_entry_data(found[0][0]), faq_word=_faq_word(ctx))
+        return True
+    await ctx.reply(
+        "faq_suggestions",
+        question=text,
+        suggestions=[_entry_data(e) for e, _hit in found[:3]],
+        faq_word=_faq_word(ctx),
+        help_word=ctx.prefix + ("hilfe" if ctx.locale == "de" else "help"),
+    )
+    return True
+
+
+@command(
+    "reload",
+    aliases={"de": ["neuladen", "neu-laden"], "en": ["reload"]},
+    group="admin",
+    role=Role.COORDINATOR,
+    summary={"de": "Lädt Fragen und Module neu.", "en": "Reloads the FAQ and the modules."},
+    help={
+        "de": "Liest die FAQ- und Moduldateien neu ein, ohne Neustart. Wenn etwas fehlerhaft ist, bleibt "
+              "die bisherige Fassung aktiv und du bekommst eine Liste der Fehler mit Datei und Zeile.",
+        "en": "Re-reads the FAQ and module files without a restart. If something is wrong, the current "
+              "version stays in service and you get the problems with file and line.",
+    },
+    examples=["neuladen"],
+)
+async def reload(ctx: Context) -> None:
+    root = content_root(ctx.settings)
+    fresh: Library = await asyncio.to_thread(load_library, root)
+    if fresh.problems:
+        current = await library(ctx.services)
+        problems = [str(p) for p in fresh.problems]
+        log.warning("content reload refused: %d problem(s)", len(problems))
+        await ctx.reply(
+            "faq_reload_failed",
+            problems=problems[:MAX_PROBLEMS_SHOWN],
+            more=max(0, len(problems) - MAX_PROBLEMS_SHOWN),
+            faq_count=len(current.faq(ctx.locale)),
+            module_count=len(current.modules(ctx.locale)),
+        )
+        return
+    ctx.services.cache[CACHE_KEY] = fresh
+    log.info("content reloaded from %s", root)
+    await ctx.reply("faq_reload_ok", faq_count=len(fresh.faq(ctx.locale)),
+                    module_count=len(fresh.modules(ctx.locale)))
+
+
+@on_startup
+async def check_content(services: Services) -> None:
+    """Load and check the content at start; problems go to the log (the valid part serves)."""
+    lib = await library(services)
+    for problem in lib.problems:
+        log.error("content: %s", problem)
+    log.info("content: %d FAQ entries, %d modules", len(lib.faq(services.settings.locale)),
+             len(lib.modules(services.settings.locale)))

@@ -1,0 +1,98 @@
+"""``!module`` / ``!modul``: the learning and exchange modules, by topic, as excerpt or in full."""
+
+from __future__ import annotations
+
+from commands.context import Context
+from commands.faq_search import library
+from commands.registry import Arg, command
+from config.content import Module
+from config.topics import default_topics, fold
+
+FULL_WORDS = {"full", "ganz", "komplett", "vollstaendig", "alles", "lang"}
+SEARCH_MIN_CONFIDENCE = 0.34
+
+
+def _topic_labels(module: Module, locale: str) -> list[str]:
+    topics = default_topics()
+    return [topics.by_id[t].label(locale) if t in topics.by_id else t for t in module.topics]
+
+
+def _module_data(module: Module, locale: str, full: bool = False) -> dict:
+    first = module.first_section
+    sections = module.sections if full else module.sections[:1]
+    return {
+        "id": module.id,
+        "title": module.title,
+        "format": module.format,
+        "duration": module.duration,
+        "audience": module.audience,
+        "summary": module.summary,
+        "topics": _topic_labels(module, locale),
+        "sections": [{"title": s.title, "body": s.body} for s in sections],
+        "more_sections": len(module.sections) - (1 if first else 0),
+        "source": module.source,
+    }
+
+
+def _short(module: Module) -> dict:
+    return {"id": module.id, "title": module.title, "format": module.format}
+
+
+@command(
+    "module",
+    aliases={"de": ["modul", "module"], "en": ["module"]},
+    group="content",
+    args=[Arg("name", "text", required=False, label={"de": "Modul", "en": "module"})],
+    summary={"de": "Lern- und Austauschmodule der Akademie.",
+             "en": "The academy's learning and exchange modules."},
+    help={
+        "de": "Ohne Angabe: alle Module nach Thema. Mit Kürzel oder Titelwörtern: die Kurzfassung mit "
+              "Format, Dauer und Zielgruppe. Mit „ganz“ dahinter: das ganze Modul.",
+        "en": "Without an argument: all modules by topic. With an id or title words: the excerpt with "
+              "format, duration and audience. Add \"full\" for the whole module.",
+    },
+    examples=["modul", "modul lernwerkstatt", "modul digitale-lernwerkstatt ganz", "modul suche Jugend"],
+)
+async def module_command(ctx: Context, name: str | None = None) -> None:
+    lib = await library(ctx.services)
+    modules = lib.modules(ctx.locale)
+    if not name:
+        groups = []
+        for topic in default_topics():
+            inside = [_short(m) for m in modules if topic.id in m.topics]
+            if inside:
+                groups.append({"topic": topic.label(ctx.locale), "modules": inside})
+        await ctx.reply("module_list", groups=groups, count=len(modules))
+        return
+    words = name.split()
+    full = len(words) > 1 and fold(words[-1]) in FULL_WORDS
+    query = " ".join(words[:-1]) if full else name
+    module = lib.module(ctx.locale, query)
+    if module is None:
+        found = lib.find_modules(ctx.locale, query, limit=3)
+        clear = found and found[0][1].confident and (
+            len(found) == 1 or found[1][1].score < 0.75 * found[0][1].score)
+        if not clear:
+            close = [_short(m) for m, hit in found if hit.confidence >= SEARCH_MIN_CONFIDENCE]
+            await ctx.reply("module_not_found", query=query, suggestions=close)
+            return
+        module = found[0][0]
+    data = _module_data(module, ctx.locale, full)
+    await ctx.reply("module_full" if full else "module_excerpt", module=data)
+
+
+@module_command.subcommand(
+    "search",
+    aliases={"de": ["suche", "suchen"], "en": ["search"]},
+    args=[Arg("words", "text", label={"de": "Suchwörter", "en": "words"})],
+    summary={"de": "Durchsucht Titel und Inhalte der Module.", "en": "Searches module titles and texts."},
+    examples=["modul suche Beteiligung Jugend"],
+)
+async def module_search(ctx: Context, words: str) -> None:
+    lib = await library(ctx.services)
+    found = [
+        {**_short(m), "summary": m.summary}
+        for m, hit in lib.find_modules(ctx.locale, words, limit=5)
+        if hit.confidence >= SEARCH_MIN_CONFIDENCE
+    ]
+    await ctx.reply("module_search", words=words, results=found)
