@@ -15,6 +15,8 @@ FAMILIES = [
     "commands.profiles",
     "commands.topic_channels",
     "commands.tandems",
+    "commands.faq",
+    "commands.modules",
 ]
 
 _loaded = False

@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     space: str | None = None  # academy Space: alias or room ID; None: the bot creates one
     space_name: str = "Kleinstadtakademie"
     tandem_encrypted: bool = True
+    content_dir: Path | None = None  # FAQ and modules; None: the shipped config/content
 
     _yaml_file: Path | None = None
 
