@@ -199,3 +199,16 @@ async def test_history_from_before_the_invitation_is_not_answered(make_bot, make
     fresh = await mayor.ask(room, "!ping")
     assert fresh.body.startswith("🏓")
     assert mayor.replies_to(room, old) == []
+
+
+async def test_bot_leaves_a_room_nobody_else_is_in_when_configured(make_bot, make_user):
+    bot = await make_bot(leave_empty_rooms=True)
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id)
+    await mayor.ask(room, "!ping")
+    await mayor.client.room_leave(room)
+    for _ in range(100):
+        if room not in (await bot.bot.client.joined_rooms()).rooms:
+            break
+        await asyncio.sleep(0.1)
+    assert room not in (await bot.bot.client.joined_rooms()).rooms
