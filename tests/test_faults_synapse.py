@@ -1,0 +1,125 @@
+"""Faults through a real Synapse: homeserver outage, SIGTERM, invalid configuration at start."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.homeserver import LocalSynapse
+from tests.matrix_fixtures import bot_settings, start_bot, unique, user_client
+
+pytestmark = pytest.mark.synapse
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "Sehr-Geheimes-Passwort-4711"
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("KLEINSTADTBOT_")}
+
+
+async def test_bot_recovers_from_a_homeserver_outage_without_restart(tmp_path, caplog):
+    hs = LocalSynapse(tmp_path / "hs").start()
+    running = mayor = None
+    try:
+        account = hs.register(unique("bot"))
+        running = await start_bot(bot_settings(
+            hs, account, tmp_path / "bot",
+            sync={"backoff_initial_seconds": 0.2, "backoff_max_seconds": 1, "timeout_ms": 1000},
+            retry={"max_timeouts": 1, "request_timeout_seconds": 5},
+        ))
+        mayor_account = hs.register(unique("mayor"))
+        mayor = await user_client(hs, mayor_account, tmp_path / "mayor")
+        room = await mayor.dm(running.user_id)
+        await mayor.ask(room, "!ping")
+        await mayor.close()
+        mayor = None
+
+        with caplog.at_level(logging.WARNING, logger="bot.connection"):
+            hs.stop()
+            await asyncio.sleep(2.0)
+            assert not running.task.done(), "the bot ended while the homeserver was down"
+            hs.start()
+            mayor = await user_client(hs, mayor_account, tmp_path / "mayor2")
+            answer = await mayor.ask(room, "!ping", timeout=30)
+        assert answer.body.startswith("🏓 Pong!")
+        assert not running.task.done()
+        messages = [r.getMessage() for r in caplog.records if r.name == "bot.connection"]
+        assert any("not reachable" in m for m in messages), messages
+        assert any("reachable again" in m for m in messages), messages
+        # logged once per change of state, not at every attempt
+        assert sum("not reachable" in m for m in messages) == 1
+    finally:
+        if mayor is not None:
+            await mayor.close()
+        if running is not None and not running.task.done():
+            await running.stop()
+        hs.stop()
+
+
+def _write_config(path: Path, values: dict) -> Path:
+    path.write_text(yaml.safe_dump(values), encoding="utf-8")
+    return path
+
+
+async def test_sigterm_stops_cleanly_and_keeps_the_database_intact(synapse, make_user, tmp_path):
+    account = synapse.register(unique("bot"))
+    database = tmp_path / "bot" / "bot.db"
+    config = _write_config(tmp_path / "bot.yaml", {
+        "homeserver": synapse.url, "user_id": account.user_id, "password": account.password,
+        "database": str(database), "log_level": "INFO",
+        "sync": {"timeout_ms": 1000},
+    })
+    log_file = tmp_path / "bot.log"
+    with log_file.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "run", "--config", str(config),
+            cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        mayor = await make_user("mayor")
+        room = await mayor.dm(account.user_id)
+        answer = await mayor.ask(room, "!ping")
+        assert answer.body.startswith("🏓 Pong!")
+        await asyncio.sleep(0.5)  # let the batch's sync token be saved
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 15)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    output = log_file.read_text(errors="replace")
+    assert code == 0, output[-3000:]
+    assert "kleinstadtbot stopped" in output
+    assert "Traceback" not in output
+    assert SECRET not in output and account.password not in output
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        token = conn.execute("SELECT value FROM bot_state WHERE key = 'sync_token'").fetchone()
+        handled = conn.execute("SELECT count(*) FROM handled_events").fetchone()[0]
+    assert token is not None and token[0]
+    assert handled >= 1
+
+
+async def test_invalid_config_at_start_exits_with_one_line_per_problem(tmp_path):
+    config = _write_config(tmp_path / "bad.yaml", {
+        "homeserver": "matrix.example.org", "user_id": "kleinstadtbot", "password": SECRET,
+        "database": str(tmp_path / "bot.db"),
+    })
+    result = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "bot.cli", "run", "--config", str(config)], cwd=ROOT,
+        env=_env(), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == ["homeserver", "user_id"], result.stderr
+    assert "https://matrix.example.org" in lines[0]
+    assert SECRET not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "bot.db").exists()
