@@ -100,7 +100,8 @@ async def answer_for(ctx: Context, town: Municipality, matched_by: str, query: s
     data: dict[str, Any] = {
         "town": _town_data(town), "band": band(town.population), "verdict": own,
         "min": KLEINSTADT_MIN, "max": KLEINSTADT_MAX, "query": query,
-        "typo": matched_by == "fuzzy", "central": None, "verband": None,
+        "typo": matched_by == "fuzzy", "plz": query if matched_by == "plz" else None,
+        "word": ctx.prefix + ELIGIBLE.display_name(ctx.locale), "central": None, "verband": None,
         "source": await _source(ctx), "coordinators": bool(ctx.settings.coordinators),
     }
     if central is not None:
@@ -167,11 +168,12 @@ async def eligible(ctx: Context, query: str | None = None) -> None:
         return
     towns = [_town_data(t) for t in result.towns]
     if result.status == "ambiguous":
-        first = result.towns[0]
+        by_plz = result.matched_by == "plz"
+        first = next((t for t in result.towns if t.kreis_type not in KREISFREI), result.towns[0])
         narrow = first.land if first.kreis_type in KREISFREI else first.kreis
         await ctx.reply("eligible_ambiguous", query=query, towns=towns[:12], more=max(0, len(towns) - 12),
-                        total=len(towns), word=word, example_name=first.name, example_narrow=narrow,
-                        example_ags=first.ags, by_plz=result.matched_by == "plz")
+                        total=len(towns), word=word, example_name=first.name if by_plz else query,
+                        example_narrow=narrow, example_ags=first.ags, by_plz=by_plz)
         return
     await ctx.reply("eligible_suggestions", query=query, towns=towns, word=word)
 

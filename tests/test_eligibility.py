@@ -96,6 +96,15 @@ async def test_ambiguous_name_lists_candidates_and_how_to_narrow(local_bot):
     assert de_number(int(biggest["population"])) in text
     assert f"!berechtigt Neuenkirchen, {biggest['kreis']}" in text
     assert f"!berechtigt {biggest['ags']}" in text
+    narrowed = await local_bot.text(f"!berechtigt Neuenkirchen, {biggest['kreis']}")
+    assert YES in narrowed and biggest["name_official"] in narrowed
+
+
+async def test_suggested_narrowing_finds_one_town(local_bot):
+    messages = await local_bot.say("!berechtigt Neustadt")
+    hint = messages[0].html.rsplit("<code>", 2)[1].split("</code>")[0]
+    assert hint.startswith("!berechtigt Neustadt, ")
+    assert "Größenklasse" in await local_bot.text(hint)
 
 
 async def test_uncertain_match_suggests(local_bot):
@@ -201,3 +210,26 @@ async def test_roles_do_not_leak_other_users(tmp_path):
         assert "kann nicht mitmachen" in text
     finally:
         await bot.db.close()
+
+
+async def test_postcode_answer_offers_the_number_reading(local_bot):
+    text = await local_bot.text("!berechtigt 57319")
+    assert "Gefunden über die Postleitzahl 57319" in text and "!berechtigt 57.319 Einwohner" in text
+    as_number = await local_bot.text("!berechtigt 57.319 Einwohner")
+    assert "57.319 Einwohnern ist nach BBSR eine Mittelstadt" in as_number
+    assert "Postleitzahl" not in await local_bot.text("!berechtigt 05970004")
+
+
+async def test_find_towns_api_statuses(local_bot):
+    from commands.towns_search import find_towns
+
+    services = local_bot.services
+    assert (await find_towns(services, "Bad Berleburg")).status == "exact"
+    assert (await find_towns(services, "Bad Berleburg")).town.ags == "05970004"
+    ambiguous = await find_towns(services, "Neuenkirchen")
+    assert ambiguous.status == "ambiguous" and ambiguous.town is None
+    assert [t.population for t in ambiguous.towns] == sorted((t.population for t in ambiguous.towns),
+                                                             reverse=True)
+    assert (await find_towns(services, "Berlebg")).status == "suggestions"
+    assert (await find_towns(services, "qqqqzzzz")).status == "not_found"
+    assert (await find_towns(services, "")).status == "not_found"
