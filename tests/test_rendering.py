@@ -176,3 +176,13 @@ def test_english_error_templates_are_english(en, de):
     de_body, _ = de.render("error_quote", {})
     assert en_body != de_body
     assert "Anführungszeichen" not in en_body
+
+
+def test_every_template_exists_in_both_locales():
+    from bot.rendering import TEMPLATES
+
+    german = {p.name for p in (TEMPLATES / "de").glob("*.html")}
+    english = {p.name for p in (TEMPLATES / "en").glob("*.html")}
+    assert german, "no templates found"
+    assert sorted(german - english) == [], "German templates without an English counterpart"
+    assert sorted(english - german) == [], "English templates without a German counterpart"
