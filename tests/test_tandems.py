@@ -318,5 +318,6 @@ async def test_welcome_lists_modules_of_the_topic(pair, monkeypatch):
     monkeypatch.setattr(content_module, "load_content", lambda: (FakeContent(), []))
     messages = await pair.say(CREATE, sender=COORD)
     welcome = next(m.body for m in messages if m.room_id == tandem_room(pair).room_id)
-    assert "Passende Module" in welcome and "Leerstand aktivieren (Webinar, 90 Minuten)" in welcome
+    assert "Passende Module" in welcome
+    assert "Leerstand aktivieren (Webinar, 90 Minuten): !modul leerstand" in welcome
     assert "Radverkehr" not in welcome
