@@ -62,6 +62,22 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_content_check(args: argparse.Namespace) -> int:
+    from commands.faq_search import content_root, load_library
+
+    root = Path(args.dir) if args.dir else content_root(_settings(args))
+    library = load_library(root)
+    for problem in library.problems:
+        print(problem, file=sys.stderr)
+    faq = sum(len(entries) for entries in library.content.faq.values())
+    modules = sum(len(found) for found in library.content.modules.values())
+    if library.problems:
+        print(f"content: {len(library.problems)} problem(s) in {root}", file=sys.stderr)
+        return 1
+    print(f"content OK: {faq} FAQ entries, {modules} modules in {root}")
+    return 0
+
+
 def cmd_db_backup(args: argparse.Namespace) -> int:
     from storage.database import backup_file
 
@@ -109,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     c = config_sub.add_parser("check", parents=[common], help="validate the config without connecting")
     c.set_defaults(func=cmd_config_check)
+
+    p = sub.add_parser("content", help="FAQ and module content tools")
+    content_sub = p.add_subparsers(dest="content_command", required=True, metavar="ACTION")
+    c = content_sub.add_parser("check", parents=[common],
+                               help="validate the FAQ and modules; prints file:line: problem")
+    c.add_argument("--dir", metavar="DIR", help="content folder (default: content_dir setting or shipped)")
+    c.set_defaults(func=cmd_content_check)
 
     p = sub.add_parser("db", help="database tools")
     db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")

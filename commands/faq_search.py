@@ -7,12 +7,13 @@ Deterministic and explainable, no remote service:
 2. Compounds: a long word that is not in the index is split into two known words
    ("Bürgermeistertandem" → "buergermeister" + "tandem"); index words are split the same way.
 3. Typos: a query word the index does not know is replaced by the closest index word
-   (rapidfuzz ratio ≥ 80), counted a little lower.
+   (rapidfuzz ratio ≥ 85, ≥ 80 for long words), counted by how close it is.
 4. Rank with BM25F over weighted fields (question and alternative phrasings highest, then tags,
    then the answer).
-5. Confidence: the share of the query's weight (IDF) that the best entry covers. Words the
-   index has never seen (weather, football) weigh the most, so off-topic questions stay below
-   the threshold and get suggestions or nothing instead of a wrong answer.
+5. Confidence: the share of the query's weight (IDF) that the best entry covers (a word found
+   only in the answer counts half). Words the index has never seen (weather, football) weigh
+   the most, so off-topic questions stay below the threshold and get suggestions or nothing
+   instead of a wrong answer. A lower share suffices when the best entry clearly leads.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import asyncio
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,10 +33,15 @@ from config.content import CONTENT_DIR, Content, FaqEntry, Module, Problem, load
 from config.topics import default_topics, fold
 
 WORD_RE = re.compile(r"[a-z0-9]+")
-CONFIDENT = 0.6  # share of the query weight the best hit must cover
+CONFIDENT = 0.6  # share of the query weight the best hit must cover ...
+CONFIDENT_LEADING = 0.35  # ... or this much, if it scores LEAD times the runner-up
+LEAD = 1.5
+MIN_LEAD = 1.1  # closer than this to the runner-up: ambiguous ("Austausch"), offer both
 FUZZY_CUTOFF = 80  # rapidfuzz ratio for words of 8 letters or more
 FUZZY_CUTOFF_SHORT = 85  # for 6 and 7 letters (shorter words are not corrected)
-FUZZY_WEIGHT = 0.8
+FUZZY_SURE = 90  # a guess this close counts like the word itself (one letter off in a long word)
+ANSWER_ONLY = 0.5  # a query word found only in the answer covers this share of its weight
+STRONG_FIELD = 1.0  # fields weighted at least this much (not the answer or body) count fully
 K1 = 1.2
 B = 0.75
 
@@ -51,6 +57,9 @@ sind so soll sollte ueber um und uns unser unsere unter vom von vor war was weis
 welches wenn wer werden wie wieso wir wird wo woher wohin zu zum zur guten tag danke moin servus
 erklaeren erklaer erzaehl mal eigentlich genau gerne gern heisst bedeutet infos info informationen
 weiter weitere weiteren mehr gut viel viele sehr schon heute morgen jetzt immer dazu davon
+funktioniert funktionieren klappt laeuft machen macht tun finde finden bekomme bekommen lautet
+gelten gilt fallen habt versteht verstehst kurz diese dieser dieses dies direkt ueberall leute
+wieviel wieviele eigentlich einfach wirklich
 the a an is are what who how do does can i you of to for and in on it my me
 """
 STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
@@ -93,10 +102,15 @@ class Hit:
     score: float
     confidence: float
     matched: tuple[str, ...] = ()
+    lead: float = 0.0  # the best hit's score divided by the runner-up's (0 for the others)
+    strong: bool = False  # some query word is in the question, phrasings or tags (not just the answer)
 
     @property
     def confident(self) -> bool:
-        return self.confidence >= CONFIDENT
+        """Most of the question is covered and no other entry scores about the same, or a good
+        part is covered and the entry clearly leads."""
+        return (self.confidence >= CONFIDENT and self.lead >= MIN_LEAD) or (
+            self.strong and self.confidence >= CONFIDENT_LEADING and self.lead >= LEAD)
 
 
 @dataclass
@@ -182,10 +196,11 @@ class Index:
             close = process.extractOne(w, self.word_list, scorer=fuzz.ratio,
                                        score_cutoff=cutoff) if len(w) >= 6 else None
             if close is not None and stem(close[0]) in self.df:
-                # a guessed word never counts fully: it scores lower and covers only part of the
-                # weight of an unknown word, so a typo alone does not make a confident answer
-                found = stem(close[0])
-                result.append(QueryTerm(found, FUZZY_WEIGHT, unknown_idf, FUZZY_WEIGHT * self.idf(found)))
+                # a guessed word counts by how close it is; a loose guess (below 90) also keeps
+                # the weight of an unknown word, so it alone never makes a confident answer
+                found, factor = stem(close[0]), close[1] / 100
+                weight = self.idf(found) if close[1] >= FUZZY_SURE else unknown_idf
+                result.append(QueryTerm(found, factor, weight, factor * self.idf(found)))
             else:
                 result.append(QueryTerm(term, 0.0, unknown_idf, 0.0))
         return result
@@ -198,24 +213,30 @@ class Index:
         hits: list[Hit] = []
         for position, doc_id in enumerate(self.docs):
             tf, lengths = self.tf[position], self.lengths[position]
-            score, covered, matched = 0.0, 0.0, []
+            score, covered, matched, strong = 0.0, 0.0, [], False
             for t in terms:
                 if t.factor == 0.0:
                     continue
-                pseudo = 0.0
+                pseudo, strongest = 0.0, 0.0
                 for name, field_weight in self.weights.items():
                     count = tf[name].get(t.term, 0)
                     if count:
                         norm = 1 - B + B * lengths[name] / self.avg_length[name]
                         pseudo += field_weight * count / norm
+                        strongest = max(strongest, field_weight)
                 if pseudo:
                     score += t.factor * self.idf(t.term) * pseudo * (K1 + 1) / (pseudo + K1)
-                    covered += t.covers
+                    covered += t.covers * (1.0 if strongest >= STRONG_FIELD else ANSWER_ONLY)
+                    strong = strong or strongest >= STRONG_FIELD
                     matched.append(t.term)
             if score > 0:
-                hits.append(Hit(doc_id, round(score, 6), round(min(1.0, covered / total), 4), tuple(matched)))
+                hits.append(Hit(doc_id, round(score, 6), round(min(1.0, covered / total), 4),
+                                tuple(matched), strong=strong))
         order = {doc_id: n for n, doc_id in enumerate(self.docs)}
         hits.sort(key=lambda h: (-h.score, order[h.id]))
+        if hits:
+            lead = hits[0].score / hits[1].score if len(hits) > 1 else math.inf
+            hits[0] = replace(hits[0], lead=lead)
         return hits[:limit]
 
 
