@@ -253,9 +253,9 @@ async def test_undecryptable_notice_is_claimed_once_per_room(db):
 
 async def test_room_joins(db):
     repo = RuntimeStateRepository(db)
-    await repo.record_join("!a:x.org", 100)
-    await repo.record_join("!a:x.org", 999)  # the first join time stays
-    await repo.record_join("!b:x.org", 200)
+    await repo.record_joins({"!a:x.org": 100})
+    await repo.record_joins({"!a:x.org": 999, "!b:x.org": 200})  # the first join time stays
+    await repo.record_joins({})
     assert await repo.all_joins() == {"!a:x.org": 100, "!b:x.org": 200}
     await repo.forget_room("!a:x.org")
     assert await repo.joined_at("!a:x.org") is None
