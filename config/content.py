@@ -442,4 +442,5 @@ def load_content(root: Path | None = None, topics: TopicList | None = None) -> t
                 modules.append(module)
             if modules:
                 content.modules[locale] = modules
+    problems.sort(key=lambda p: (p.file, p.line))
     return content, problems
