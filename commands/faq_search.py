@@ -123,6 +123,7 @@ class Index:
     df: Counter = field(default_factory=Counter)
     words: set[str] = field(default_factory=set)  # folded index words (compounds, typos)
     word_list: list[str] = field(default_factory=list)  # the same, sorted (deterministic typos)
+    _seen: dict[str, list[str]] = field(default_factory=dict)  # index word → its terms (build only)
 
     # --- building -------------------------------------------------------------------------
 
@@ -168,9 +169,9 @@ class Index:
     def _terms(self, ws: list[str], split: bool) -> list[str]:
         terms = []
         for w in ws:
-            terms.append(stem(w))
-            if split:
-                terms.extend(stem(part) for part in self._split(w, loose=True))
+            if w not in self._seen:
+                self._seen[w] = [stem(w)] + [stem(p) for p in self._split(w, loose=True)]
+            terms.extend(self._seen[w] if split else self._seen[w][:1])
         return terms
 
     # --- searching ------------------------------------------------------------------------
