@@ -20,6 +20,7 @@ import signal
 from collections import defaultdict
 from typing import Any
 
+from aiohttp import ClientError
 from nio import (
     AsyncClient,
     AsyncClientConfig,
@@ -150,7 +151,7 @@ class KleinstadtBot:
                 return True
             except LoginFailed:
                 raise
-            except (TransientLoginError, TimeoutError, OSError, LocalProtocolError) as exc:
+            except (TransientLoginError, TimeoutError, OSError, ClientError, LocalProtocolError) as exc:
                 await self._pause(self._backoff.failed(str(exc) or type(exc).__name__))
         return False
 
@@ -180,7 +181,7 @@ class KleinstadtBot:
                 if self._stop.is_set():
                     break
                 raise
-            except (TimeoutError, OSError) as exc:
+            except (TimeoutError, OSError, ClientError) as exc:
                 await self._pause(self._backoff.failed(type(exc).__name__))
                 continue
             finally:
@@ -218,7 +219,7 @@ class KleinstadtBot:
                 await self.client.keys_query()
             if self.client.should_claim_keys:
                 await self.client.keys_claim(self.client.get_users_for_key_claiming())
-        except (TimeoutError, OSError, LocalProtocolError) as exc:
+        except (TimeoutError, OSError, ClientError, LocalProtocolError) as exc:
             log.warning("encryption housekeeping failed, will retry: %s", exc)
 
     async def _run_startup_hooks(self) -> None:

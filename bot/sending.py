@@ -14,6 +14,7 @@ import hashlib
 import logging
 from typing import Any
 
+from aiohttp import ClientError
 from nio import AsyncClient, RoomSendError
 
 from bot.rendering import Renderer
@@ -89,7 +90,7 @@ class MessageSender:
                 response = await self.client.room_send(
                     room_id, "m.room.message", content, tx_id=txn, ignore_unverified_devices=True
                 )
-            except (TimeoutError, OSError) as exc:  # connection errors after nio's own retries
+            except (TimeoutError, OSError, ClientError) as exc:  # after nio's own retries
                 error: Exception | str = exc
             else:
                 if not isinstance(response, RoomSendError):

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -36,6 +44,8 @@ class ConfigError(Exception):
 
 
 class SyncSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     timeout_ms: int = Field(30_000, ge=0, le=120_000, description="long-poll timeout")
     catch_up_minutes: float = Field(
         15, ge=0, le=24 * 60, description="answer commands sent while the bot was down if younger"
@@ -46,11 +56,15 @@ class SyncSettings(BaseModel):
 
 
 class RateLimitSettings(BaseModel):
-    commands: int = Field(20, ge=1, le=10_000, description="commands per user and window")
+    model_config = ConfigDict(extra="forbid")
+
+    commands: int = Field(20, ge=1, le=1_000_000, description="commands per user and window")
     window_seconds: int = Field(60, ge=1, le=86_400)
 
 
 class RetrySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     max_rate_limited: int = Field(5, ge=0, le=50, description="HTTP 429 retries per request")
     max_timeouts: int = Field(5, ge=0, le=50)
     request_timeout_seconds: float = Field(60.0, gt=0, le=600)

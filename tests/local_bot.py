@@ -4,6 +4,8 @@ with ``bot.local.LocalMatrix`` as the homeserver stand-in and a clock the test c
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,10 +73,27 @@ class LocalBot:
         return "\n".join(m.body for m in await self.say(body, **kwargs))
 
 
+_template: Path | None = None
+
+
+async def migrated_database(path: Path) -> Database:
+    """A fully migrated database at ``path``, copied from one migrated once per test session
+    (migrating loads the municipality register, which takes about half a second)."""
+    global _template
+    if _template is None:
+        candidate = Path(tempfile.mkdtemp(prefix="kleinstadtbot-template-")) / "template.db"
+        await (await Database(candidate).open()).close()
+        _template = candidate
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_template, path)
+    return await Database(path).open()
+
+
 async def make_local_bot(tmp_path: Path, roles: dict[str, Role] | None = None,
                          **settings: Any) -> LocalBot:
     settings.setdefault("database", tmp_path / "bot.db")
     settings.setdefault("user_id", "@kleinstadtbot:localhost")
     settings.setdefault("coordinators", ["@koordination:localhost"])
-    db = await Database(settings["database"]).open()
+    db = await migrated_database(Path(settings["database"]))
     return LocalBot(Settings(**settings), db, roles)

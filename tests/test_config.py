@@ -188,3 +188,15 @@ def test_config_check_missing_credentials_exit_2(tmp_path):
     assert result.returncode == 2
     assert "config error: user_id: missing" in result.stderr
     assert "config error: password or access_token: missing" in result.stderr
+
+
+def test_unknown_nested_key_is_an_error(tmp_path):
+    """A typo inside a section (``sync: {timout_ms: …}``) must not be silently ignored."""
+    file = write_config(tmp_path / "c.yaml", {"sync": {"timout_ms": 3}, "rate_limit": {"comands": 5},
+                                              "retry": {"max_429": 1}})
+    with pytest.raises(ConfigError) as info:
+        load_settings(file)
+    assert sorted(info.value.problems) == [
+        f"{key}: unknown setting; see config/example.yaml for the known keys"
+        for key in ("rate_limit.comands", "retry.max_429", "sync.timout_ms")
+    ]

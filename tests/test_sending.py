@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -231,3 +232,90 @@ async def test_forbidden_is_not_retried(renderer):
         await runner.cleanup()
     assert info.value.errcode == "M_FORBIDDEN"
     assert len(hits) == 1
+
+
+async def test_dropped_connections_end_in_matrix_error(renderer, monkeypatch):
+    """A server that closes the connection without answering: after nio's own retries the
+    sender retries with the same transaction ID and finally reports a MatrixError."""
+    hits = []
+
+    async def drop(http: web.Request) -> web.Response:
+        hits.append(http.match_info["txn"])
+        http.transport.close()
+        return web.Response(status=500)
+
+    app = web.Application()
+    app.router.add_put("/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}", drop)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    client = nio_client(f"http://127.0.0.1:{port}", max_rate_limited=1)
+
+    class QuickAsyncio:
+        @staticmethod
+        async def sleep(seconds: float) -> None:
+            await asyncio.sleep(0.01)
+
+    monkeypatch.setattr(sending, "asyncio", QuickAsyncio)
+    try:
+        with pytest.raises(MatrixError):
+            await asyncio.wait_for(MessageSender(client, renderer).send(
+                Reply("ping", {"version": "t", "uptime_seconds": 5}), request()), 20)
+    finally:
+        await client.close()
+        await runner.cleanup()
+    assert len(hits) >= sending.SEND_ATTEMPTS
+    assert len(set(hits)) == 1
+
+
+async def test_sync_loop_survives_dropped_connections(tmp_path):
+    """The runtime's sync loop backs off on a dropped connection instead of ending."""
+    from bot.runtime import KleinstadtBot
+    from config.settings import Settings
+
+    syncs: list[str] = []
+    drops = 10
+
+    async def filter_upload(http: web.Request) -> web.Response:
+        return web.json_response({"filter_id": "1"})
+
+    async def sync(http: web.Request) -> web.Response:
+        nonlocal drops
+        if syncs and drops:
+            drops -= 1
+            http.transport.close()
+            return web.Response(status=500)
+        syncs.append(http.query.get("since", ""))
+        return web.json_response({"next_batch": f"s{len(syncs)}"})
+
+    app = web.Application()
+    app.router.add_post("/_matrix/client/v3/user/{user}/filter", filter_upload)
+    app.router.add_get("/_matrix/client/v3/sync", sync)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    settings = Settings(homeserver=f"http://127.0.0.1:{port}", user_id=BOT, access_token="fake-token",
+                        device_id="DEV", encryption=False, database=tmp_path / "bot.db",
+                        sync={"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.2,
+                              "timeout_ms": 0},
+                        retry={"max_timeouts": 1})
+    bot = KleinstadtBot(settings)
+    task = asyncio.ensure_future(bot.run())
+    try:
+        for _ in range(100):
+            if len(syncs) >= 3 or task.done():
+                break
+            await asyncio.sleep(0.05)
+        if task.done():
+            raise AssertionError(f"sync loop ended: {task.exception()!r}")
+        assert drops == 0 and len(syncs) >= 3
+        assert syncs[1] == "s1"  # continued from the stored token
+    finally:
+        bot.request_stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 10)
+        await runner.cleanup()
