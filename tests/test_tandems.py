@@ -276,7 +276,10 @@ async def test_tandem_topic_and_deletion_through_synapse(make_bot, make_user, sy
     assert "eingeladen" in joined.body
     await _wait_invite(ben, channel["room_id"])
     rule = (await bot.bot.client.room_get_state_event(channel["room_id"], "m.room.join_rules")).content
-    assert rule["join_rule"] == channel["join_rule"]
+    assert rule["join_rule"] == channel["join_rule"] == "restricted"
+    assert rule["allow"] == [{"type": "m.room_membership", "room_id": space_id}]
+    hierarchy = await _http_get(f"{synapse.url}/_matrix/client/v1/rooms/{quote(space_id)}/hierarchy", token)
+    assert channel["room_id"] in {r["room_id"] for r in hierarchy["rooms"]}
     # deleting the profile leaves nothing of Ben in the database
     done = await ben.ask(rooms[ben.user_id], "!profil löschen bestätigen")
     assert "gelöscht" in done.body
