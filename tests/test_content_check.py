@@ -144,3 +144,22 @@ def test_cli_content_check_exit_codes(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "content/modules/webinar.md:5: unknown topic 'weltraum'" in err
     assert "1 problem(s)" in err
+
+
+async def test_startup_check_logs_problems_and_serves_the_valid_part(tmp_path, caplog):
+    from commands.faq import check_content
+    from commands.faq_search import CACHE_KEY
+    from tests.local_bot import make_local_bot
+
+    root = _tree(tmp_path, "faq:\n  - id: eins\n    question: Frage\n    answer: Antwort.\n  - id: zwei\n",
+                 {"eins.md": GOOD_MODULE.format(id="eins")})
+    bot = await make_local_bot(tmp_path, content_dir=root)
+    try:
+        with caplog.at_level("ERROR", logger="commands.faq"):
+            await check_content(bot.services)
+        assert "content: content/faq/de.yaml:5: entry 2: 'question' is missing or empty" in caplog.text
+        library = bot.services.cache[CACHE_KEY]
+        assert [e.id for e in library.faq("de")] == ["eins"]
+        assert "Antwort." in await bot.text("!frage eins")
+    finally:
+        await bot.db.close()
