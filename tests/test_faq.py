@@ -85,6 +85,8 @@ def test_question_text_strips_a_leading_mention():
     assert question_text("@kleinstadtbot:localhost Wer darf mitmachen?", "@kleinstadtbot:localhost") == \
         "Wer darf mitmachen?"
     assert question_text("Anna: was ist das?", "@kleinstadtbot:localhost") == "Anna: was ist das?"
+    assert question_text("Kleinstadt Bot: Was kostet das?", "@kleinstadtbot:localhost", mentioned=True) == \
+        "Was kostet das?"
 
 
 # --- reload ---------------------------------------------------------------------------------
