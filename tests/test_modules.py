@@ -69,3 +69,22 @@ async def test_search_without_hits(local_bot):
 async def test_search_needs_words(local_bot):
     text = await local_bot.text("!modul suche")
     assert "!modul suche" in text  # usage with the example
+
+
+async def test_english_locale_uses_english_templates_and_german_content(tmp_path):
+    from tests.local_bot import make_local_bot
+
+    bot = await make_local_bot(tmp_path, locale="en")
+    try:
+        assert "Learning and exchange modules (10)" in await bot.text("!module")
+        excerpt = await bot.text("!module webinar")
+        assert "Duration: nach Absprache" in excerpt and "!module webinar full" in excerpt
+        assert "Source:" in await bot.text("!module webinar full")
+        assert "Modules for" in await bot.text("!module search Jugend")
+        assert "I did not find" in await bot.text("!module Raumfahrt")
+        assert "Frequent questions" in await bot.text("!faq")
+        assert "Source:" in await bot.text("!faq kosten")
+        assert "All commands: !help" in await bot.text("!faq Austausch")
+        assert "questions" in await bot.text("!reload", sender="@koordination:localhost")
+    finally:
+        await bot.db.close()
