@@ -25,6 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -153,11 +154,21 @@ async def run(args: argparse.Namespace) -> int:
     data = Path(args.data or tempfile.mkdtemp(prefix="kleinstadtbot-bench-startup-"))
     print(f"data folder: {data}")
     async with Homeserver(data) as hs:
-        bot_account = await hs.register("bot")
-        helper = await hs.register("roomhelper")
-        driver_account = await hs.register("driver")
-        print(f"creating and joining {args.rooms} rooms, {args.batch} in parallel ...")
-        populate_s = await populate(hs, helper, bot_account, args.rooms, args.batch)
+        state = data / "populated.json"  # with --data, a second run reuses the rooms
+        saved = json.loads(state.read_text()) if state.exists() else {}
+        if saved.get("rooms") == args.rooms:
+            bot_account, helper, driver_account = (Account(**saved[k]) for k in ("bot", "helper", "driver"))
+            populate_s = saved["seconds"]
+            print(f"reusing {args.rooms} rooms in {data}")
+        else:
+            bot_account = await hs.register("bot")
+            helper = await hs.register("roomhelper")
+            driver_account = await hs.register("driver")
+            print(f"creating and joining {args.rooms} rooms, {args.batch} in parallel ...")
+            populate_s = await populate(hs, helper, bot_account, args.rooms, args.batch)
+            state.write_text(json.dumps({"rooms": args.rooms, "seconds": populate_s,
+                                         "bot": asdict(bot_account), "helper": asdict(helper),
+                                         "driver": asdict(driver_account)}))
         probe = await hs.new_device(bot_account, "probe")
         sizes = await sync_sizes(hs, probe)
         driver = await Driver(hs.url, driver_account).start()
