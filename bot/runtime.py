@@ -17,7 +17,8 @@ import contextlib
 import logging
 import re
 import signal
-from collections import defaultdict
+from collections import defaultdict, deque
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import ClientError
@@ -71,6 +72,13 @@ def strip_reply_fallback(body: str) -> str:
     return REPLY_FALLBACK.sub("", body, count=1) if body.startswith(">") else body
 
 
+@dataclass
+class _Batch:
+    token: str
+    done: bool = False
+    task: asyncio.Task | None = None
+
+
 class KleinstadtBot:
     def __init__(self, settings: Settings, clock: Clock | None = None):
         self.settings = settings
@@ -104,6 +112,9 @@ class KleinstadtBot:
         self._stop = asyncio.Event()
         self._sync_task: asyncio.Task | None = None
         self._joins: dict[str, int] = {}
+        self._batches: deque[_Batch] = deque()
+        self._room_tails: dict[str, asyncio.Task] = {}
+        self._token_lock = asyncio.Lock()
         self._accepted: dict[str, int] = {}
         self._backoff = Backoff(settings.sync.backoff_initial_seconds, settings.sync.backoff_max_seconds)
         self.answered = 0  # commands answered since start (for operators and benchmarks)
@@ -197,15 +208,23 @@ class KleinstadtBot:
                 await self._pause(self._backoff.failed(f"{response.status_code} {response.message}"))
                 continue
             self._backoff.succeeded()
-            await self._handle_sync(response)
+            self.sender.note_sync()
+            self._dispatch(response)
             token = response.next_batch
-            await self.repo.save_sync_token(token)
             await self._housekeeping()
             if first:
                 first = False
                 await self._run_startup_hooks()
                 self.ready.set()
                 log.info("kleinstadtbot ready: %d rooms", len(self.client.rooms))
+        await self._drain()
+
+    async def _drain(self, timeout: float = 30) -> None:
+        """On shutdown: let running batches finish (their tokens are then stored)."""
+        running = [b.task for b in self._batches if b.task is not None and not b.task.done()]
+        if running:
+            log.info("finishing %d batch(es) in flight", len(running))
+            await asyncio.wait(running, timeout=timeout)
 
     async def _housekeeping(self) -> None:
         """What nio's sync_forever does between syncs: keys and to-device messages."""
@@ -244,14 +263,13 @@ class KleinstadtBot:
     def _now_ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
 
-    async def _handle_sync(self, response: SyncResponse) -> None:
-        for room_id, info in response.rooms.invite.items():
-            await self._on_invite(room_id, info)
-        for room_id in response.rooms.leave:
-            self._joins.pop(room_id, None)
-            await self.repo.forget_room(room_id)
+    def _dispatch(self, response: SyncResponse) -> None:
+        """Hand a sync batch to a task so that syncing goes on while handlers run (a handler
+        that creates a room needs the next sync to see it). What must happen in order is done
+        here, synchronously: join times, role invalidation, and per-room ordering of events."""
         per_room: dict[str, list] = defaultdict(list)
         new_joins: dict[str, int] = {}
+        leave_checks: list[str] = []
         for room_id, info in response.rooms.join.items():
             if room_id not in self._joins:
                 new_joins[room_id] = self._join_time(room_id, info)
@@ -260,14 +278,58 @@ class KleinstadtBot:
                     self.roles.invalidate(room_id)
             for event in info.timeline.events:
                 if isinstance(event, RoomMemberEvent) and event.membership == "leave":
-                    await self._maybe_leave_empty(room_id)
+                    leave_checks.append(room_id)
                 if isinstance(event, RoomMessageText | MegolmEvent):
                     per_room[room_id].append(event)
-        if new_joins:
-            self._joins.update(new_joins)
+        for room_id in response.rooms.leave:
+            self._joins.pop(room_id, None)
+        self._joins.update(new_joins)
+        room_tasks = [self._chain(room_id, events) for room_id, events in per_room.items()]
+        batch = _Batch(response.next_batch)
+        self._batches.append(batch)
+        batch.task = asyncio.ensure_future(
+            self._finish_batch(batch, response, new_joins, leave_checks, room_tasks))
+
+    def _chain(self, room_id: str, events: list) -> asyncio.Task:
+        """Events of one room are handled in order, after that room's earlier batches."""
+        previous = self._room_tails.get(room_id)
+        task = asyncio.ensure_future(self._handle_room(room_id, events, previous))
+        self._room_tails[room_id] = task
+
+        def forget(done: asyncio.Task) -> None:
+            if self._room_tails.get(room_id) is done:
+                del self._room_tails[room_id]
+
+        task.add_done_callback(forget)
+        return task
+
+    async def _finish_batch(self, batch: _Batch, response: SyncResponse, new_joins: dict[str, int],
+                            leave_checks: list[str], room_tasks: list[asyncio.Task]) -> None:
+        try:
+            for room_id, info in response.rooms.invite.items():
+                await self._on_invite(room_id, info)
+            for room_id in response.rooms.leave:
+                await self.repo.forget_room(room_id)
             await self.repo.record_joins(new_joins)
-        if per_room:
-            await asyncio.gather(*(self._handle_room(r, events) for r, events in per_room.items()))
+            for room_id in dict.fromkeys(leave_checks):
+                await self._maybe_leave_empty(room_id)
+            if room_tasks:
+                await asyncio.gather(*room_tasks)
+        except Exception:
+            log.exception("sync batch %s could not be handled completely", batch.token)
+        finally:
+            batch.done = True
+            await self._store_handled_position()
+
+    async def _store_handled_position(self) -> None:
+        """Store the sync token of the last batch that is handled together with all before it:
+        a restart replays nothing that was answered and skips nothing that was not."""
+        async with self._token_lock:
+            token = None
+            while self._batches and self._batches[0].done:
+                token = self._batches.popleft().token
+            if token is not None:
+                await self.repo.save_sync_token(token)
 
     def _join_time(self, room_id: str, info: Any) -> int:
         """Since when the room's messages are meant for the bot: its invitation if the sync
@@ -282,7 +344,9 @@ class KleinstadtBot:
                     joined = event.server_timestamp
         return invited or self._accepted.pop(room_id, None) or joined or self._now_ms()
 
-    async def _handle_room(self, room_id: str, events: list) -> None:
+    async def _handle_room(self, room_id: str, events: list, previous: asyncio.Task | None) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
         for event in events:
             try:
                 await self._handle_event(room_id, event)

@@ -10,12 +10,15 @@ deduplicates on the transaction ID.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import ClientError
 from nio import AsyncClient, RoomSendError
+from nio.exceptions import LocalProtocolError
 
 from bot.rendering import Renderer
 from commands.context import MatrixError, Reply, Request
@@ -57,10 +60,13 @@ def message_content(body: str, html: str, request: Request | None, mentions: lis
 class MessageSender:
     """Renders replies and sends them with bounded retries and stable transaction IDs."""
 
-    def __init__(self, client: AsyncClient, renderer: Renderer):
+    def __init__(self, client: AsyncClient, renderer: Renderer,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.client = client
         self.renderer = renderer
+        self.sleep = sleep  # the wait between attempts; tests shorten it
         self._counters: dict[str, int] = {}
+        self._synced = asyncio.Event()
 
     async def send(self, reply: Reply, request: Request | None = None) -> str | None:
         body, html = self.renderer.render(reply.template, reply.data)
@@ -83,7 +89,26 @@ class MessageSender:
     def forget(self, event_id: str) -> None:
         self._counters.pop(event_id, None)
 
+    async def _room_known(self, room_id: str, timeout: float = 15.0) -> None:
+        """With encryption, nio must know the room (members, algorithm) before it can encrypt.
+        A room the bot created moments ago becomes known with the next sync, which runs
+        while handlers work; wait for it briefly."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.client.olm is not None and room_id not in self.client.rooms:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return  # nio will say what is wrong
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._synced.wait(), remaining)
+
+    def note_sync(self) -> None:
+        """Called by the runtime after every sync: wakes sends waiting for a new room."""
+        synced, self._synced = self._synced, asyncio.Event()
+        synced.set()
+
     async def send_content(self, room_id: str, content: dict[str, Any], txn: str | None) -> str | None:
+        await self._room_known(room_id)
         delay = 1.0
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
@@ -92,6 +117,8 @@ class MessageSender:
                 )
             except (TimeoutError, OSError, ClientError) as exc:  # after nio's own retries
                 error: Exception | str = exc
+            except LocalProtocolError as exc:  # nio cannot encrypt for this room (yet)
+                raise MatrixError(f"cannot send to {room_id}: {exc}") from exc
             else:
                 if not isinstance(response, RoomSendError):
                     return response.event_id
@@ -101,6 +128,6 @@ class MessageSender:
             if attempt == SEND_ATTEMPTS:
                 raise MatrixError(f"sending to {room_id} failed after {attempt} attempts: {error}")
             log.warning("send to %s failed (%s); retrying with the same transaction ID", room_id, error)
-            await asyncio.sleep(delay)
+            await self.sleep(delay)
             delay *= 2
         return None

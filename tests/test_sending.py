@@ -155,17 +155,13 @@ async def test_always_rate_limited_gives_up_with_matrix_error(renderer, monkeypa
     client = nio_client(server.url, max_rate_limited=1)
     waits: list[float] = []
 
-    class QuickAsyncio:
-        """bot.sending's view of asyncio: its own backoff waits are recorded and shortened."""
+    async def quick_sleep(seconds: float) -> None:
+        """The sender's own backoff waits are recorded and shortened."""
+        waits.append(seconds)
+        await asyncio.sleep(0.01)
 
-        @staticmethod
-        async def sleep(seconds: float) -> None:
-            waits.append(seconds)
-            await asyncio.sleep(0.01)
-
-    monkeypatch.setattr(sending, "asyncio", QuickAsyncio)
     try:
-        sender = MessageSender(client, renderer)
+        sender = MessageSender(client, renderer, sleep=quick_sleep)
         with pytest.raises(MatrixError) as info:
             await asyncio.wait_for(sender.send(Reply("ping", {"version": "t", "uptime_seconds": 5}),
                                                request()), 30)
@@ -253,15 +249,12 @@ async def test_dropped_connections_end_in_matrix_error(renderer, monkeypatch):
     port = site._server.sockets[0].getsockname()[1]
     client = nio_client(f"http://127.0.0.1:{port}", max_rate_limited=1)
 
-    class QuickAsyncio:
-        @staticmethod
-        async def sleep(seconds: float) -> None:
-            await asyncio.sleep(0.01)
+    async def quick_sleep(seconds: float) -> None:
+        await asyncio.sleep(0.01)
 
-    monkeypatch.setattr(sending, "asyncio", QuickAsyncio)
     try:
         with pytest.raises(MatrixError):
-            await asyncio.wait_for(MessageSender(client, renderer).send(
+            await asyncio.wait_for(MessageSender(client, renderer, sleep=quick_sleep).send(
                 Reply("ping", {"version": "t", "uptime_seconds": 5}), request()), 20)
     finally:
         await client.close()

@@ -230,9 +230,8 @@ async def test_tandem_topic_and_deletion_through_synapse(make_bot, make_user, sy
     from urllib.parse import quote
 
     coordinator, anna, ben = await make_user("koordination"), await make_user("anna"), await make_user("ben")
-    # encryption off: the runtime cannot yet send to a room created within the same command
-    # while E2E is on (nio only knows rooms after the next sync); see docs/tandems.md
-    bot = await make_bot(coordinators=[coordinator.user_id], tandem_encrypted=False, encryption=False)
+    # production settings: end-to-end encryption on, tandem rooms encrypted
+    bot = await make_bot(coordinators=[coordinator.user_id])
     db, token = bot.bot.db, bot.bot.client.access_token
     rooms = {}
     for mayor, town in ((anna, "Wittenberge"), (ben, "Bad Berleburg")):
@@ -260,14 +259,13 @@ async def test_tandem_topic_and_deletion_through_synapse(make_bot, make_user, sy
     levels = (await bot.bot.client.room_get_state_event(room_id, "m.room.power_levels")).content
     assert levels["users"][coordinator.user_id] == 100
     assert levels["users"][anna.user_id] == 50 and levels["users"][ben.user_id] == 50
-    # the welcome names both towns (Anna joins and reads the history)
+    # the room is encrypted, and the invited mayor can decrypt the welcome, which names both towns
+    encryption = await bot.bot.client.room_get_state_event(room_id, "m.room.encryption")
+    assert encryption.content["algorithm"] == "m.megolm.v1.aes-sha2"
     await anna.client.join(room_id)
-    messages = await _http_get(
-        f"{synapse.url}/_matrix/client/v3/rooms/{quote(room_id)}/messages?dir=b&limit=30",
-        anna.account.access_token,
-    )
-    bodies = [e["content"].get("body", "") for e in messages["chunk"] if e["type"] == "m.room.message"]
-    assert any("Wittenberge" in b and "Bad Berleburg" in b and "Willkommen" in b for b in bodies), bodies
+    welcome = await anna.wait_notice(room_id, lambda e: "Willkommen" in e.body, timeout=60)
+    assert welcome.decrypted
+    assert "Wittenberge" in welcome.body and "Bad Berleburg" in welcome.body
     # topic channel: create (coordinator), join (mayor)
     created = await coordinator.ask(own, "!thema anlegen Wohnen", timeout=60)
     assert "ist angelegt" in created.body
