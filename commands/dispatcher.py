@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from commands.context import Context, Reply, Request, Role, Services
 from commands.parsing import MAX_COMMAND_LENGTH, QuoteError, split_command
 from commands.ratelimit import RateLimiter, Verdict
-from commands.registry import REGISTRY, Command, Registry, UsageError
+from commands.registry import REGISTRY, Arg, Command, Registry, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ class Dispatcher:
             await ctx.reply(
                 "error_usage",
                 problem=exc.problem,
-                detail=exc.detail,
+                detail={k: v.usage(self.locale) if isinstance(v, Arg) else v for k, v in exc.detail.items()},
                 usage=cmd.usage(prefix, self.locale),
                 examples=[prefix + e for e in cmd.examples[:3]],
                 help_word=prefix + self._help_word() + " " + cmd.path[0].display_name(self.locale),

@@ -146,33 +146,33 @@ class Command:
         for arg in self.args:
             if not rest:
                 if arg.required:
-                    raise UsageError("missing", arg=arg.name)
+                    raise UsageError("missing", arg=arg)
                 values[arg.name] = None
                 continue
             if arg.kind == "text":
                 text = " ".join(rest).strip()
                 rest = []
                 if len(text) > MAX_TEXT_ARG:
-                    raise UsageError("too_long", arg=arg.name, limit=MAX_TEXT_ARG)
+                    raise UsageError("too_long", arg=arg, limit=MAX_TEXT_ARG)
                 values[arg.name] = text
                 continue
             word = rest.pop(0)
             if arg.kind == "int":
                 cleaned = word.replace(".", "").replace("_", "")
                 if not cleaned.isdigit() or len(cleaned) > 9:
-                    raise UsageError("not_a_number", arg=arg.name, value=word)
+                    raise UsageError("not_a_number", arg=arg, value=word)
                 values[arg.name] = int(cleaned)
             elif arg.kind == "mxid":
                 if not MXID_RE.match(word):
-                    raise UsageError("not_a_user", arg=arg.name, value=word)
+                    raise UsageError("not_a_user", arg=arg, value=word)
                 values[arg.name] = word
             elif arg.kind == "choice":
                 if word.lower() not in arg.choices:
-                    raise UsageError("not_a_choice", arg=arg.name, value=word, choices=arg.choices)
+                    raise UsageError("not_a_choice", arg=arg, value=word, choices=arg.choices)
                 values[arg.name] = word.lower()
             else:
                 if len(word) > MAX_TEXT_ARG:
-                    raise UsageError("too_long", arg=arg.name, limit=MAX_TEXT_ARG)
+                    raise UsageError("too_long", arg=arg, limit=MAX_TEXT_ARG)
                 values[arg.name] = word
         if rest:
             raise UsageError("extra", words=" ".join(rest))

@@ -101,7 +101,7 @@ def test_missing_and_extra_args():
     cmd = _cmd(Arg("town"))
     with pytest.raises(UsageError) as info:
         cmd.bind([])
-    assert (info.value.problem, info.value.detail["arg"]) == ("missing", "town")
+    assert (info.value.problem, info.value.detail["arg"].name) == ("missing", "town")
     with pytest.raises(UsageError) as info:
         cmd.bind(["Hof", "und", "Selb"])
     assert (info.value.problem, info.value.detail["words"]) == ("extra", "und Selb")
@@ -184,7 +184,7 @@ async def test_overlong_plain_text_in_a_group_is_ignored(local_bot):
 async def test_missing_arg_gives_usage_with_examples(local_bot, test_commands):
     [message] = await local_bot.say("!parsetest")
     body = message.body
-    assert "Da fehlt noch eine Angabe (town)" in body
+    assert "Da fehlt noch eine Angabe: <ort>." in body  # the label, not the internal name
     assert "So geht es: !parsetest_de <ort> [count]" in body
     assert '!parsetest "Bad Berleburg" 12.000' in body
     assert "!hilfe parsetest_de" in body
