@@ -21,6 +21,7 @@ from commands.academy_space import (
     server_of,
 )
 from commands.context import Context, MatrixError, Reply, Role
+from commands.faq_search import library
 from commands.pairing import Candidate, suggest_pairs
 from commands.profiles import topic_labels
 from commands.registry import Arg, command
@@ -38,20 +39,12 @@ MAYOR_LEVEL = 50
 
 
 async def matching_modules(services, topic_id: str | None, locale: str) -> list[dict] | None:
-    """Learning modules whose front matter lists the topic; None if the modules feature is absent."""
+    """Learning modules whose front matter lists the topic, from the library in service
+    (so ``content_dir`` and ``!reload`` apply); None when there is no topic or no library."""
     if not topic_id:
         return None
     try:
-        from config.content import load_content  # the modules feature (another issue)
-    except ImportError:
-        return None
-
-    async def build():
-        return load_content()[0]
-
-    try:
-        content = await services.cached("tandems.content", build)
-        found = [m for m in content.modules_for(locale) if topic_id in m.topics]
+        found = [m for m in (await library(services)).modules(locale) if topic_id in m.topics]
     except Exception:  # an optional section must never break a tandem
         log.exception("could not load modules for topic %s", topic_id)
         return None
