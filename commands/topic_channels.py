@@ -101,6 +101,15 @@ async def topic_create(ctx: Context, name: str, description: str | None = None) 
     await ctx.reply("topic_created", name=channel.name, restricted=join_rule == "restricted")
 
 
+async def channel_or_explain(ctx: Context, name: str):
+    """The channel ``name`` means, or None after telling the sender which channels exist."""
+    channel = await find_channel(ctx, name)
+    if channel is None:
+        await ctx.reply("topic_not_found", query=name,
+                        names=[c.name for c in await TopicChannelRepository(ctx.db).all()])
+    return channel
+
+
 @topic_cmd.subcommand(
     "join",
     aliases={"de": ["beitreten", "mitmachen"], "en": ["join"]},
@@ -109,10 +118,8 @@ async def topic_create(ctx: Context, name: str, description: str | None = None) 
     examples=["thema beitreten Wohnen"],
 )
 async def topic_join(ctx: Context, name: str) -> None:
-    channel = await find_channel(ctx, name)
+    channel = await channel_or_explain(ctx, name)
     if channel is None:
-        await ctx.reply("topic_not_found", query=name,
-                        names=[c.name for c in await TopicChannelRepository(ctx.db).all()])
         return
     members = await ctx.services.matrix.joined_members(channel.room_id)
     if ctx.sender in members:
@@ -130,10 +137,8 @@ async def topic_join(ctx: Context, name: str) -> None:
     examples=["thema verlassen Wohnen"],
 )
 async def topic_leave(ctx: Context, name: str) -> None:
-    channel = await find_channel(ctx, name)
+    channel = await channel_or_explain(ctx, name)
     if channel is None:
-        await ctx.reply("topic_not_found", query=name,
-                        names=[c.name for c in await TopicChannelRepository(ctx.db).all()])
         return
     members = await ctx.services.matrix.joined_members(channel.room_id)
     if ctx.sender not in members:
