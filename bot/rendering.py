@@ -43,7 +43,7 @@ class _PlainText(HTMLParser):
     """HTML → readable plain text for ``body``: lists as bullets, links with their target."""
 
     BLOCKS: ClassVar[set[str]] = {
-        "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "blockquote", "pre",
+        "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "blockquote",
     }
 
     def __init__(self) -> None:
@@ -53,6 +53,7 @@ class _PlainText(HTMLParser):
         self.href: list[str | None] = []
         self.link_text: list[int] = []
         self.skip = 0
+        self.pre = 0
 
     def _newline(self, count: int = 1) -> None:
         text = "".join(self.out)
@@ -63,6 +64,9 @@ class _PlainText(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "mx-reply":
             self.skip += 1
+        elif tag == "pre":
+            self.pre += 1
+            self._newline(2)
         elif tag == "br":
             self.out.append("\n")
         elif tag in ("ul", "ol"):
@@ -89,6 +93,9 @@ class _PlainText(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "mx-reply":
             self.skip = max(0, self.skip - 1)
+        elif tag == "pre":
+            self.pre = max(0, self.pre - 1)
+            self._newline(2)
         elif tag in ("ul", "ol"):
             if self.lists:
                 self.lists.pop()
@@ -105,7 +112,8 @@ class _PlainText(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.skip:
             return
-        self.out.append(data)
+        # in HTML a line break in text is a space; only <br>, blocks and <pre> break lines
+        self.out.append(data if self.pre else data.replace("\n", " "))
 
     def text(self) -> str:
         raw = "".join(self.out)

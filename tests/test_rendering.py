@@ -186,3 +186,13 @@ def test_every_template_exists_in_both_locales():
     assert german, "no templates found"
     assert sorted(german - english) == [], "German templates without an English counterpart"
     assert sorted(english - german) == [], "English templates without a German counterpart"
+
+
+def test_soft_line_breaks_in_markdown_become_spaces_in_the_plain_body():
+    from bot.rendering import html_to_text, markdown_to_html
+
+    html = markdown_to_html(
+        "Eine Gemeinde ist eine Kleinstadt,\nwenn sie 5.000 Einwohner hat.\n\n```\na\nb\n```")
+    text = html_to_text(str(html))
+    assert "Kleinstadt, wenn sie" in text
+    assert "a\nb" in text  # preformatted text keeps its lines
