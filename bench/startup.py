@@ -176,6 +176,8 @@ async def run(args: argparse.Namespace) -> int:
         try:
             for rep in range(args.repeat):
                 print(f"round {rep + 1} of {args.repeat} ...", flush=True)
+                for folder in (f"bare-{rep}", f"bot-{rep}", "bot-profile"):  # cold means empty
+                    shutil.rmtree(data / folder, ignore_errors=True)
                 device = await hs.new_device(bot_account, f"bare-{rep}")
                 since_ms = int(time.time() * 1000)
                 proc = echo_process(hs.url, device, data / f"bare-{rep}" / "store", data / f"bare-{rep}.log",
