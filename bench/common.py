@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import pstats
 import signal
 import statistics
 import subprocess
@@ -225,6 +226,23 @@ def echo_process(url: str, account: Account, store: Path, log: Path, since_ms: i
         argv.append("--no-encryption")
     # the access token goes in the environment, not on the command line
     return Proc("nio echo", argv, log, "echo ready", env={"BENCH_ECHO_TOKEN": account.access_token})
+
+
+def profiled(proc: Proc, out: Path) -> Proc:
+    """The same process under cProfile (python -m cProfile -o out -m bot.cli ...)."""
+    argv = list(proc.argv)
+    assert argv[1] == "-m"
+    proc.argv = [PYTHON, "-m", "cProfile", "-o", str(out), *argv[1:]]
+    return proc
+
+
+def top(path: Path, limit: int = 25, sort: str = "cumulative") -> str:
+    from io import StringIO
+
+    buffer = StringIO()
+    stats = pstats.Stats(str(path), stream=buffer)
+    stats.sort_stats(sort).print_stats(limit)
+    return buffer.getvalue()
 
 
 # --- the driving client ---------------------------------------------------------------------

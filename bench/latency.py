@@ -26,7 +26,9 @@ from bench.common import (
     Proc,
     bot_process,
     echo_process,
+    profiled,
     summary,
+    top,
     write_bot_config,
 )
 
@@ -52,7 +54,10 @@ async def run(args: argparse.Namespace) -> int:
         await hs.join(echo_account, echo_room)
 
         config = write_bot_config(data / "bot.yaml", hs.url, bot_account, data / "bot")
-        bot = bot_process(config, data / "bot.log").start()
+        bot = bot_process(config, data / "bot.log")
+        if args.profile:
+            profiled(bot, data / "bot.prof")
+        bot.start()
         echo = echo_process(hs.url, echo_account, data / "echo-store", data / "echo.log").start()
         driver: Driver | None = None
         try:
@@ -104,6 +109,10 @@ async def run(args: argparse.Namespace) -> int:
     for name, label in (("bot", "kleinstadtbot"), ("echo", "nio echo floor")):
         print(f"{label:<15} after start {rss_start[name]:6.1f} MB   after {sent[name]} commands "
               f"{rss_after[name]:6.1f} MB   peak {peak[name] or 0:6.1f} MB")
+    if args.profile and (data / "bot.prof").exists():
+        print("\n(--profile: kleinstadtbot ran under cProfile, so its figures above are inflated)")
+        print("--- cProfile of kleinstadtbot, top by own time ---")
+        print(top(data / "bot.prof", args.profile_lines, sort="tottime"))
     if not args.keep and not args.data:
         shutil.rmtree(data, ignore_errors=True)
     return 0
@@ -116,6 +125,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured round trips per process first")
     parser.add_argument("--commands", type=int, default=1000,
                         help="commands per process before the second memory reading")
+    parser.add_argument("--profile", action="store_true",
+                        help="run kleinstadtbot under cProfile and print where its time goes")
+    parser.add_argument("--profile-lines", type=int, default=30)
     parser.add_argument("--data", help="folder for Synapse and bot data (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     return asyncio.run(run(parser.parse_args()))

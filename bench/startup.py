@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import pstats
 import shutil
 import statistics
 import sys
@@ -31,12 +30,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (
-    PYTHON,
     Driver,
     Homeserver,
     Proc,
     bot_process,
     echo_process,
+    profiled,
+    top,
     write_bot_config,
 )
 from bot.homeserver import Account
@@ -131,23 +131,6 @@ async def first_answer(hs: Homeserver, driver: Driver, bot: Account, proc: Proc,
     measure.rss_settled.append(proc.rss_mb())
     measure.peak.append(proc.peak_mb() or 0)
     await proc.stop()
-
-
-def profiled(proc: Proc, out: Path) -> Proc:
-    """The same process under cProfile (python -m cProfile -o out -m bot.cli ...)."""
-    argv = list(proc.argv)
-    assert argv[1] == "-m"
-    proc.argv = [PYTHON, "-m", "cProfile", "-o", str(out), *argv[1:]]
-    return proc
-
-
-def top(path: Path, limit: int = 25) -> str:
-    from io import StringIO
-
-    buffer = StringIO()
-    stats = pstats.Stats(str(path), stream=buffer)
-    stats.sort_stats("cumulative").print_stats(limit)
-    return buffer.getvalue()
 
 
 async def run(args: argparse.Namespace) -> int:
