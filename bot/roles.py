@@ -1,8 +1,8 @@
 """Who is a coordinator: listed in the config, or power level ≥ 50 in the coordination room.
 
-Power levels come from server state: nio's room state when the bot is in the coordination room
-(kept current by sync, so an ``m.room.power_levels`` change applies at once), otherwise one
-state request, cached until ``invalidate`` or the TTL.
+Power levels come from server state: one state request, cached until the bot's sync shows a
+power-levels event in that room (``invalidate``: the change applies to the next command) or the
+TTL passes (for a coordination room the bot is not in).
 """
 
 from __future__ import annotations
@@ -45,9 +45,6 @@ class RoleResolver:
             self._fetched = None
 
     async def _level(self, room_id: str, user_id: str) -> int:
-        room = self.client.rooms.get(room_id)
-        if room is not None:
-            return room.power_levels.get_user_level(user_id)
         now = time.monotonic()
         if self._fetched is None or now - self._fetched[0] > self.ttl:
             response = await self.client.room_get_state_event(room_id, "m.room.power_levels")

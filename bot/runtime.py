@@ -18,7 +18,7 @@ import logging
 import re
 import signal
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiohttp import ClientError
@@ -53,13 +53,18 @@ HANDLED_RETENTION_MS = 3 * 24 * 3600 * 1000
 REPLY_FALLBACK = re.compile(r"^(?:>.*\n)+\n", re.MULTILINE)
 
 
+# The room state the bot needs from sync: encryption (nio must encrypt), membership (lazy-loaded)
+# and power levels (roles). Names, avatars, aliases and the rest are never read.
+STATE_TYPES = ["m.room.create", "m.room.encryption", "m.room.member", "m.room.power_levels"]
+
+
 def sync_filter(timeline_limit: int) -> dict[str, Any]:
-    """Lazy-loaded members, short timelines, no presence, receipts or typing."""
+    """Lazy-loaded members, needed state only, short timelines, no presence, receipts or typing."""
     return {
         "presence": {"not_types": ["*"]},
         "account_data": {"not_types": ["*"]},
         "room": {
-            "state": {"lazy_load_members": True},
+            "state": {"lazy_load_members": True, "types": STATE_TYPES},
             "timeline": {"limit": timeline_limit, "lazy_load_members": True},
             "ephemeral": {"not_types": ["*"]},
             "account_data": {"not_types": ["*"]},
@@ -132,18 +137,27 @@ class KleinstadtBot:
             await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def run(self) -> None:
-        """Log in, then sync until asked to stop. Never returns on homeserver failures."""
-        await self.db.open()
+        """Log in, then sync until asked to stop. Never returns on homeserver failures.
+
+        The first sync (seconds of server time for a bot in many rooms) is requested before the
+        slower local set-up (remaining migrations, command families), which runs meanwhile."""
+        await self.db.open(migrate=False)
         try:
-            self.dispatcher = build_dispatcher(self.settings, self.db, self.matrix, self.roles, self.clock)
-            await self._prune()
-            self._joins = await self.repo.all_joins()
-            self.scheduler.start()
+            await self.db.migrate(until=1)  # the runtime's own tables: session, sync token
             if not await self._connect():
                 return
-            await self._sync_loop()
+            await self._sync_loop(self._prepare())
         finally:
             await self.close()
+
+    async def _prepare(self) -> None:
+        """Local set-up that the first sync batch needs, run while the server answers it."""
+        await self.db.migrate()
+        self.dispatcher = build_dispatcher(self.settings, self.db, self.matrix, self.roles, self.clock)
+        self.sender.joined = self._joins.__contains__
+        await self._prune()
+        self._joins.update(await self.repo.all_joins())
+        self.scheduler.start()
 
     async def _prune(self) -> None:
         """Daily housekeeping: forget answered events older than the retention period."""
@@ -153,9 +167,6 @@ class KleinstadtBot:
         while not self._stop.is_set():
             try:
                 how = await login(self.client, self.settings, self.repo)
-                if self.client.should_upload_keys:
-                    await self.client.keys_upload()
-                self._filter_id = await self._upload_filter()
                 self._backoff.succeeded()
                 log.info("connected to %s as %s (device %s, %s)", self.settings.homeserver,
                          self.client.user_id, self.client.device_id, how)
@@ -166,25 +177,18 @@ class KleinstadtBot:
                 await self._pause(self._backoff.failed(str(exc) or type(exc).__name__))
         return False
 
-    async def _upload_filter(self) -> str | dict:
-        response = await self.client.upload_filter(**{
-            k: v for k, v in sync_filter(self.settings.sync.timeline_limit).items()
-        })
-        filter_id = getattr(response, "filter_id", None)
-        if filter_id is None:
-            raise TransientLoginError(f"filter upload failed: {getattr(response, 'message', response)}")
-        return filter_id
-
-    async def _sync_loop(self) -> None:
+    async def _sync_loop(self, preparation: Any) -> None:
         token = await self.repo.sync_token()
+        prepared = asyncio.ensure_future(preparation)
+        sync_filter_json = sync_filter(self.settings.sync.timeline_limit)
         first = True
         while not self._stop.is_set():
+            # No full state after a restart: nio keeps which rooms are encrypted in its store,
+            # rooms are rebuilt as events arrive, and members are fetched when needed.
             self._sync_task = asyncio.ensure_future(self.client.sync(
                 timeout=0 if first else self.settings.sync.timeout_ms,
-                sync_filter=self._filter_id,
+                sync_filter=sync_filter_json,
                 since=token,
-                # after a restart nio knows no room state (encryption, members): fetch it once
-                full_state=True if first and token else None,
             ))
             try:
                 response = await self._sync_task
@@ -208,6 +212,9 @@ class KleinstadtBot:
                 await self._pause(self._backoff.failed(f"{response.status_code} {response.message}"))
                 continue
             self._backoff.succeeded()
+            if not prepared.done():
+                await prepared
+            prepared.result()  # a failed set-up ends the bot here, loudly
             self.sender.note_sync()
             self._dispatch(response)
             token = response.next_batch
@@ -370,8 +377,11 @@ class KleinstadtBot:
         if relates.get("rel_type") == "m.replace":
             return  # edits are not new commands
         request = self._request(room_id, event, source, relates)
-        if not self.dispatcher.wants(request):
-            return
+        if not request.mentions_bot and not self.dispatcher.wants(request):
+            # not a command: only a direct chat makes plain text meant for the bot
+            if not await self._is_direct(room_id):
+                return
+            request = replace(request, is_direct=True)
         if event.decrypted:
             await self.repo.clear_undecryptable_notice(room_id)
         if await self.repo.is_handled(event.event_id):
@@ -397,11 +407,21 @@ class KleinstadtBot:
             mentioned = True
         if mentioned:
             body = self._strip_mention(body, room)
-        direct = room is not None and room.joined_count <= 2 and room.invited_count == 0
         thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
         return Request(sender=event.sender, room_id=room_id, body=body, event_id=event.event_id,
                        thread_root=thread_root, timestamp_ms=event.server_timestamp,
-                       is_direct=direct, mentions_bot=mentioned)
+                       mentions_bot=mentioned)
+
+    async def _is_direct(self, room_id: str) -> bool:
+        """A room with the bot and one other person. Member counts come from sync summaries;
+        a room the bot knows no counts for yet costs one members request, once."""
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return False
+        counted = room.summary is not None and room.summary.joined_member_count is not None
+        if not counted and not room.members_synced:
+            await self.client.joined_members(room_id)
+        return room.joined_count <= 2 and room.invited_count == 0
 
     def _strip_mention(self, body: str, room: Any) -> str:
         me = self.client.user_id

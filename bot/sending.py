@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import ClientError
-from nio import AsyncClient, RoomSendError
+from nio import AsyncClient, MatrixRoom, RoomSendError
 from nio.exceptions import LocalProtocolError
 
 from bot.rendering import Renderer
@@ -65,6 +65,7 @@ class MessageSender:
         self.client = client
         self.renderer = renderer
         self.sleep = sleep  # the wait between attempts; tests shorten it
+        self.joined: Callable[[str], bool] = lambda room_id: False  # rooms the bot is known to be in
         self._counters: dict[str, int] = {}
         self._synced = asyncio.Event()
 
@@ -91,8 +92,12 @@ class MessageSender:
 
     async def _room_known(self, room_id: str, timeout: float = 15.0) -> None:
         """With encryption, nio must know the room (members, algorithm) before it can encrypt.
-        A room the bot created moments ago becomes known with the next sync, which runs
-        while handlers work; wait for it briefly."""
+        A room the bot is in but that no sync of this process has mentioned is set up from nio's
+        stored list of encrypted rooms (nio fetches the members itself). A room the bot created
+        moments ago becomes known with the next sync, which runs while handlers work."""
+        if self.client.olm is not None and room_id not in self.client.rooms and self.joined(room_id):
+            self.client.rooms[room_id] = MatrixRoom(
+                room_id, self.client.user_id, room_id in self.client.encrypted_rooms)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while self.client.olm is not None and room_id not in self.client.rooms:

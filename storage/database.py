@@ -120,8 +120,9 @@ class Database:
             row = await cur.fetchone()
         return row[0] or 0
 
-    async def migrate(self, migrations: list[Migration] | None = None) -> int:
-        """Apply every pending migration, each in its own transaction. Returns the version."""
+    async def migrate(self, migrations: list[Migration] | None = None, until: int | None = None) -> int:
+        """Apply pending migrations (all, or up to ``until``), each in its own transaction.
+        Returns the version reached."""
         migrations = discover_migrations() if migrations is None else migrations
         current = await self.version()
         latest = migrations[-1].version if migrations else 0
@@ -133,6 +134,8 @@ class Database:
         for migration in migrations:
             if migration.version <= current:
                 continue
+            if until is not None and migration.version > until:
+                break
             log.info("migrating database to version %d: %s", migration.version, migration.description)
             async with self.transaction() as conn:
                 await migration.upgrade(conn)

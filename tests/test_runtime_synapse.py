@@ -212,3 +212,36 @@ async def test_bot_leaves_a_room_nobody_else_is_in_when_configured(make_bot, mak
             break
         await asyncio.sleep(0.1)
     assert room not in (await bot.bot.client.joined_rooms()).rooms
+
+
+async def test_after_restart_the_bot_can_post_into_an_encrypted_room_no_sync_mentioned(make_bot, make_user):
+    from commands.context import Reply
+
+    bot = await make_bot()
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id, encrypted=True)
+    await mayor.ask(room, "!ping")
+    await bot.stop()
+    again = await make_bot(account=bot.account)
+    assert room not in again.bot.client.rooms  # warm start: no full state fetched
+    await again.bot.matrix.send(Reply("ping", {"version": "x", "uptime_seconds": 1}, room_id=room,
+                                      key="announcement-test"))
+    notice = await mayor.wait_notice(room, lambda e: "Pong" in e.body and "x," in e.body)
+    assert notice.decrypted
+
+
+async def test_after_restart_plain_text_is_answered_in_a_direct_chat_only(make_bot, make_user):
+    bot = await make_bot()
+    mayor = await make_user("mayor")
+    other = await make_user("nachbar")
+    direct = await mayor.dm(bot.user_id)
+    group = await mayor.create_room([bot.user_id, other.user_id], direct=False, name="Runde")
+    await other.client.join(group)
+    await mayor.wait_joined(group, bot.user_id)
+    await bot.stop()
+    await make_bot(account=bot.account)
+    chatter = await mayor.send(group, "Guten Morgen zusammen")
+    answer = await mayor.ask(direct, "Hallo")
+    assert answer.body  # plain text in the direct chat is answered
+    await mayor.ask(group, "!ping")  # the group batch after the chatter has been handled
+    assert mayor.replies_to(group, chatter) == []
