@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
 from commands.context import Context, Role
@@ -10,6 +11,7 @@ from commands.registry import REGISTRY, Arg, command
 GROUP_ORDER = ["general", "towns", "content", "community", "tandems", "admin"]
 
 
+@cache
 def bot_version() -> str:
     try:
         return version("kleinstadtbot")

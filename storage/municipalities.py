@@ -13,6 +13,7 @@ import csv
 import io
 import re
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -160,16 +161,23 @@ def _int(value: str, line: int, field: str, required: bool = True) -> int | None
 
 def parse_register_csv(text: str) -> list[Municipality]:
     """Rows of the project's CSV format (see storage/data/PROVENANCE.md); checks every row."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    rows = list(iter_register_csv(io.StringIO(text, newline="")))
+    if not rows:
+        raise RegisterImportError(1, "the file holds no municipalities")
+    return rows
+
+
+def iter_register_csv(lines: Iterable[str]) -> Iterator[Municipality]:
+    """The rows of a register CSV one by one, each checked; raises at the first bad line."""
+    reader = csv.reader(lines)
     try:
-        header = [h.strip() for h in next(reader)]
+        header = [h.strip().lstrip("\ufeff") for h in next(reader)]
     except StopIteration:
         raise RegisterImportError(1, "the file is empty") from None
     missing = [c for c in REQUIRED_CSV_COLUMNS if c not in header]
     if missing:
         raise RegisterImportError(1, f"header lacks column(s) {', '.join(missing)}")
     index = {name: header.index(name) for name in CSV_COLUMNS if name in header}
-    rows: list[Municipality] = []
     seen: set[str] = set()
     for fields in reader:
         line = reader.line_num
@@ -194,7 +202,7 @@ def parse_register_csv(text: str) -> list[Municipality]:
             area_value = float(area) if area else None
         except ValueError:
             raise RegisterImportError(line, f"area_km2 {area!r} is not a number") from None
-        rows.append(Municipality(
+        yield Municipality(
             ags=ags, name=get("name"), land=get("land"), kreis=get("kreis"),
             population=_int(get("population"), line, "population"),
             population_date=_iso_date(get("population_date"), line, "population_date"),
@@ -204,10 +212,7 @@ def parse_register_csv(text: str) -> list[Municipality]:
             kreis_type=get("kreis_type"), area_km2=area_value,
             population_male=_int(get("population_male"), line, "population_male", required=False),
             plz=get("plz"), gebietsstand=_iso_date(get("gebietsstand"), line, "gebietsstand"),
-        ))
-    if not rows:
-        raise RegisterImportError(reader.line_num or 1, "the file holds no municipalities")
-    return rows
+        )
 
 
 def parse_gv100ad(text: str, population_date: str) -> list[Municipality]:
@@ -320,27 +325,35 @@ INSERT_SQL = (
 )
 
 
-def register_info_for(rows: list[Municipality], source: str) -> RegisterInfo:
-    stands = sorted({r.gebietsstand for r in rows})
-    dates = sorted({r.population_date for r in rows})
-    return RegisterInfo(gebietsstand=stands[-1], population_date=dates[-1], source=source, rows=len(rows))
+async def write_register(conn, rows: Iterable[Municipality], source: str) -> RegisterInfo:
+    """Replace the register inside the caller's transaction. ``rows`` may be a stream: they are
+    inserted as they come, so loading the shipped file keeps no copy of it in memory."""
+    stands: set[str] = set()
+    dates: set[str] = set()
+    count = 0
 
+    def values() -> Iterator[tuple]:
+        nonlocal count
+        for r in rows:
+            stands.add(r.gebietsstand)
+            dates.add(r.population_date)
+            count += 1
+            yield (r.ags, r.name, r.land, r.kreis, r.population, r.population_date, r.name_official,
+                   r.ars, r.gemeinde_type, r.gemeindeverband, r.gemeindeverband_type, r.regierungsbezirk,
+                   r.kreis_type, r.area_km2, r.population_male, r.plz, r.gebietsstand)
 
-async def write_register(conn, rows: list[Municipality], info: RegisterInfo) -> None:
-    """Replace the register inside the caller's transaction."""
     await conn.execute("DELETE FROM municipalities")
-    await conn.executemany(INSERT_SQL, [
-        (r.ags, r.name, r.land, r.kreis, r.population, r.population_date, r.name_official, r.ars,
-         r.gemeinde_type, r.gemeindeverband, r.gemeindeverband_type, r.regierungsbezirk, r.kreis_type,
-         r.area_km2, r.population_male, r.plz, r.gebietsstand)
-        for r in rows
-    ])
+    await conn.executemany(INSERT_SQL, values())
+    if not count:
+        raise RegisterImportError(1, "the file holds no municipalities")
+    info = RegisterInfo(gebietsstand=max(stands), population_date=max(dates), source=source, rows=count)
     await conn.execute("DELETE FROM municipality_register")
     await conn.execute(
         "INSERT INTO municipality_register (id, gebietsstand, population_date, source, row_count) "
         "VALUES (1, ?, ?, ?, ?)",
         (info.gebietsstand, info.population_date, info.source, info.rows),
     )
+    return info
 
 
 class MunicipalityRepository:
@@ -380,10 +393,8 @@ class MunicipalityRepository:
     async def import_file(self, path: str | Path, population_date: str | None = None) -> RegisterInfo:
         """Replace the register with ``path`` (CSV or raw GV100AD); all or nothing."""
         rows = await asyncio.to_thread(parse_register_file, path, population_date)
-        info = register_info_for(rows, Path(path).name)
         async with self.db.transaction() as conn:
-            await write_register(conn, rows, info)
-        return info
+            return await write_register(conn, rows, Path(path).name)
 
     # central places ---------------------------------------------------------------------------
     async def central_place(self, ags: str) -> CentralPlace | None:

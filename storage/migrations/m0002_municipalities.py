@@ -4,10 +4,8 @@ Loads the register shipped in ``storage/data/gemeinden.csv`` so that a fresh dat
 ``!berechtigt`` at once; ``kleinstadtbot data import-municipalities`` replaces it later.
 """
 
-import asyncio
-
 from storage.database import run_script
-from storage.municipalities import SHIPPED_CSV, parse_register_csv, register_info_for, write_register
+from storage.municipalities import SHIPPED_CSV, iter_register_csv, write_register
 
 DESCRIPTION = "municipality register (GV100AD) with central-place overrides"
 
@@ -56,6 +54,6 @@ async def upgrade(conn) -> None:
         );
         """,
     )
-    text = await asyncio.to_thread(SHIPPED_CSV.read_text, encoding="utf-8")
-    rows = parse_register_csv(text)
-    await write_register(conn, rows, register_info_for(rows, SHIPPED_CSV.name))
+    # streamed row by row (parsed in the database thread), so no copy of the file stays in memory
+    with SHIPPED_CSV.open(encoding="utf-8", newline="") as handle:
+        await write_register(conn, iter_register_csv(handle), SHIPPED_CSV.name)
