@@ -35,15 +35,12 @@ from nio import (
 )
 from nio.exceptions import LocalProtocolError
 
-from bot.app import build_dispatcher, build_renderer
 from bot.backoff import Backoff
 from bot.matrix_port import NioMatrix
 from bot.roles import RoleResolver
-from bot.scheduler import build_scheduler
 from bot.sending import MessageSender
 from bot.session import LoginFailed, TransientLoginError, login
 from commands.context import Clock, Reply, Request, SystemClock
-from commands.registry import REGISTRY
 from config.settings import Settings
 from storage.database import Database
 from storage.runtime_state import RuntimeStateRepository
@@ -107,8 +104,8 @@ class KleinstadtBot:
                 max_timeout_retry_wait_time=30,
             ),
         )
-        self.renderer = build_renderer(settings)
-        self.sender = MessageSender(self.client, self.renderer)
+        # rendering, commands and the scheduler are set up in _prepare, while the first sync runs
+        self.sender = MessageSender(self.client, None)
         self.matrix = NioMatrix(self.client, self.sender)
         self.roles = RoleResolver(settings, self.client)
         self.dispatcher = None
@@ -123,7 +120,7 @@ class KleinstadtBot:
         self._accepted: dict[str, int] = {}
         self._backoff = Backoff(settings.sync.backoff_initial_seconds, settings.sync.backoff_max_seconds)
         self.answered = 0  # commands answered since start (for operators and benchmarks)
-        self.scheduler = build_scheduler(settings, self._prune)
+        self.scheduler = None
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -152,8 +149,13 @@ class KleinstadtBot:
 
     async def _prepare(self) -> None:
         """Local set-up that the first sync batch needs, run while the server answers it."""
+        from bot.app import build_dispatcher, build_renderer
+        from bot.scheduler import build_scheduler
+
         await self.db.migrate()
+        self.sender.renderer = build_renderer(self.settings)
         self.dispatcher = build_dispatcher(self.settings, self.db, self.matrix, self.roles, self.clock)
+        self.scheduler = build_scheduler(self.settings, self._prune)
         self.sender.joined = self._joins.__contains__
         await self._prune()
         self._joins.update(await self.repo.all_joins())
@@ -249,6 +251,8 @@ class KleinstadtBot:
             log.warning("encryption housekeeping failed, will retry: %s", exc)
 
     async def _run_startup_hooks(self) -> None:
+        from commands.registry import REGISTRY
+
         for hook in REGISTRY.startup:
             try:
                 await hook(self.dispatcher.services)
@@ -258,7 +262,7 @@ class KleinstadtBot:
     async def close(self) -> None:
         if self.stopped.is_set():
             return
-        if self.scheduler.running:
+        if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         with contextlib.suppress(Exception):
             await self.client.close()  # closes HTTP; never logs out: the device stays

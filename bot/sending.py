@@ -14,14 +14,16 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import ClientError
 from nio import AsyncClient, MatrixRoom, RoomSendError
 from nio.exceptions import LocalProtocolError
 
-from bot.rendering import Renderer
 from commands.context import MatrixError, Reply, Request
+
+if TYPE_CHECKING:
+    from bot.rendering import Renderer
 
 log = logging.getLogger(__name__)
 SEND_ATTEMPTS = 4
@@ -60,7 +62,7 @@ def message_content(body: str, html: str, request: Request | None, mentions: lis
 class MessageSender:
     """Renders replies and sends them with bounded retries and stable transaction IDs."""
 
-    def __init__(self, client: AsyncClient, renderer: Renderer,
+    def __init__(self, client: AsyncClient, renderer: Renderer | None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
         self.client = client
         self.renderer = renderer
