@@ -245,3 +245,17 @@ async def test_after_restart_plain_text_is_answered_in_a_direct_chat_only(make_b
     assert answer.body  # plain text in the direct chat is answered
     await mayor.ask(group, "!ping")  # the group batch after the chatter has been handled
     assert mayor.replies_to(group, chatter) == []
+
+
+async def test_a_bot_that_lost_its_database_works_on_in_an_existing_encrypted_room(make_bot, make_user,
+                                                                                    tmp_path):
+    bot = await make_bot(data=tmp_path / "first")
+    mayor = await make_user("mayor")
+    quiet = await mayor.dm(bot.user_id, encrypted=True)  # no message yet
+    await bot.stop()
+    # new database and data folder: a fresh login, a new device, a cold first sync
+    again = await make_bot(account=bot.account, data=tmp_path / "second")
+    assert again.bot.client.device_id != bot.bot.client.device_id
+    assert quiet not in again.bot.client.rooms  # idle after the first sync: nio keeps no state
+    answer = await mayor.ask(quiet, "!ping")
+    assert answer.body.startswith("🏓") and answer.decrypted
