@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import re
 import signal
@@ -224,11 +223,9 @@ class KleinstadtBot:
             await self._housekeeping()
             if first:
                 first = False
-                rooms = len(self.client.rooms)
-                self._forget_idle_rooms(response)
                 await self._run_startup_hooks()
                 self.ready.set()
-                log.info("kleinstadtbot ready: %d rooms", rooms)
+                log.info("kleinstadtbot ready: %d rooms", len(self.client.rooms))
         await self._drain()
 
     async def _drain(self, timeout: float = 30) -> None:
@@ -303,17 +300,6 @@ class KleinstadtBot:
         self._batches.append(batch)
         batch.task = asyncio.ensure_future(
             self._finish_batch(batch, response, new_joins, leave_checks, room_tasks))
-
-    def _forget_idle_rooms(self, response: SyncResponse) -> None:
-        """After the first sync, nio keeps state only for rooms with something to handle: as
-        after a restart (no full state), other rooms are rebuilt when their next event arrives
-        or the bot posts there (nio keeps which rooms are encrypted in its store). A bot in a
-        thousand rooms saves about 10 MB this way."""
-        active = {room_id for room_id, info in response.rooms.join.items()
-                  if any(isinstance(e, RoomMessageText | MegolmEvent) for e in info.timeline.events)}
-        for room_id in [r for r in self.client.rooms if r not in active]:
-            del self.client.rooms[room_id]
-        gc.collect()
 
     def _chain(self, room_id: str, events: list) -> asyncio.Task:
         """Events of one room are handled in order, after that room's earlier batches."""
