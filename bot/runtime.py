@@ -117,6 +117,7 @@ class KleinstadtBot:
         self._batches: deque[_Batch] = deque()
         self._room_tails: dict[str, asyncio.Task] = {}
         self._token_lock = asyncio.Lock()
+        self._startup: asyncio.Task | None = None
         self._accepted: dict[str, int] = {}
         self._backoff = Backoff(settings.sync.backoff_initial_seconds, settings.sync.backoff_max_seconds)
         self.answered = 0  # commands answered since start (for operators and benchmarks)
@@ -223,14 +224,17 @@ class KleinstadtBot:
             await self._housekeeping()
             if first:
                 first = False
-                await self._run_startup_hooks()
+                # beside the loop: a hook that creates the Space must not hold up the next sync
+                self._startup = asyncio.ensure_future(self._run_startup_hooks())
                 self.ready.set()
                 log.info("kleinstadtbot ready: %d rooms", len(self.client.rooms))
         await self._drain()
 
     async def _drain(self, timeout: float = 30) -> None:
-        """On shutdown: let running batches finish (their tokens are then stored)."""
+        """On shutdown: let running batches and start-up work finish (tokens are then stored)."""
         running = [b.task for b in self._batches if b.task is not None and not b.task.done()]
+        if self._startup is not None and not self._startup.done():
+            running.append(self._startup)
         if running:
             log.info("finishing %d batch(es) in flight", len(running))
             await asyncio.wait(running, timeout=timeout)

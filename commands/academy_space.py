@@ -7,6 +7,7 @@ creates one named ``settings.space_name`` and records it, so a restart never mak
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -35,10 +36,18 @@ def room_power_levels(services: Services, extra: dict[str, int] | None = None,
 
 
 async def ensure_space(services: Services) -> str:
-    """The academy Space's room ID: configured, recorded, or newly created (and recorded)."""
+    """The academy Space's room ID: configured, recorded, or newly created (and recorded).
+
+    Serialised: the startup hook and a first ``!tandem anlegen`` may ask at the same moment,
+    and only one of them may create the Space."""
     cached = services.cache.get(CACHE_KEY)
     if cached:
         return cached
+    async with services.cache.setdefault(CACHE_KEY + ".lock", asyncio.Lock()):
+        return services.cache.get(CACHE_KEY) or await _find_or_create_space(services)
+
+
+async def _find_or_create_space(services: Services) -> str:
     repo = SpaceRepository(services.db)
     configured = services.settings.space
     room_id: str | None = None
