@@ -117,6 +117,7 @@ class KleinstadtBot:
         self._batches: deque[_Batch] = deque()
         self._room_tails: dict[str, asyncio.Task] = {}
         self._token_lock = asyncio.Lock()
+        self._prepared: asyncio.Task | None = None
         self._startup: asyncio.Task | None = None
         self._accepted: dict[str, int] = {}
         self._backoff = Backoff(settings.sync.backoff_initial_seconds, settings.sync.backoff_max_seconds)
@@ -182,15 +183,15 @@ class KleinstadtBot:
 
     async def _sync_loop(self, preparation: Any) -> None:
         token = await self.repo.sync_token()
-        prepared = asyncio.ensure_future(preparation)
-        sync_filter_json = sync_filter(self.settings.sync.timeline_limit)
+        prepared = self._prepared = asyncio.ensure_future(preparation)
+        room_filter = sync_filter(self.settings.sync.timeline_limit)
         first = True
         while not self._stop.is_set():
             # No full state after a restart: nio keeps which rooms are encrypted in its store,
             # rooms are rebuilt as events arrive, and members are fetched when needed.
             self._sync_task = asyncio.ensure_future(self.client.sync(
                 timeout=0 if first else self.settings.sync.timeout_ms,
-                sync_filter=sync_filter_json,
+                sync_filter=room_filter,
                 since=token,
             ))
             try:
@@ -233,10 +234,9 @@ class KleinstadtBot:
     async def _drain(self, timeout: float = 30) -> None:
         """On shutdown: let running batches and start-up work finish (tokens are then stored)."""
         running = [b.task for b in self._batches if b.task is not None and not b.task.done()]
-        if self._startup is not None and not self._startup.done():
-            running.append(self._startup)
+        running += [t for t in (self._prepared, self._startup) if t is not None and not t.done()]
         if running:
-            log.info("finishing %d batch(es) in flight", len(running))
+            log.info("finishing %d task(s) in flight", len(running))
             await asyncio.wait(running, timeout=timeout)
 
     async def _housekeeping(self) -> None:

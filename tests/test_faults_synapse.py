@@ -123,3 +123,29 @@ async def test_invalid_config_at_start_exits_with_one_line_per_problem(tmp_path)
     assert SECRET not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "bot.db").exists()
+
+
+@pytest.mark.synapse
+async def test_stop_during_the_first_sync_leaves_the_database_complete(synapse, tmp_path):
+    """A stop right after start (set-up still migrating) waits for the set-up, then closes."""
+    from bot.runtime import KleinstadtBot
+    from storage.database import Database
+    from tests.matrix_fixtures import bot_settings, unique
+
+    settings = bot_settings(synapse, synapse.register(unique("bot")), tmp_path / "early")
+    bot = KleinstadtBot(settings)
+    task = asyncio.ensure_future(bot.run())
+    for _ in range(200):  # until the first sync request is out
+        if bot._sync_task is not None:
+            break
+        await asyncio.sleep(0.01)
+    bot.request_stop()
+    await asyncio.wait_for(task, 30)
+    db = await Database(settings.database).open(migrate=False)
+    try:
+        from storage.database import discover_migrations
+
+        assert await db.version() == len(discover_migrations())
+        assert (await db.fetchone("PRAGMA integrity_check"))[0] == "ok"
+    finally:
+        await db.close()
