@@ -100,6 +100,22 @@ async def add_child(services: Services, room_id: str, space_id: str | None = Non
     return space_id
 
 
+async def invite_to_space(services: Services, user_id: str) -> bool:
+    """Invite ``user_id`` to the academy Space unless they are in it already; True if invited.
+
+    Members of the Space see every topic channel in their client and can join the restricted
+    ones themselves. A failure is logged, never shown: the profile matters more than the invite."""
+    try:
+        space_id = await ensure_space(services)
+        if user_id in await services.matrix.joined_members(space_id):
+            return False
+        await services.matrix.invite(space_id, user_id)
+    except MatrixError as exc:
+        log.warning("could not invite %s to the academy Space: %s", user_id, exc)
+        return False
+    return True
+
+
 async def remove_child(services: Services, room_id: str) -> None:
     """Take ``room_id`` out of the Space (used when cleaning up a half-made room)."""
     space_id = services.cache.get(CACHE_KEY)

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
+from commands.academy_space import invite_to_space
 from commands.context import Context, Services
 from commands.registry import Arg, command
 from config.topics import default_topics
@@ -105,11 +106,15 @@ async def profile_town(ctx: Context, town: str) -> None:
     if found.status == "exact" and found.towns:
         chosen = found.towns[0]
         repo = ProfileRepository(ctx.db)
+        first_profile = await repo.get(ctx.sender) is None
         await repo.set_town(ctx.sender, ags=chosen.ags, town=chosen.name, kreis=chosen.kreis,
                             land=chosen.land, population=chosen.population, now=ctx.services.clock.now())
         profile = await repo.get(ctx.sender)
+        # a new member of the academy: into the Space, where the topic channels are
+        invited = first_profile and await invite_to_space(ctx.services, ctx.sender)
         await ctx.reply("profile_town_set", town=chosen.name, kreis=chosen.kreis, land=chosen.land,
-                        has_topics=bool(profile and profile.topics))
+                        has_topics=bool(profile and profile.topics), invited_to_space=invited,
+                        space_name=ctx.settings.space_name)
         return
     await ctx.reply("profile_town_unclear", query=town, status=found.status,
                     towns=[t.__dict__ for t in found.towns[:8]])

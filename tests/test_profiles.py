@@ -89,3 +89,12 @@ async def _rows_mentioning(db, needle: str) -> list[str]:
             if any(isinstance(v, str) and needle in v for v in tuple(row)):
                 found.append(f"{table}: {tuple(row)}")
     return found
+
+
+async def test_first_town_invites_to_the_academy_space_once(local_bot):
+    first = await local_bot.text("!profil ort Wittenberge")
+    assert "in den Space „Kleinstadtakademie“ eingeladen" in first
+    [space] = [r for r in local_bot.matrix.rooms.values() if r.space]
+    assert "@buergermeisterin:localhost" in space.invited
+    again = await local_bot.text("!profil ort Bad Berleburg")  # a correction, not a new member
+    assert "Space" not in again

@@ -250,8 +250,9 @@ async def test_tandem_topic_and_deletion_through_synapse(make_bot, make_user, sy
     await _wait_invite(anna, room_id)
     await _wait_invite(ben, room_id)
     await _wait_invite(coordinator, room_id)
-    # the room is a child of the Space
+    # the room is a child of the Space, and the mayors were invited to the Space with their profile
     space_id = (await db.fetchone("SELECT room_id FROM academy_space"))["room_id"]
+    await _wait_invite(anna, space_id)
     hierarchy = await _http_get(f"{synapse.url}/_matrix/client/v1/rooms/{quote(space_id)}/hierarchy", token)
     children = {r["room_id"] for r in hierarchy["rooms"]}
     assert room_id in children and space_id in children
