@@ -120,6 +120,3 @@ class NioMatrix:
         if isinstance(response, RoomResolveAliasError):
             return None
         return response.room_id
-
-    async def leave(self, room_id: str) -> None:
-        await self.client.room_leave(room_id)

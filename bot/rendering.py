@@ -200,13 +200,6 @@ class Renderer:
         markup = self.env.get_template(f"{template}.html").render(**(data or {})).strip()
         return html_to_text(markup), markup
 
-    def has(self, template: str) -> bool:
-        try:
-            self.env.get_template(f"{template}.html")
-        except Exception:
-            return False
-        return True
-
 
 def user_link(user_id: str, name: str | None = None) -> Markup:
     """A mention pill: clients render matrix.to links to users as pills."""

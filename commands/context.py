@@ -73,11 +73,6 @@ class Reply:
     key: str | None = None  # stable part of the transaction ID for messages not tied to a request
 
 
-@dataclass(frozen=True)
-class CreatedRoom:
-    room_id: str
-
-
 class MatrixError(Exception):
     """A Matrix operation failed; ``errcode`` as the homeserver gave it (M_FORBIDDEN, …)."""
 
