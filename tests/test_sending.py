@@ -7,6 +7,7 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -72,6 +73,25 @@ def test_transaction_ids_are_stable_and_distinct():
 # --- a recording homeserver stand-in -----------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def serve(*routes: tuple[str, str, Any]):
+    """A local aiohttp server with ``(method, path, handler)`` routes; yields its base URL."""
+    app = web.Application()
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    finally:
+        await runner.cleanup()
+
+
+SEND_PATH = "/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}"
+
+
 @dataclass
 class FakeHomeserver:
     """Answers PUT …/send/m.room.message/{txn} with 429 ``limited`` times, then 200."""
@@ -79,7 +99,6 @@ class FakeHomeserver:
     limited: int | None  # None: always 429
     retry_after_ms: int = 200
     hits: list[tuple[float, str, str, dict]] = field(default_factory=list)
-    runner: web.AppRunner | None = None
     url: str = ""
 
     async def handle(self, http: web.Request) -> web.Response:
@@ -91,20 +110,12 @@ class FakeHomeserver:
         return web.json_response({"event_id": f"$sent{len(self.hits)}"})
 
     async def start(self) -> FakeHomeserver:
-        app = web.Application()
-        app.router.add_put("/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}", self.handle)
-        app.router.add_put("/_matrix/client/r0/rooms/{room}/send/m.room.message/{txn}", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        self._stack = contextlib.AsyncExitStack()
+        self.url = await self._stack.enter_async_context(serve(("PUT", SEND_PATH, self.handle)))
         return self
 
     async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
+        await self._stack.aclose()
 
     @property
     def txns(self) -> list[str]:
@@ -150,7 +161,7 @@ async def test_rate_limited_send_is_retried_with_the_same_transaction_id(rendere
     assert content["m.relates_to"] == {"m.in_reply_to": {"event_id": "$cmd1"}}
 
 
-async def test_always_rate_limited_gives_up_with_matrix_error(renderer, monkeypatch):
+async def test_always_rate_limited_gives_up_with_matrix_error(renderer):
     server = await FakeHomeserver(limited=None, retry_after_ms=20).start()
     client = nio_client(server.url, max_rate_limited=1)
     waits: list[float] = []
@@ -211,26 +222,19 @@ async def test_forbidden_is_not_retried(renderer):
         hits.append(http.match_info["txn"])
         return web.json_response({"errcode": "M_FORBIDDEN", "error": "not in room"}, status=403)
 
-    app = web.Application()
-    app.router.add_put("/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}", forbidden)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    client = nio_client(f"http://127.0.0.1:{port}", max_rate_limited=1)
-    try:
-        with pytest.raises(MatrixError) as info:
-            await asyncio.wait_for(MessageSender(client, renderer).send(
-                Reply("ping", {"version": "t", "uptime_seconds": 5}), request()), 10)
-    finally:
-        await client.close()
-        await runner.cleanup()
+    async with serve(("PUT", SEND_PATH, forbidden)) as url:
+        client = nio_client(url, max_rate_limited=1)
+        try:
+            with pytest.raises(MatrixError) as info:
+                await asyncio.wait_for(MessageSender(client, renderer).send(
+                    Reply("ping", {"version": "t", "uptime_seconds": 5}), request()), 10)
+        finally:
+            await client.close()
     assert info.value.errcode == "M_FORBIDDEN"
     assert len(hits) == 1
 
 
-async def test_dropped_connections_end_in_matrix_error(renderer, monkeypatch):
+async def test_dropped_connections_end_in_matrix_error(renderer):
     """A server that closes the connection without answering: after nio's own retries the
     sender retries with the same transaction ID and finally reports a MatrixError."""
     hits = []
@@ -240,25 +244,17 @@ async def test_dropped_connections_end_in_matrix_error(renderer, monkeypatch):
         http.transport.close()
         return web.Response(status=500)
 
-    app = web.Application()
-    app.router.add_put("/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}", drop)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    client = nio_client(f"http://127.0.0.1:{port}", max_rate_limited=1)
-
     async def quick_sleep(seconds: float) -> None:
         await asyncio.sleep(0.01)
 
-    try:
-        with pytest.raises(MatrixError):
-            await asyncio.wait_for(MessageSender(client, renderer, sleep=quick_sleep).send(
-                Reply("ping", {"version": "t", "uptime_seconds": 5}), request()), 20)
-    finally:
-        await client.close()
-        await runner.cleanup()
+    async with serve(("PUT", SEND_PATH, drop)) as url:
+        client = nio_client(url, max_rate_limited=1)
+        try:
+            with pytest.raises(MatrixError):
+                await asyncio.wait_for(MessageSender(client, renderer, sleep=quick_sleep).send(
+                    Reply("ping", {"version": "t", "uptime_seconds": 5}), request()), 20)
+        finally:
+            await client.close()
     assert len(hits) >= sending.SEND_ATTEMPTS
     assert len(set(hits)) == 1
 
@@ -271,9 +267,6 @@ async def test_sync_loop_survives_dropped_connections(tmp_path):
     syncs: list[str] = []
     drops = 10
 
-    async def filter_upload(http: web.Request) -> web.Response:
-        return web.json_response({"filter_id": "1"})
-
     async def sync(http: web.Request) -> web.Response:
         nonlocal drops
         if syncs and drops:
@@ -283,32 +276,24 @@ async def test_sync_loop_survives_dropped_connections(tmp_path):
         syncs.append(http.query.get("since", ""))
         return web.json_response({"next_batch": f"s{len(syncs)}"})
 
-    app = web.Application()
-    app.router.add_post("/_matrix/client/v3/user/{user}/filter", filter_upload)
-    app.router.add_get("/_matrix/client/v3/sync", sync)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    settings = Settings(homeserver=f"http://127.0.0.1:{port}", user_id=BOT, access_token="fake-token",
-                        device_id="DEV", encryption=False, database=tmp_path / "bot.db",
-                        sync={"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.2,
-                              "timeout_ms": 0},
-                        retry={"max_timeouts": 1})
-    bot = KleinstadtBot(settings)
-    task = asyncio.ensure_future(bot.run())
-    try:
-        for _ in range(100):
-            if len(syncs) >= 3 or task.done():
-                break
-            await asyncio.sleep(0.05)
-        if task.done():
-            raise AssertionError(f"sync loop ended: {task.exception()!r}")
-        assert drops == 0 and len(syncs) >= 3
-        assert syncs[1] == "s1"  # continued from the stored token
-    finally:
-        bot.request_stop()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
-        await runner.cleanup()
+    async with serve(("GET", "/_matrix/client/v3/sync", sync)) as url:
+        settings = Settings(homeserver=url, user_id=BOT, access_token="fake-token",
+                            device_id="DEV", encryption=False, database=tmp_path / "bot.db",
+                            sync={"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.2,
+                                  "timeout_ms": 0},
+                            retry={"max_timeouts": 1})
+        bot = KleinstadtBot(settings)
+        task = asyncio.ensure_future(bot.run())
+        try:
+            for _ in range(100):
+                if len(syncs) >= 3 or task.done():
+                    break
+                await asyncio.sleep(0.05)
+            if task.done():
+                raise AssertionError(f"sync loop ended: {task.exception()!r}")
+            assert drops == 0 and len(syncs) >= 3
+            assert syncs[1] == "s1"  # continued from the stored token
+        finally:
+            bot.request_stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 10)
