@@ -78,7 +78,7 @@ async def module_command(ctx: Context, name: str | None = None) -> None:
             return
         module = found[0][0]
     data = _module_data(module, ctx.locale, full)
-    await ctx.reply("module_full" if full else "module_excerpt", module=data)
+    await ctx.reply("module_show", module=data, full=full)
 
 
 @module_command.subcommand(
