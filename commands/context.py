@@ -6,6 +6,7 @@ provide a ``MatrixPort`` and a ``send`` callable; the handlers stay the same.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -134,10 +135,23 @@ class Services:
     started_at: float = field(default_factory=time.monotonic)
     cache: dict[str, Any] = field(default_factory=dict)
 
+    _building: dict[str, asyncio.Task] = field(default_factory=dict)
+
     async def cached(self, key: str, build: Callable[[], Awaitable[Any]]) -> Any:
-        if key not in self.cache:
-            self.cache[key] = await build()
-        return self.cache[key]
+        """``cache[key]``, built on first use. Handlers run concurrently, so callers that ask
+        while it is being built wait for that one build instead of starting another."""
+        if key in self.cache:
+            return self.cache[key]
+        task = self._building.get(key)
+        if task is None:
+            task = self._building[key] = asyncio.ensure_future(build())
+            task.add_done_callback(lambda done: self._built(key, done))
+        return await asyncio.shield(task)
+
+    def _built(self, key: str, task: asyncio.Task) -> None:
+        self._building.pop(key, None)
+        if not task.cancelled() and task.exception() is None:
+            self.cache[key] = task.result()
 
 
 @dataclass

@@ -193,3 +193,33 @@ async def test_answers_reply_to_the_command_event(local_bot):
     [answer] = await local_bot.say("!ping", room_id="!raum:localhost")
     assert answer.room_id == "!raum:localhost"
     assert answer.in_reply_to is not None and answer.in_reply_to.startswith("$ev")
+
+
+async def test_concurrent_first_uses_build_shared_state_once(local_bot):
+    import asyncio
+
+    builds = []
+
+    async def build():
+        builds.append(1)
+        await asyncio.sleep(0.05)
+        return {"index": len(builds)}
+
+    first, second = await asyncio.gather(local_bot.services.cached("test.index", build),
+                                         local_bot.services.cached("test.index", build))
+    assert builds == [1]
+    assert first is second and local_bot.services.cache["test.index"] is first
+
+
+async def test_a_failed_build_is_tried_again_next_time(local_bot):
+    calls = []
+
+    async def build():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("register not readable")
+        return "ok"
+
+    with pytest.raises(RuntimeError):
+        await local_bot.services.cached("test.flaky", build)
+    assert await local_bot.services.cached("test.flaky", build) == "ok"
