@@ -120,6 +120,7 @@ class KleinstadtBot:
         self._prepared: asyncio.Task | None = None
         self._startup: asyncio.Task | None = None
         self._accepted: dict[str, int] = {}
+        self._noticed: set[str] = set()  # rooms told once that a message could not be decrypted
         self._backoff = Backoff(settings.sync.backoff_initial_seconds, settings.sync.backoff_max_seconds)
         self.answered = 0  # commands answered since start (for operators and benchmarks)
         self.scheduler = None
@@ -161,6 +162,7 @@ class KleinstadtBot:
         self.sender.joined = self._joins.__contains__
         await self._prune()
         self._joins.update(await self.repo.all_joins())
+        self._noticed = await self.repo.undecryptable_noticed_rooms()
         self.scheduler.start()
 
     async def _prune(self) -> None:
@@ -390,7 +392,9 @@ class KleinstadtBot:
             if not await self._is_direct(room_id):
                 return
             request = replace(request, is_direct=True)
-        if event.decrypted:
+        if event.decrypted and room_id in self._noticed:
+            # decryption works again here: a later failure is worth a notice again
+            self._noticed.discard(room_id)
             await self.repo.clear_undecryptable_notice(room_id)
         if await self.repo.is_handled(event.event_id):
             return
@@ -447,6 +451,7 @@ class KleinstadtBot:
             await self.client.request_room_key(event)
         if not await self.repo.claim_undecryptable_notice(room_id, self._now_ms()):
             return
+        self._noticed.add(room_id)
         request = Request(sender=event.sender, room_id=room_id, body="", event_id=event.event_id,
                           timestamp_ms=event.server_timestamp)
         try:

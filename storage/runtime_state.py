@@ -106,5 +106,9 @@ class RuntimeStateRepository:
             )
             return cur.rowcount == 1
 
+    async def undecryptable_noticed_rooms(self) -> set[str]:
+        rows = await self.db.fetchall("SELECT room_id FROM undecryptable_notices")
+        return {r[0] for r in rows}
+
     async def clear_undecryptable_notice(self, room_id: str) -> None:
         await self.db.execute("DELETE FROM undecryptable_notices WHERE room_id = ?", (room_id,))

@@ -247,7 +247,9 @@ async def test_undecryptable_notice_is_claimed_once_per_room(db):
     assert await repo.claim_undecryptable_notice("!a:x.org", 1) is True
     assert await repo.claim_undecryptable_notice("!a:x.org", 2) is False
     assert await repo.claim_undecryptable_notice("!b:x.org", 3) is True
+    assert await repo.undecryptable_noticed_rooms() == {"!a:x.org", "!b:x.org"}
     await repo.clear_undecryptable_notice("!a:x.org")
+    assert await repo.undecryptable_noticed_rooms() == {"!b:x.org"}
     assert await repo.claim_undecryptable_notice("!a:x.org", 4) is True
 
 
