@@ -69,6 +69,22 @@ def sync_filter(timeline_limit: int) -> dict[str, Any]:
     }
 
 
+LEADING_NAME = re.compile(r"^\s*[^:?!.\n]{1,40}:\s+")
+
+
+def strip_mention(body: str, user_id: str, display_name: str | None = None) -> str:
+    """The text of a message that mentions the bot, without the mention: the bot's Matrix ID
+    anywhere, or a leading display name / localpart ("kleinstadtbot: …", "Bot, …"). Clients
+    write the display name they show, so any short leading "Name: " goes too."""
+    text = re.sub(r"[ \t]{2,}", " ", body.replace(user_id, " ")).strip()
+    localpart = user_id.split(":", 1)[0].lstrip("@")
+    for name in (display_name, localpart):
+        if name and text.lower().startswith(name.lower()):
+            return text[len(name):].lstrip(" :,").strip()
+    match = LEADING_NAME.match(text)
+    return text[match.end():].strip() if match else text
+
+
 def strip_reply_fallback(body: str) -> str:
     """Remove the quoted "> <@user> …" block that clients put before a reply's text."""
     return REPLY_FALLBACK.sub("", body, count=1) if body.startswith(">") else body
@@ -418,7 +434,7 @@ class KleinstadtBot:
         if not mentioned and (me in body or f"matrix.to/#/{me}" in html):
             mentioned = True
         if mentioned:
-            body = self._strip_mention(body, room)
+            body = strip_mention(body, me, room.user_name(me) if room is not None else None)
         thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
         return Request(sender=event.sender, room_id=room_id, body=body, event_id=event.event_id,
                        thread_root=thread_root, timestamp_ms=event.server_timestamp,
@@ -434,16 +450,6 @@ class KleinstadtBot:
         if not counted and not room.members_synced:
             await self.client.joined_members(room_id)
         return room.joined_count <= 2 and room.invited_count == 0
-
-    def _strip_mention(self, body: str, room: Any) -> str:
-        me = self.client.user_id
-        names = [me, me.split(":")[0].lstrip("@")]
-        if room is not None and room.user_name(me):
-            names.insert(0, room.user_name(me))
-        for name in names:
-            if body.lower().startswith(name.lower()):
-                return body[len(name):].lstrip(" :,").strip()
-        return body
 
     async def _undecryptable(self, room_id: str, event: MegolmEvent) -> None:
         log.warning("cannot decrypt %s in %s (session %s)", event.event_id, room_id, event.session_id)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 
 from commands.context import Context, Role, Services
 from commands.faq_search import CACHE_KEY, Library, content_root, library, load_library, words
@@ -17,8 +16,6 @@ from commands.registry import Arg, command, on_startup, plain_text_handler
 log = logging.getLogger(__name__)
 
 MAX_PROBLEMS_SHOWN = 15
-MENTION_RE = re.compile(r"^\s*@?[\w.\-]+(:[\w.\-]+)?\s*[:,]\s+")
-MENTION_NAME_RE = re.compile(r"^\s*[^:?!.\n]{1,40}:\s+")
 
 
 def _faq_word(ctx: Context) -> str:
@@ -69,23 +66,12 @@ async def faq(ctx: Context, question: str | None = None) -> None:
     )
 
 
-def question_text(body: str, bot_user_id: str, mentioned: bool = False) -> str:
-    """The question without a leading mention of the bot ("kleinstadtbot: …"). When the message
-    is known to mention the bot, any short leading "Name: " goes (display names vary)."""
-    text = body.replace(bot_user_id, " ")
-    localpart = bot_user_id.split(":", 1)[0].lstrip("@")
-    match = MENTION_RE.match(text) or (MENTION_NAME_RE.match(text) if mentioned else None)
-    if match and (mentioned or (localpart and localpart.lower() in match.group(0).lower())):
-        text = text[match.end():]
-    return text.strip()
-
-
 @plain_text_handler
 async def answer_plain_question(ctx: Context) -> bool:
     """A question without the prefix (direct chat or mention): answer it if we are confident,
     otherwise offer the closest questions. Returns False when nothing fits (the dispatcher then
     sends its short greeting with the help hint)."""
-    text = question_text(ctx.request.body, ctx.services.matrix.user_id or "", ctx.request.mentions_bot)
+    text = ctx.request.body.strip()  # the transport has removed a mention of the bot
     if not words(text):  # "Hallo", "Danke": the dispatcher's greeting fits better
         return False
     lib = await library(ctx.services)

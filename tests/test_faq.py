@@ -3,7 +3,6 @@
 import shutil
 from pathlib import Path
 
-from commands.faq import question_text
 from config.content import CONTENT_DIR
 from tests.local_bot import make_local_bot
 
@@ -74,19 +73,9 @@ async def test_group_room_stays_quiet_without_mention(local_bot):
 
 
 async def test_mention_in_group_room_is_answered(local_bot):
-    text = await local_bot.text("kleinstadtbot: Wo sitzt die Akademie?", is_direct=False,
+    text = await local_bot.text("Wo sitzt die Akademie?", is_direct=False,
                                 mentions_bot=True, room_id="!group:localhost")
     assert "Wittenberge" in text
-
-
-def test_question_text_strips_a_leading_mention():
-    assert question_text("kleinstadtbot: Wer darf mitmachen?", "@kleinstadtbot:localhost") == \
-        "Wer darf mitmachen?"
-    assert question_text("@kleinstadtbot:localhost Wer darf mitmachen?", "@kleinstadtbot:localhost") == \
-        "Wer darf mitmachen?"
-    assert question_text("Anna: was ist das?", "@kleinstadtbot:localhost") == "Anna: was ist das?"
-    assert question_text("Kleinstadt Bot: Was kostet das?", "@kleinstadtbot:localhost", mentioned=True) == \
-        "Was kostet das?"
 
 
 # --- reload ---------------------------------------------------------------------------------

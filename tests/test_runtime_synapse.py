@@ -258,3 +258,18 @@ async def test_a_bot_that_lost_its_database_works_on_in_an_existing_encrypted_ro
     assert again.bot.client.device_id != bot.bot.client.device_id
     answer = await mayor.ask(quiet, "!ping")
     assert answer.body.startswith("🏓") and answer.decrypted
+
+
+async def test_a_question_with_a_mention_in_a_group_room_is_answered(make_bot, make_user):
+    bot = await make_bot()
+    mayor = await make_user("mayor")
+    other = await make_user("nachbar")
+    group = await mayor.create_room([bot.user_id, other.user_id], direct=False, name="Runde")
+    await other.client.join(group)
+    await mayor.wait_joined(group, bot.user_id)
+    localpart = bot.user_id.split(":")[0].lstrip("@")
+    event_id = await mayor.send(
+        group, f"{localpart}: Wo sitzt die Akademie?",
+        html=f'<a href="https://matrix.to/#/{bot.user_id}">{localpart}</a>: Wo sitzt die Akademie?')
+    answer = await mayor.wait_reply(group, event_id)
+    assert "Wittenberge" in answer.body
