@@ -194,6 +194,12 @@ class Registry:
             self._by_word[word] = cmd
         return cmd
 
+    def remove(self, cmd: Command) -> None:
+        """Take a command (all its words) out again."""
+        for word in cmd.all_names():
+            if self._by_word.get(word) is cmd:
+                del self._by_word[word]
+
     def find(self, word: str) -> Command | None:
         return self._by_word.get(word.lower())
 

@@ -30,6 +30,25 @@ async def local_bot(tmp_path) -> LocalBot:
     await bot.db.close()
 
 
+@pytest.fixture
+def declare():
+    """``declare(name, **kwargs)(handler)``: a command that exists for this test only."""
+    from commands.registry import REGISTRY, command
+
+    declared = []
+
+    def factory(name, **kwargs):
+        def register(handler):
+            declared.append(command(name, **kwargs)(handler))
+            return declared[-1]
+
+        return register
+
+    yield factory
+    for cmd in declared:
+        REGISTRY.remove(cmd)
+
+
 @pytest.fixture(scope="session")
 def synapse(tmp_path_factory) -> LocalSynapse:
     server = LocalSynapse(tmp_path_factory.mktemp("synapse")).start()

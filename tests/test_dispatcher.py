@@ -9,7 +9,7 @@ import pytest
 
 from commands.context import Role
 from commands.ratelimit import RateLimiter, Verdict
-from commands.registry import REGISTRY, command
+from commands.registry import REGISTRY
 from tests.local_bot import make_local_bot
 
 MAYOR = "@buergermeisterin:localhost"
@@ -70,17 +70,15 @@ def test_rate_limiter_sliding_window_and_eviction():
 
 
 @pytest.fixture
-def failing_command():
+def failing_command(declare):
     calls = []
 
     async def explode(ctx):
         calls.append(ctx.sender)
         raise RuntimeError("Datenbank weg: /geheim/pfad")
 
-    cmd = command("kaputt_test", summary={"de": "bricht"})(explode)
-    yield calls
-    for word in cmd.all_names():
-        REGISTRY._by_word.pop(word, None)
+    declare("kaputt_test", summary={"de": "bricht"})(explode)
+    return calls
 
 
 async def test_failing_handler_gets_apology_with_reference(local_bot, failing_command, caplog):
@@ -112,33 +110,25 @@ async def test_failing_handler_in_english(tmp_path, failing_command):
     assert re.search(r"[0-9a-f]{8}", text)
 
 
-async def test_denied_command_names_the_needed_role(local_bot):
+async def test_denied_command_names_the_needed_role(local_bot, declare):
     async def handler(ctx):
         await ctx.reply("ping", version="t", uptime_seconds=1)
 
-    cmd = command("nur_koord_test", summary={"de": "x"}, role=Role.COORDINATOR)(handler)
-    try:
-        denied = await local_bot.text("!nur_koord_test")
-        allowed = await local_bot.text("!nur_koord_test", sender="@koordination:localhost")
-    finally:
-        for word in cmd.all_names():
-            REGISTRY._by_word.pop(word, None)
+    declare("nur_koord_test", summary={"de": "x"}, role=Role.COORDINATOR)(handler)
+    denied = await local_bot.text("!nur_koord_test")
+    allowed = await local_bot.text("!nur_koord_test", sender="@koordination:localhost")
     assert "nur Koordinator·innen der Kleinstadtakademie" in denied
     assert "Koordinationsteam" in denied
     assert allowed.startswith("🏓 Pong!")
 
 
-async def test_hidden_coordinator_command_looks_unknown_to_members(local_bot):
+async def test_hidden_coordinator_command_looks_unknown_to_members(local_bot, declare):
     async def handler(ctx):
         await ctx.reply("ping", version="t", uptime_seconds=1)
 
-    cmd = command("versteckt_test", summary={"de": "x"}, role=Role.COORDINATOR, hidden=True)(handler)
-    try:
-        member = await local_bot.text("!versteckt_test")
-        coordinator = await local_bot.text("!versteckt_test", sender="@koordination:localhost")
-    finally:
-        for word in cmd.all_names():
-            REGISTRY._by_word.pop(word, None)
+    declare("versteckt_test", summary={"de": "x"}, role=Role.COORDINATOR, hidden=True)(handler)
+    member = await local_bot.text("!versteckt_test")
+    coordinator = await local_bot.text("!versteckt_test", sender="@koordination:localhost")
     assert "kenne ich leider nicht" in member and "Koordinator" not in member
     assert coordinator.startswith("🏓 Pong!")
 
@@ -223,3 +213,15 @@ async def test_a_failed_build_is_tried_again_next_time(local_bot):
     with pytest.raises(RuntimeError):
         await local_bot.services.cached("test.flaky", build)
     assert await local_bot.services.cached("test.flaky", build) == "ok"
+
+
+def test_a_removed_command_is_gone_under_every_name():
+    from commands.registry import REGISTRY, command
+
+    async def handler(ctx):
+        return None
+
+    cmd = command("weg_test", summary={"de": "x"}, aliases={"de": ["weg_de"], "en": ["gone"]})(handler)
+    assert REGISTRY.find("weg_de") is cmd
+    REGISTRY.remove(cmd)
+    assert [REGISTRY.find(w) for w in ("weg_test", "weg_de", "gone")] == [None, None, None]

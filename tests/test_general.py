@@ -11,16 +11,10 @@ async def test_ping_answers_with_version_and_uptime(local_bot):
     assert message.in_reply_to is not None
 
 
-async def test_help_lists_only_what_the_role_allows(local_bot):
-    from commands.registry import Command, command
-
-    cmd: Command = command("geheim_test", summary={"de": "Nur Koordination."},
-                           role=Role.COORDINATOR, group="admin")(_noop)
-    try:
-        member = await local_bot.text("!hilfe")
-        coordinator = await local_bot.text("!hilfe", sender="@koordination:localhost")
-    finally:
-        _unregister(cmd)
+async def test_help_lists_only_what_the_role_allows(local_bot, declare):
+    declare("geheim_test", summary={"de": "Nur Koordination."}, role=Role.COORDINATOR, group="admin")(_noop)
+    member = await local_bot.text("!hilfe")
+    coordinator = await local_bot.text("!hilfe", sender="@koordination:localhost")
     assert "!ping" in member and "!geheim_test" not in member
     assert "!geheim_test" in coordinator and "Koordinator" in coordinator
 
@@ -39,10 +33,3 @@ async def test_help_for_one_command_shows_usage_and_examples(local_bot):
 
 async def _noop(ctx):
     return None
-
-
-def _unregister(cmd) -> None:
-    from commands.registry import REGISTRY
-
-    for word in cmd.all_names():
-        REGISTRY._by_word.pop(word, None)

@@ -6,7 +6,7 @@ import pytest
 
 from commands.context import Role
 from commands.parsing import MAX_COMMAND_LENGTH, QuoteError, split_command, split_words
-from commands.registry import REGISTRY, Arg, UsageError, command
+from commands.registry import Arg, UsageError
 
 # --- split_words / split_command ---------------------------------------------------------
 
@@ -111,7 +111,7 @@ def test_missing_and_extra_args():
 
 
 @pytest.fixture
-def test_commands():
+def test_commands(declare):
     """A command with subcommands and every kind of argument; removed afterwards."""
     calls: list[tuple[str, dict]] = []
 
@@ -119,7 +119,7 @@ def test_commands():
         calls.append(("top", values))
         await ctx.reply("ping", version="t", uptime_seconds=1)
 
-    cmd = command(
+    cmd = declare(
         "parsetest",
         summary={"de": "Test", "en": "Test"},
         aliases={"de": ["parsetest_de"], "en": ["parsetest_en"]},
@@ -135,9 +135,7 @@ def test_commands():
         calls.append(("setze", values))
         await ctx.reply("ping", version="t", uptime_seconds=1)
 
-    yield calls
-    for word in cmd.all_names():
-        REGISTRY._by_word.pop(word, None)
+    return calls
 
 
 async def test_quoted_typographic_args_reach_the_handler(local_bot, test_commands):
@@ -216,16 +214,13 @@ async def test_usage_reply_in_english(tmp_path, test_commands):
     assert "Da fehlt" not in text
 
 
-async def test_coordinator_only_subcommand_is_denied(local_bot):
+async def test_coordinator_only_subcommand_is_denied(local_bot, declare):
     async def handler(ctx, **values):
         await ctx.reply("ping", version="t", uptime_seconds=1)
 
-    cmd = command("parsetest_admin", summary={"de": "x"})(handler)
+    cmd = declare("parsetest_admin", summary={"de": "x"})(handler)
     cmd.subcommand("geheim", summary={"de": "y"}, role=Role.COORDINATOR)(handler)
-    try:
-        denied = await local_bot.text("!parsetest_admin geheim")
-        allowed = await local_bot.text("!parsetest_admin geheim", sender="@koordination:localhost")
-    finally:
-        REGISTRY._by_word.pop("parsetest_admin", None)
+    denied = await local_bot.text("!parsetest_admin geheim")
+    allowed = await local_bot.text("!parsetest_admin geheim", sender="@koordination:localhost")
     assert "nur Koordinator·innen" in denied
     assert allowed.startswith("🏓 Pong!")
