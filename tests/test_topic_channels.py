@@ -36,7 +36,7 @@ async def test_free_channel_with_description_and_invite_fallback(local_bot):
 
     local_bot.matrix.create_room = no_restricted
     text = await local_bot.text('!thema anlegen "Kultur im Ort" Austausch über Kulturarbeit', sender=COORD)
-    assert "ich lade Interessierte ein" in text
+    assert "deshalb lade ich Interessierte ein" in text  # the invite-only fallback
     room = channel_room(local_bot, "Kultur im Ort")
     assert room.topic == "Austausch über Kulturarbeit" and ("m.room.join_rules", "") not in room.state
     row = await local_bot.db.fetchone("SELECT join_rule, topic_id FROM topic_channels")
