@@ -15,6 +15,7 @@ per mistake, each with the file and line so an author can find it (``file:line: 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -196,6 +197,20 @@ def markdown_problems(text: str) -> list[tuple[int, str]]:
 # --- FAQ ------------------------------------------------------------------------------------
 
 
+def _unknown_fields(file: str, fields: Iterable[Any], known: set[str],
+                    at: Callable[[str], int]) -> list[Problem]:
+    """Fields a FAQ entry or module does not have (typos such as ``tittle``)."""
+    return [Problem(file, at(str(key)), f"unknown field '{key}' (known: {', '.join(sorted(known))})")
+            for key in fields if key not in known]
+
+
+def _id_problems(file: str, value: str, at: Callable[[str], int]) -> list[Problem]:
+    if value and not ID_RE.match(value):
+        return [Problem(file, at("id"), f"id '{value}': use lower-case letters, digits, "
+                                        "'-' or '_' (2 to 60 characters)")]
+    return []
+
+
 def _text_list(value: Any) -> list[str] | None:
     if value is None:
         return []
@@ -237,18 +252,13 @@ def load_faq_file(path: Path, root: Path) -> tuple[list[FaqEntry], list[Problem]
             return raw.key_lines.get(key, raw.line)
 
         before = len(problems)
-        for key in raw:
-            if key not in FAQ_FIELDS:
-                problems.append(Problem(name, at(str(key)), f"unknown field '{key}' (known: "
-                                        f"{', '.join(sorted(FAQ_FIELDS))})"))
+        problems += _unknown_fields(name, raw, FAQ_FIELDS, at)
         for key in FAQ_REQUIRED:
             value = raw.get(key)
             if not isinstance(value, str) or not value.strip():
                 problems.append(Problem(name, at(key), f"entry {index}: '{key}' is missing or empty"))
         entry_id = str(raw.get("id") or "").strip()
-        if entry_id and not ID_RE.match(entry_id):
-            problems.append(Problem(name, at("id"), f"id '{entry_id}': use lower-case letters, digits, "
-                                    "'-' or '_' (2 to 60 characters)"))
+        problems += _id_problems(name, entry_id, at)
         if entry_id in seen:
             problems.append(Problem(name, at("id"), f"duplicate id '{entry_id}' (first at line "
                                     f"{seen[entry_id]})"))
@@ -350,10 +360,7 @@ def load_module_file(path: Path, root: Path, topics: TopicList) -> tuple[Module 
     def at(key: str) -> int:
         return meta.key_lines.get(key, 1) + 1  # +1: the opening '---'
 
-    for key in meta:
-        if key not in MODULE_FIELDS:
-            problems.append(Problem(name, at(str(key)), f"unknown field '{key}' (known: "
-                                    f"{', '.join(sorted(MODULE_FIELDS))})"))
+    problems += _unknown_fields(name, meta, MODULE_FIELDS, at)
     for key in MODULE_REQUIRED:
         value = meta.get(key)
         if key == "topics":
@@ -362,9 +369,7 @@ def load_module_file(path: Path, root: Path, topics: TopicList) -> tuple[Module 
             where = at(key) if key in meta.key_lines else 1
             problems.append(Problem(name, where, f"'{key}' is missing or empty"))
     module_id = str(meta.get("id") or "").strip()
-    if module_id and not ID_RE.match(module_id):
-        problems.append(Problem(name, at("id"), f"id '{module_id}': use lower-case letters, digits, "
-                                "'-' or '_' (2 to 60 characters)"))
+    problems += _id_problems(name, module_id, at)
     topic_ids = _text_list(meta.get("topics"))
     if not topic_ids:
         problems.append(Problem(name, at("topics") if "topics" in meta.key_lines else 1,
