@@ -27,7 +27,6 @@ from storage.municipalities import (
 KLEINSTADT_MIN = 5_000
 KLEINSTADT_MAX = 20_000  # exclusive
 MAX_POPULATION = 10_000_000
-KREISFREI = {"Kreisfreie Stadt", "Stadtkreis"}
 _POPULATION_WORDS = re.compile(r"\s*(einwohner(innen)?|einw\.?|ew|inhabitants|people|menschen)\s*$", re.I)
 
 
@@ -63,20 +62,11 @@ def parse_population(query: str) -> int | None:
     return int(re.sub(r"\D", "", text))
 
 
-def kreis_label(town: Municipality) -> str:
-    """``Kreis Siegen-Wittgenstein``, ``Landkreis Kelheim``, ``Heidekreis``; empty for kreisfreie Städte."""
-    if town.kreis_type in KREISFREI:
-        return ""
-    if "kreis" in town.kreis.lower() or town.kreis.startswith("Region") or not town.kreis_type:
-        return town.kreis
-    return f"{town.kreis_type} {town.kreis}"
-
-
 def _town_data(town: Municipality) -> dict[str, Any]:
     return {
         "ags": town.ags, "name": town.name, "name_official": town.name_official, "kreis": town.kreis,
-        "kreis_label": kreis_label(town),
-        "kreisfrei": town.kreis_type in KREISFREI, "land": town.land, "population": town.population,
+        "kreis_label": town.kreis_label, "kreisfrei": town.kreisfrei, "land": town.land,
+        "population": town.population,
         "population_date": town.population_date, "gemeinde_type": town.gemeinde_type,
     }
 
@@ -169,8 +159,8 @@ async def eligible(ctx: Context, query: str | None = None) -> None:
     towns = [_town_data(t) for t in result.towns]
     if result.status == "ambiguous":
         by_plz = result.matched_by == "plz"
-        first = next((t for t in result.towns if t.kreis_type not in KREISFREI), result.towns[0])
-        narrow = first.land if first.kreis_type in KREISFREI else first.kreis
+        first = next((t for t in result.towns if not t.kreisfrei), result.towns[0])
+        narrow = first.land if first.kreisfrei else first.kreis
         await ctx.reply("eligible_ambiguous", query=query, towns=towns[:12], more=max(0, len(towns) - 12),
                         total=len(towns), word=word, example_name=first.name if by_plz else query,
                         example_narrow=narrow, example_ags=first.ags, by_plz=by_plz)

@@ -1,56 +1,21 @@
 """``!profile`` / ``!profil``: link yourself to your town and your topics; see, export, delete.
 
-Town lookup goes through one function, ``find_town``, which uses the municipality register of
-the ``!eligible`` feature (forgiving matching, disambiguation by AGS).
+Towns are found in the municipality register with the same forgiving search as ``!berechtigt``
+(``commands.towns_search``).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Literal
 
 from commands.academy_space import invite_to_space
 from commands.context import Context, Services
 from commands.registry import Arg, command
+from commands.towns_search import find_towns
 from config.topics import default_topics
 from storage.community import ProfileRepository, TandemRepository, TopicChannelRepository
 
 log = logging.getLogger(__name__)
-
-# --- town lookup (the one seam to the municipality register) --------------------------------
-
-
-@dataclass(frozen=True)
-class Town:
-    ags: str
-    name: str
-    kreis: str
-    land: str
-    population: int | None
-
-
-@dataclass(frozen=True)
-class TownLookup:
-    status: Literal["exact", "ambiguous", "suggestions", "not_found", "unavailable"]
-    towns: list[Town] = field(default_factory=list)
-
-
-async def find_town(services: Services, query: str) -> TownLookup:
-    """Resolve a town name or AGS through the municipality register."""
-    try:
-        from commands import towns_search  # the register's search (issue 3), if present
-    except ImportError:
-        log.warning("municipality register not available; cannot resolve %r", query)
-        return TownLookup("unavailable")
-    result = await towns_search.find_towns(services, query)
-    return TownLookup(result.status, [_town(t) for t in result.towns])
-
-
-def _town(found) -> Town:
-    return Town(str(found.ags), str(found.name), str(getattr(found, "kreis", "") or ""),
-                str(getattr(found, "land", "") or ""), getattr(found, "population", None))
-
 
 # --- the command --------------------------------------------------------------------------
 
@@ -102,7 +67,7 @@ def _profile_data(profile, locale: str) -> dict | None:
     examples=["profil ort Wittenberge", "profil ort 07141501"],
 )
 async def profile_town(ctx: Context, town: str) -> None:
-    found = await find_town(ctx.services, town)
+    found = await find_towns(ctx.services, town)
     if found.status == "exact" and found.towns:
         chosen = found.towns[0]
         repo = ProfileRepository(ctx.db)
@@ -117,7 +82,7 @@ async def profile_town(ctx: Context, town: str) -> None:
                         space_name=ctx.settings.space_name)
         return
     await ctx.reply("profile_town_unclear", query=town, status=found.status,
-                    towns=[t.__dict__ for t in found.towns[:8]])
+                    towns=found.towns[:8])
 
 
 @profile_cmd.subcommand(

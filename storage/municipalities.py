@@ -73,6 +73,9 @@ _SHARED_FIELDS = ("land", "kreis", "population_date", "gemeinde_type", "gemeinde
                   "regierungsbezirk", "kreis_type", "gebietsstand", "gemeindeverband")
 
 
+KREISFREI = {"Kreisfreie Stadt", "Stadtkreis"}
+
+
 @dataclass(frozen=True, slots=True)
 class Municipality:
     ags: str
@@ -92,6 +95,20 @@ class Municipality:
     population_male: int | None = None
     plz: str = ""
     gebietsstand: str = ""
+
+    @property
+    def kreisfrei(self) -> bool:
+        return self.kreis_type in KREISFREI
+
+    @property
+    def kreis_label(self) -> str:
+        """``Kreis Siegen-Wittgenstein``, ``Landkreis Kelheim``, ``Heidekreis``; empty for a
+        kreisfreie Stadt (its Kreis is the town itself)."""
+        if self.kreisfrei:
+            return ""
+        if "kreis" in self.kreis.lower() or self.kreis.startswith("Region") or not self.kreis_type:
+            return self.kreis
+        return f"{self.kreis_type} {self.kreis}"
 
     def __post_init__(self) -> None:
         # Land, Kreis, dates and types repeat thousands of times: keep one copy of each.

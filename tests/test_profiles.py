@@ -98,3 +98,9 @@ async def test_first_town_invites_to_the_academy_space_once(local_bot):
     assert "@buergermeisterin:localhost" in space.invited
     again = await local_bot.text("!profil ort Bad Berleburg")  # a correction, not a new member
     assert "Space" not in again
+
+
+async def test_ambiguous_town_lists_each_candidate_with_its_kreis_once(local_bot):
+    text = await local_bot.text("!profil ort Neustadt")
+    assert "• Neustadt an der Weinstraße (Rheinland-Pfalz): !profil ort 07316000" in text
+    assert "• Neustadt am Rübenberge, Region Hannover (Niedersachsen)" in text
