@@ -77,7 +77,7 @@ async def profile_town(ctx: Context, town: str) -> None:
         profile = await repo.get(ctx.sender)
         # a new member of the academy: into the Space, where the topic channels are
         invited = first_profile and await invite_to_space(ctx.services, ctx.sender)
-        await ctx.reply("profile_town_set", town=chosen.name, kreis=chosen.kreis, land=chosen.land,
+        await ctx.reply("profile_town_set", town=chosen.name, kreis=chosen.kreis_label, land=chosen.land,
                         has_topics=bool(profile and profile.topics), invited_to_space=invited,
                         space_name=ctx.settings.space_name)
         return
