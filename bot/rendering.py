@@ -12,14 +12,16 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import format_decimal
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markdown_it import MarkdownIt
 from markupsafe import Markup
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "config" / "templates"
 LOCALES = ("de", "en")
@@ -29,6 +31,8 @@ DATE_PATTERNS = {"de": "d. MMMM y", "en": "d MMMM y"}
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
+    from markdown_it import MarkdownIt  # imported on first use: only operator content needs it
+
     return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
         "table"
     ).enable("strikethrough")

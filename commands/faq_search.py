@@ -26,8 +26,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
-import snowballstemmer
-from rapidfuzz import fuzz, process
+import Stemmer
 
 from config.content import CONTENT_DIR, Content, FaqEntry, Module, Problem, load_content
 from config.topics import default_topics, fold
@@ -67,7 +66,7 @@ STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
 
 @lru_cache(maxsize=1)
 def _stemmer():
-    return snowballstemmer.stemmer("german")
+    return Stemmer.Stemmer("german")
 
 
 @lru_cache(maxsize=20_000)
@@ -194,6 +193,8 @@ class Index:
                 result += [QueryTerm(p, 1.0, self.idf(p), self.idf(p)) for p in parts]
                 continue
             cutoff = FUZZY_CUTOFF if len(w) >= 8 else FUZZY_CUTOFF_SHORT
+            from rapidfuzz import fuzz, process  # imported on first use: 3 MB start-up does not need
+
             close = process.extractOne(w, self.word_list, scorer=fuzz.ratio,
                                        score_cutoff=cutoff) if len(w) >= 6 else None
             if close is not None and stem(close[0]) in self.df:

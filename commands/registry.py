@@ -12,8 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rapidfuzz import fuzz, process
-
 from commands.context import Context, Role, Services
 
 Handler = Callable[..., Awaitable[None]]
@@ -217,6 +215,8 @@ class Registry:
 
     def suggest(self, word: str, role: Role, prefix: str, limit: int = 3) -> list[str]:
         """Command words close to ``word`` that ``role`` may use ("did you mean …")."""
+        from rapidfuzz import fuzz, process  # imported on first use: 3 MB start-up does not need
+
         choices = [w for w, c in self._by_word.items() if c.min_role() <= role and not c.hidden]
         found = process.extract(word, choices, scorer=fuzz.WRatio, limit=limit * 3, score_cutoff=60)
         names: list[str] = []

@@ -24,8 +24,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
-from rapidfuzz import fuzz, process
-
 from commands.context import Services
 from storage.municipalities import Municipality, MunicipalityRepository
 
@@ -175,6 +173,8 @@ class TownIndex:
                  fallback: bool = True) -> list[tuple[str, float, int]]:
         """Fuzzy matches among names with the same first letter; if none is certain, among all
         names of about the same length (a typo changes the length by one or two)."""
+        from rapidfuzz import fuzz, process  # imported on first use: 3 MB start-up does not need
+
         bucket = self.fuzzy_buckets.get(key[:1], [])
         found = process.extract(key, bucket, scorer=fuzz.ratio, limit=limit, score_cutoff=cutoff)
         if fallback and (not found or found[0][1] < CERTAIN_SCORE):
@@ -201,6 +201,8 @@ class TownIndex:
         hits = [t for t in towns if needle in self.qualifiers[t.ags]]
         if hits:
             return hits
+        from rapidfuzz import fuzz
+
         return [t for t in towns if fuzz.partial_ratio(needle, self.qualifiers[t.ags]) >= 88]
 
     def search(self, query: str) -> SearchResult:

@@ -8,7 +8,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from rapidfuzz import fuzz, process
 
 TOPICS_FILE = Path(__file__).resolve().parent / "content" / "topics.yaml"
 
@@ -54,6 +53,8 @@ class TopicList:
             return None
         if key in self._keys:
             return self._keys[key]
+        from rapidfuzz import fuzz, process  # imported on first use: 3 MB start-up does not need
+
         found = process.extractOne(key, list(self._keys), scorer=fuzz.WRatio, score_cutoff=cutoff)
         return self._keys[found[0]] if found else None
 
