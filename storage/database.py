@@ -23,6 +23,9 @@ class DatabaseTooNew(RuntimeError):
     """The database was written by a newer kleinstadtbot than this one."""
 
 
+PAGE_CACHE_KIB = 512
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -91,6 +94,10 @@ class Database:
             "PRAGMA synchronous=NORMAL",
             "PRAGMA foreign_keys=ON",
             "PRAGMA busy_timeout=5000",
+            # The database is a few megabytes and the kernel caches the file: SQLite's own page
+            # cache (2 MB by default) is kept small. Loading the register on a fresh database
+            # would otherwise leave 2 MB more resident for good.
+            f"PRAGMA cache_size=-{PAGE_CACHE_KIB}",
         ):
             await self._conn.execute(pragma)
         if migrate:
