@@ -273,3 +273,39 @@ async def test_a_question_with_a_mention_in_a_group_room_is_answered(make_bot, m
         html=f'<a href="https://matrix.to/#/{bot.user_id}">{localpart}</a>: Wo sitzt die Akademie?')
     answer = await mayor.wait_reply(group, event_id)
     assert "Wittenberge" in answer.body
+
+
+async def test_a_first_sync_in_parts_answers_every_room_once_and_forgets_quiet_ones(
+        make_bot, make_user, tmp_path, monkeypatch):
+    monkeypatch.setattr("bot.runtime.ROOMS_PER_PART", 1)  # every room its own part
+    bot = await make_bot(data=tmp_path / "first")
+    mayor = await make_user("mayor")
+    rooms = [await mayor.dm(bot.user_id) for _ in range(3)]
+    quiet = await mayor.dm(bot.user_id, encrypted=True)  # no message before the restart
+    await bot.stop()
+    commands = [await mayor.send(room, "!ping") for room in rooms]
+    # a new database and data folder: a new device whose first sync comes in four parts
+    again = await make_bot(account=bot.account, data=tmp_path / "second")
+    assert quiet not in again.bot.client.rooms  # nio keeps only rooms with something to handle
+    for room, command in zip(rooms, commands, strict=True):
+        await mayor.wait_reply(room, command)
+    answer = await mayor.ask(quiet, "!ping")  # the forgotten room is rebuilt, still encrypted
+    assert answer.body.startswith("🏓") and answer.decrypted
+    await asyncio.sleep(1.0)
+    assert [len(mayor.replies_to(room, command)) for room, command in zip(rooms, commands, strict=True)] \
+        == [1, 1, 1]
+
+
+async def test_a_first_sync_refused_by_the_homeserver_is_an_error_not_a_crash(synapse):
+    from nio import AsyncClient, SyncError
+
+    from bot.initial_sync import fetch_initial_sync
+    from bot.runtime import sync_filter
+
+    client = AsyncClient(synapse.url, "@nobody:localhost")
+    client.access_token = "not-a-token"
+    try:
+        result = await fetch_initial_sync(client, sync_filter(5, initial=True))
+    finally:
+        await client.close()
+    assert isinstance(result, SyncError) and result.status_code == "M_UNKNOWN_TOKEN"

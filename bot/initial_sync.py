@@ -1,0 +1,157 @@
+"""The first sync of a device without a stored token, taken in parts of a few rooms each.
+
+A first sync answers for every room the bot is in at once: for 1,000 rooms over a megabyte of
+JSON, which ``json.loads`` turns into about ten times as much in Python objects. nio would parse
+and keep that in one piece, and Python gives such a burst back to the operating system only
+in part. Here the response body is read as text and split at the level of joined rooms: each
+part holds a hundred rooms and is parsed, handed to nio and dispatched before the next is
+parsed, so the peak is one part's worth whatever the number of rooms.
+
+Splitting uses the standard library's decoder (``JSONDecoder.raw_decode``) on values in place:
+the top-level object and ``rooms``/``join`` are walked member by member; every other value is
+decoded as a whole. Each joined room is decoded twice (once to find where it ends, once when its
+part is built), which costs milliseconds against the seconds a homeserver needs for the sync.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+from nio import AsyncClient, SyncError
+
+ROOMS_PER_PART = 100
+# Keys every part carries: the token, and the key counts nio checks after each sync response.
+SHARED_KEYS = ("next_batch", "device_one_time_keys_count", "device_unused_fallback_key_types")
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+class _Reader:
+    """A position in a JSON text, read one value or object member at a time."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.pos = 0
+
+    def skip(self) -> None:
+        self.pos = _WHITESPACE.match(self.text, self.pos).end()
+
+    def expect(self, char: str) -> None:
+        self.skip()
+        if not self.text.startswith(char, self.pos):
+            raise ValueError(f"expected {char!r} at offset {self.pos}")
+        self.pos += 1
+
+    def value(self) -> Any:
+        self.skip()
+        value, self.pos = _DECODER.raw_decode(self.text, self.pos)
+        return value
+
+    def members(self) -> Iterator[str]:
+        """The keys of the object that starts here. After each key the position is at its value,
+        which the caller must read (``value``, ``members`` or ``value_start``) before going on."""
+        self.expect("{")
+        self.skip()
+        if self.text.startswith("}", self.pos):
+            self.pos += 1
+            return
+        while True:
+            key = self.value()
+            if not isinstance(key, str):
+                raise ValueError(f"object key expected at offset {self.pos}")
+            self.expect(":")
+            yield key
+            self.skip()
+            char = self.text[self.pos:self.pos + 1]
+            self.pos += 1
+            if char == "}":
+                return
+            if char != ",":
+                raise ValueError(f"',' or '}}' expected at offset {self.pos - 1}")
+
+    def value_start(self) -> int:
+        """Where the value at the current position starts; reads past it."""
+        self.skip()
+        start = self.pos
+        self.value()
+        return start
+
+    def at_end(self) -> bool:
+        self.skip()
+        return self.pos == len(self.text)
+
+
+def split_sync_response(text: str, rooms_per_part: int = ROOMS_PER_PART) -> Iterator[dict[str, Any]]:
+    """The sync response ``text`` as sync responses of at most ``rooms_per_part`` joined rooms.
+
+    The first part carries everything that is not a joined room (to-device messages, device
+    lists, invites, left rooms …); every part carries the token and the one-time key counts.
+    Together the parts hold exactly what ``json.loads(text)`` would. A text that is not an
+    object of that shape (an error body, say) comes back whole, as one part."""
+    if rooms_per_part < 1:
+        raise ValueError("rooms_per_part must be at least 1")
+    reader = _Reader(text)
+    top: dict[str, Any] = {}
+    rooms: dict[str, Any] = {}
+    joined: list[tuple[str, int]] = []
+    has_rooms = False
+    try:
+        for key in reader.members():
+            if key != "rooms":
+                top[key] = reader.value()
+                continue
+            has_rooms = True
+            for section in reader.members():
+                if section != "join":
+                    rooms[section] = reader.value()
+                    continue
+                for room_id in reader.members():
+                    joined.append((room_id, reader.value_start()))
+        if not reader.at_end():
+            raise ValueError(f"unexpected data at offset {reader.pos}")
+    except ValueError:  # not the usual shape: decode it whole (or fail as json does)
+        whole = json.loads(text)
+        if not isinstance(whole, dict):
+            raise ValueError("a sync response must be a JSON object") from None
+        yield whole
+        return
+    if not has_rooms:  # nothing to split (an error body, say): as it came
+        yield top
+        return
+    shared = {key: top[key] for key in SHARED_KEYS if key in top}
+    for start in range(0, max(len(joined), 1), rooms_per_part):
+        join = {room_id: _DECODER.raw_decode(text, offset)[0]
+                for room_id, offset in joined[start:start + rooms_per_part]}
+        if start == 0:
+            yield {**top, "rooms": {**rooms, "join": join}}
+        else:
+            yield {**shared, "rooms": {"join": join}}
+
+
+async def fetch_initial_sync(client: AsyncClient, sync_filter: dict[str, Any]) -> str | SyncError:
+    """The body of a first sync (no ``since``) as text, or the homeserver's error.
+
+    Requested like nio's own ``sync`` (access token in the header, no client-side time limit:
+    a first sync of a large account can take the server a while). Connection errors and time-outs
+    are raised for the caller's back-off, as from ``AsyncClient.sync``."""
+    query = urlencode({"timeout": "0", "filter": json.dumps(sync_filter, separators=(",", ":"))})
+    response = await client.send(
+        "GET", f"/_matrix/client/v3/sync?{query}",
+        headers={"Authorization": f"Bearer {client.access_token}"}, timeout=0,
+    )
+    async with response:
+        text = await response.text()
+        if response.status == 200:
+            return text
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return SyncError(f"HTTP {response.status} without a Matrix error body", str(response.status))
+    return SyncError.from_dict(body)

@@ -1,0 +1,119 @@
+"""Splitting a first sync into parts of a few rooms (``bot.initial_sync``)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from nio import SyncError, SyncResponse
+
+from bot.initial_sync import SHARED_KEYS, split_sync_response
+
+
+def room(index: int, messages: int = 2) -> dict:
+    events = [{"type": "m.room.member", "state_key": "@bot:x", "sender": "@bot:x", "event_id": f"$m{index}",
+               "origin_server_ts": 1000 + index, "content": {"membership": "join", "displayname": "Bot"}}]
+    events += [{"type": "m.room.message", "sender": "@ana:x", "event_id": f"$e{index}-{n}",
+                "origin_server_ts": 2000 + n, "content": {"msgtype": "m.text", "body": f"!ping «{n}» \"q\""}}
+               for n in range(messages)]
+    return {"timeline": {"events": events, "limited": False, "prev_batch": f"p{index}"},
+            "state": {"events": []}, "summary": {"m.joined_member_count": 2}}
+
+
+def sync_body(rooms: int, **extra) -> dict:
+    return {
+        "next_batch": "s72_1",
+        "to_device": {"events": [{"type": "m.room_key", "sender": "@ana:x", "content": {"a": 1}}]},
+        "device_lists": {"changed": ["@ana:x"], "left": []},
+        "device_one_time_keys_count": {"signed_curve25519": 50},
+        "device_unused_fallback_key_types": ["signed_curve25519"],
+        "rooms": {
+            "invite": {"!inv:x": {"invite_state": {"events": []}}},
+            "join": {f"!r{i}:x": room(i) for i in range(rooms)},
+            "leave": {"!gone:x": {"timeline": {"events": []}}},
+        },
+        **extra,
+    }
+
+
+def merged(parts: list[dict]) -> dict:
+    """The parts put back together: joined rooms of every part, everything else from the first."""
+    whole = {**parts[0], "rooms": {**parts[0]["rooms"], "join": {}}}
+    for part in parts:
+        whole["rooms"]["join"].update(part["rooms"]["join"])
+    return whole
+
+
+@pytest.mark.parametrize("rooms,per_part", [(0, 3), (1, 1), (7, 3), (7, 7), (7, 100), (25, 1)])
+@pytest.mark.parametrize("indent", [None, 2])
+def test_parts_hold_exactly_what_the_whole_response_holds(rooms, per_part, indent):
+    body = sync_body(rooms)
+    text = json.dumps(body, indent=indent, ensure_ascii=indent is None)
+    parts = list(split_sync_response(text, per_part))
+    assert len(parts) == max(1, -(-rooms // per_part))
+    assert all(len(p["rooms"]["join"]) <= per_part for p in parts)
+    assert merged(parts) == json.loads(text)
+    # room order is kept, so events of the response are handled in the order the server gave
+    assert [r for p in parts for r in p["rooms"]["join"]] == list(body["rooms"]["join"])
+
+
+def test_only_the_first_part_carries_to_device_messages_device_lists_and_invites():
+    parts = list(split_sync_response(json.dumps(sync_body(5)), 2))
+    first, *rest = parts
+    assert first["to_device"]["events"] and first["device_lists"]["changed"] == ["@ana:x"]
+    assert set(first["rooms"]) == {"invite", "join", "leave"}
+    for part in rest:
+        assert set(part) == {*SHARED_KEYS, "rooms"}
+        assert set(part["rooms"]) == {"join"}
+        assert part["next_batch"] == "s72_1"
+        assert part["device_one_time_keys_count"] == {"signed_curve25519": 50}
+
+
+def test_every_part_is_a_valid_nio_sync_response():
+    for part in split_sync_response(json.dumps(sync_body(5)), 2):
+        response = SyncResponse.from_dict(part)
+        assert isinstance(response, SyncResponse)
+        assert response.next_batch == "s72_1"
+        assert all(len(info.timeline.events) == 3 for info in response.rooms.join.values())
+
+
+def test_key_order_whitespace_and_escapes_do_not_matter():
+    body = sync_body(4)
+    body["rooms"]["join"]['!qu"ote\\d:x'] = room(9)
+    shuffled = dict(random.Random(7).sample(list(body.items()), len(body)))  # rooms first or last
+    text = json.dumps(shuffled, separators=(" , ", " :\n "))
+    text = "\n\t " + text.replace("{", "{ \r\n") + " \n"
+    parts = list(split_sync_response(text, 2))
+    assert merged(parts) == json.loads(text)
+    assert '!qu"ote\\d:x' in merged(parts)["rooms"]["join"]
+
+
+def test_a_response_without_rooms_is_one_part_as_it_came():
+    parts = list(split_sync_response(json.dumps({"next_batch": "s1", "to_device": {"events": []}})))
+    assert parts == [{"next_batch": "s1", "to_device": {"events": []}}]
+
+
+def test_an_error_body_comes_back_whole_and_nio_reads_it_as_an_error():
+    text = json.dumps({"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests", "retry_after_ms": 1500})
+    [part] = split_sync_response(text)
+    assert part == json.loads(text)
+    error = SyncResponse.from_dict(part)
+    assert isinstance(error, SyncError) and error.retry_after_ms == 1500
+
+
+def test_an_odd_shape_is_decoded_whole():
+    text = json.dumps({"next_batch": "s1", "rooms": {"join": ["not", "an", "object"]}})
+    assert list(split_sync_response(text)) == [json.loads(text)]
+
+
+@pytest.mark.parametrize("text", ["", "not json", "[1, 2]", '{"next_batch": "s1"', '{"a": 1} trailing',
+                                  '{"rooms": {"join": {"!r:x": {"timeline": }}}}'])
+def test_what_is_not_a_json_object_is_refused(text):
+    with pytest.raises(ValueError):
+        list(split_sync_response(text))
+
+
+def test_part_size_must_be_positive():
+    with pytest.raises(ValueError):
+        list(split_sync_response("{}", 0))
