@@ -255,7 +255,7 @@ class KleinstadtBot:
                     if not await self._connect():
                         break
                     continue
-                await self._pause(self._backoff.failed(f"{response.status_code} {response.message}"))
+                await self._pause(self._sync_failed(response))
                 continue
             self._backoff.succeeded()
             token = response
@@ -268,6 +268,12 @@ class KleinstadtBot:
                 self.ready.set()
                 log.info("kleinstadtbot ready: %d rooms", len(self._joins))
         await self._drain()
+
+    def _sync_failed(self, error: SyncError) -> float:
+        """Seconds to wait after a refused sync: the back-off, or longer if the homeserver asks
+        for it (HTTP 429 with ``retry_after_ms``)."""
+        delay = self._backoff.failed(f"{error.status_code} {error.message}")
+        return max(delay, (error.retry_after_ms or 0) / 1000)
 
     async def _receive(self, response: SyncResponse | str) -> str | SyncError:
         """Hand a sync batch to the handlers; returns its token. The body of a first sync (text)

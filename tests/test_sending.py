@@ -297,3 +297,34 @@ async def test_sync_loop_survives_dropped_connections(tmp_path):
             bot.request_stop()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, 10)
+
+
+async def test_a_rate_limited_first_sync_waits_as_long_as_the_homeserver_asks(tmp_path):
+    """A 429 on the first sync (fetched by the bot itself, not by nio) honours retry_after_ms."""
+    from bot.runtime import KleinstadtBot
+    from config.settings import Settings
+
+    calls: list[tuple[float, str]] = []
+
+    async def sync(http: web.Request) -> web.Response:
+        calls.append((time.monotonic(), http.query.get("since", "")))
+        if len(calls) == 1:
+            return web.json_response({"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests",
+                                      "retry_after_ms": 700}, status=429)
+        return web.json_response({"next_batch": f"s{len(calls)}", "rooms": {"join": {}}})
+
+    async with serve(("GET", "/_matrix/client/v3/sync", sync)) as url:
+        settings = Settings(homeserver=url, user_id=BOT, access_token="fake-token",
+                            device_id="DEV", encryption=False, database=tmp_path / "bot.db",
+                            sync={"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.1,
+                                  "timeout_ms": 0})
+        bot = KleinstadtBot(settings)
+        task = asyncio.ensure_future(bot.run())
+        try:
+            await asyncio.wait_for(bot.ready.wait(), 10)
+        finally:
+            bot.request_stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 10)
+    assert [since for _, since in calls[:2]] == ["", ""]  # both first syncs: no token yet
+    assert calls[1][0] - calls[0][0] >= 0.7  # not the 0.05–0.1 s back-off
