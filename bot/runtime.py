@@ -292,7 +292,7 @@ class KleinstadtBot:
                     return batch
                 self.client.next_batch = None  # nio skips a response whose token it has seen
                 await self.client.receive_response(batch)
-                self._forget_idle_rooms(keep=self._dispatch(batch))
+                self._forget_idle_rooms(batch, keep=self._dispatch(batch))
                 token = batch.next_batch
         except ValueError as exc:
             return SyncError(f"the sync response is not valid JSON: {exc}")
@@ -376,13 +376,15 @@ class KleinstadtBot:
             self._finish_batch(batch, invites, leaves, new_joins, leave_checks, room_tasks))
         return set(per_room)
 
-    def _forget_idle_rooms(self, keep: set[str]) -> None:
-        """After a first sync, nio keeps only the rooms with messages to handle, as after a
-        restart: the others are rebuilt when their next event arrives or the bot posts there
-        (nio's store keeps which rooms are encrypted; members are fetched then). nio holds about
-        3 KB per room, which a bot in thousands of rooms would otherwise carry for nothing."""
-        for room_id in [r for r in self.client.rooms if r not in keep]:
-            del self.client.rooms[room_id]
+    def _forget_idle_rooms(self, part: SyncResponse, keep: set[str]) -> None:
+        """Of the rooms in a part of a first sync, nio keeps only those with messages to handle,
+        as after a restart: the others are rebuilt when their next event arrives or the bot
+        posts there (nio's store keeps which rooms are encrypted; members are fetched then).
+        nio holds about 3 KB per room, which a bot in thousands of rooms would otherwise carry
+        for nothing."""
+        for room_id in part.rooms.join:
+            if room_id not in keep:
+                self.client.rooms.pop(room_id, None)
 
     def _chain(self, room_id: str, events: list) -> asyncio.Task:
         """Events of one room are handled in order, after that room's earlier batches."""
