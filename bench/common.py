@@ -37,6 +37,7 @@ SYNC_TIMEOUT_MS = 30_000  # the same long-poll timeout for the bot and the echo 
 
 # --- figures ------------------------------------------------------------------------------
 
+
 def percentile(values: list[float], q: float) -> float:
     """Linear-interpolated percentile, q in [0, 100]."""
     ordered = sorted(values)
@@ -49,8 +50,13 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "p90": percentile(values, 90),
-            "p99": percentile(values, 99), "mean": statistics.fmean(values), "n": len(values)}
+    return {
+        "median": statistics.median(values),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+        "mean": statistics.fmean(values),
+        "n": len(values),
+    }
 
 
 def rss_mb(pid: int) -> float:
@@ -69,6 +75,7 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 # --- homeserver -----------------------------------------------------------------------------
+
 
 class Homeserver:
     """A LocalSynapse plus a few raw client-API calls (aiohttp) for fast setup."""
@@ -94,13 +101,18 @@ class Homeserver:
     async def register(self, localpart: str) -> Account:
         return await asyncio.to_thread(self.synapse.register, localpart)
 
-    async def call(self, method: str, path: str, token: str, body: dict | None = None,
-                   params: dict | None = None) -> dict:
+    async def call(
+        self, method: str, path: str, token: str, body: dict | None = None, params: dict | None = None
+    ) -> dict:
         assert self.session is not None
         for _attempt in range(20):
-            async with self.session.request(method, f"{self.url}/_matrix/client/v3{path}", json=body,
-                                            params=params,
-                                            headers={"Authorization": f"Bearer {token}"}) as resp:
+            async with self.session.request(
+                method,
+                f"{self.url}/_matrix/client/v3{path}",
+                json=body,
+                params=params,
+                headers={"Authorization": f"Bearer {token}"},
+            ) as resp:
                 data = await resp.json(content_type=None)
                 if resp.status == 429:
                     await asyncio.sleep((data.get("retry_after_ms") or 200) / 1000)
@@ -113,18 +125,26 @@ class Homeserver:
     async def new_device(self, account: Account, name: str) -> Account:
         """A fresh device (and token) for ``account`` via password login."""
         assert self.session is not None
-        body = {"type": "m.login.password", "password": account.password, "initial_device_display_name": name,
-                "identifier": {"type": "m.id.user", "user": account.user_id}}
+        body = {
+            "type": "m.login.password",
+            "password": account.password,
+            "initial_device_display_name": name,
+            "identifier": {"type": "m.id.user", "user": account.user_id},
+        }
         async with self.session.post(f"{self.url}/_matrix/client/v3/login", json=body) as resp:
             data = await resp.json(content_type=None)
             if resp.status >= 400:
                 raise RuntimeError(f"login: {resp.status} {data}")
         return Account(data["user_id"], data["access_token"], data["device_id"], account.password)
 
-    async def create_room(self, creator: Account, invite: list[str], direct: bool = False,
-                          name: str | None = None) -> str:
-        body: dict[str, Any] = {"preset": "trusted_private_chat" if direct else "private_chat",
-                                "invite": invite, "is_direct": direct}
+    async def create_room(
+        self, creator: Account, invite: list[str], direct: bool = False, name: str | None = None
+    ) -> str:
+        body: dict[str, Any] = {
+            "preset": "trusted_private_chat" if direct else "private_chat",
+            "invite": invite,
+            "is_direct": direct,
+        }
         if name:
             body["name"] = name
         return (await self.call("POST", "/createRoom", creator.access_token, body))["room_id"]
@@ -135,16 +155,22 @@ class Homeserver:
 
 # --- processes under test -------------------------------------------------------------------
 
+
 def write_bot_config(path: Path, url: str, account: Account, data: Path, **extra: Any) -> Path:
     """A production-like config: encryption on, INFO logs; the per-user rate limit is lifted
     (10,000 commands per window, the highest the settings accept) so the benchmark's single
     driving user is never throttled."""
     data.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {
-        "homeserver": url, "user_id": account.user_id,
-        "access_token": account.access_token, "device_id": account.device_id,
-        "database": str(data / "bot.db"), "coordinators": [], "encryption": True,
-        "log_level": "INFO", "sync": {"timeout_ms": SYNC_TIMEOUT_MS},
+        "homeserver": url,
+        "user_id": account.user_id,
+        "access_token": account.access_token,
+        "device_id": account.device_id,
+        "database": str(data / "bot.db"),
+        "coordinators": [],
+        "encryption": True,
+        "log_level": "INFO",
+        "sync": {"timeout_ms": SYNC_TIMEOUT_MS},
         "rate_limit": {"commands": 10_000, "window_seconds": 60},
     }
     config.update(extra)
@@ -155,8 +181,9 @@ def write_bot_config(path: Path, url: str, account: Account, data: Path, **extra
 class Proc:
     """A benchmarked process: started, watched for a ready line in its log, stopped by PID."""
 
-    def __init__(self, name: str, argv: list[str], log: Path, ready_marker: str,
-                 env: dict[str, str] | None = None):
+    def __init__(
+        self, name: str, argv: list[str], log: Path, ready_marker: str, env: dict[str, str] | None = None
+    ):
         self.name, self.argv, self.log, self.ready_marker = name, argv, log, ready_marker
         self.env = env
         self.process: subprocess.Popen | None = None
@@ -168,8 +195,14 @@ class Proc:
         handle = self.log.open("ab")
         self._offset = self.log.stat().st_size
         self.started = time.perf_counter()
-        self.process = subprocess.Popen(self.argv, stdout=handle, stderr=subprocess.STDOUT, cwd=REPO,
-                                        env={**os.environ, **(self.env or {})}, start_new_session=True)
+        self.process = subprocess.Popen(
+            self.argv,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, **(self.env or {})},
+            start_new_session=True,
+        )
         handle.close()
         return self
 
@@ -190,8 +223,9 @@ class Proc:
             if self.ready_marker in self.output():
                 return time.perf_counter() - self.started
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n"
-                                   f"{self.output()[-3000:]}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}:\n{self.output()[-3000:]}"
+                )
             await asyncio.sleep(0.02)
         raise TimeoutError(f"{self.name} not ready within {timeout} s:\n{self.output()[-3000:]}")
 
@@ -214,14 +248,30 @@ class Proc:
 
 
 def bot_process(config: Path, log: Path) -> Proc:
-    return Proc("kleinstadtbot", [PYTHON, "-m", "bot.cli", "run", "--config", str(config)], log,
-                "kleinstadtbot ready")
+    return Proc(
+        "kleinstadtbot", [PYTHON, "-m", "bot.cli", "run", "--config", str(config)], log, "kleinstadtbot ready"
+    )
 
 
-def echo_process(url: str, account: Account, store: Path, log: Path, since_ms: int = 0,
-                 encryption: bool = True) -> Proc:
-    argv = [PYTHON, "-m", "bench.common", "echo", "--homeserver", url, "--user", account.user_id,
-            "--device", account.device_id, "--store", str(store), "--since-ms", str(since_ms)]
+def echo_process(
+    url: str, account: Account, store: Path, log: Path, since_ms: int = 0, encryption: bool = True
+) -> Proc:
+    argv = [
+        PYTHON,
+        "-m",
+        "bench.common",
+        "echo",
+        "--homeserver",
+        url,
+        "--user",
+        account.user_id,
+        "--device",
+        account.device_id,
+        "--store",
+        str(store),
+        "--since-ms",
+        str(since_ms),
+    ]
     if not encryption:
         argv.append("--no-encryption")
     # the access token goes in the environment, not on the command line
@@ -247,6 +297,7 @@ def top(path: Path, limit: int = 25, sort: str = "cumulative") -> str:
 
 # --- the driving client ---------------------------------------------------------------------
 
+
 class Driver:
     """A plain nio client (no encryption) that sends commands and times the answers.
 
@@ -255,10 +306,18 @@ class Driver:
 
     def __init__(self, url: str, account: Account):
         self.account = account
-        self.client = AsyncClient(url, account.user_id, device_id=account.device_id,
-                                  config=AsyncClientConfig(encryption_enabled=False, store_sync_tokens=False,
-                                                           max_limit_exceeded=10, max_timeouts=3,
-                                                           request_timeout=60))
+        self.client = AsyncClient(
+            url,
+            account.user_id,
+            device_id=account.device_id,
+            config=AsyncClientConfig(
+                encryption_enabled=False,
+                store_sync_tokens=False,
+                max_limit_exceeded=10,
+                max_timeouts=3,
+                request_timeout=60,
+            ),
+        )
         self.client.restore_login(account.user_id, account.device_id, account.access_token)
         self.arrivals: dict[str, float] = {}
         self._changed = asyncio.Condition()
@@ -288,6 +347,7 @@ class Driver:
 
     async def wait_answer(self, event_id: str, timeout: float = 60) -> float:
         """perf_counter time at which the answer to ``event_id`` arrived."""
+
         async def found() -> float:
             async with self._changed:
                 while event_id not in self.arrivals:
@@ -312,22 +372,33 @@ class Driver:
 
 # --- the echo floor (subprocess) ------------------------------------------------------------
 
+
 async def _echo(args: argparse.Namespace) -> None:
     token = os.environ["BENCH_ECHO_TOKEN"]
     store = Path(args.store)
     store.mkdir(parents=True, exist_ok=True)
-    client = AsyncClient(args.homeserver, args.user, device_id=args.device, store_path=str(store),
-                         config=AsyncClientConfig(encryption_enabled=not args.no_encryption,
-                                                  store_sync_tokens=False))
+    client = AsyncClient(
+        args.homeserver,
+        args.user,
+        device_id=args.device,
+        store_path=str(store),
+        config=AsyncClientConfig(encryption_enabled=not args.no_encryption, store_sync_tokens=False),
+    )
     client.restore_login(args.user, args.device, token)
 
     async def on_text(room: Any, event: RoomMessageText) -> None:
         if event.sender == client.user_id or event.server_timestamp < args.since_ms:
             return
-        await client.room_send(room.room_id, "m.room.message", {
-            "msgtype": "m.notice", "body": event.body,
-            "m.relates_to": {"m.in_reply_to": {"event_id": event.event_id}},
-        }, ignore_unverified_devices=True)
+        await client.room_send(
+            room.room_id,
+            "m.room.message",
+            {
+                "msgtype": "m.notice",
+                "body": event.body,
+                "m.relates_to": {"m.in_reply_to": {"event_id": event.event_id}},
+            },
+            ignore_unverified_devices=True,
+        )
 
     client.add_event_callback(on_text, RoomMessageText)
 

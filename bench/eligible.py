@@ -29,7 +29,9 @@ def typo(name: str, rng: random.Random) -> str:
     if not letters:
         return name + "e"
     i = rng.choice(letters)
-    return name[:i] + name[i + 1] + name[i] + name[i + 2:] if rng.random() < 0.5 else name[:i] + name[i + 1:]
+    return (
+        name[:i] + name[i + 1] + name[i] + name[i + 2 :] if rng.random() < 0.5 else name[:i] + name[i + 1 :]
+    )
 
 
 def queries(rows, rng: random.Random, n: int = 1000) -> list[tuple[str, str]]:
@@ -92,10 +94,14 @@ def main() -> None:
         return sorted(values)[max(0, int(len(values) * 0.99) - 1)]
 
     print(f"register: {len(rows)} municipalities; index build {build * 1000:.0f} ms")
-    print(f"index memory (tracemalloc, register rows included): {current / 1e6:.1f} MB "
-          f"(peak while building {peak / 1e6:.1f} MB)")
-    print(f"{len(every)} mixed queries: median {statistics.median(every):.3f} ms, "
-          f"p99 {p99(every):.3f} ms, max {every[-1]:.3f} ms")
+    print(
+        f"index memory (tracemalloc, register rows included): {current / 1e6:.1f} MB "
+        f"(peak while building {peak / 1e6:.1f} MB)"
+    )
+    print(
+        f"{len(every)} mixed queries: median {statistics.median(every):.3f} ms, "
+        f"p99 {p99(every):.3f} ms, max {every[-1]:.3f} ms"
+    )
     for kind, ts in times.items():
         print(f"  {kind:10} n={len(ts):4} median {statistics.median(ts):.3f} ms  p99 {p99(ts):.3f} ms")
     print("outcomes:", ", ".join(f"{k}/{s}={n}" for (k, s), n in sorted(statuses.items())))

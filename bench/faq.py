@@ -26,8 +26,10 @@ ROUNDS = 20
 def figures(label: str, seconds: list[float]) -> None:
     ordered = sorted(seconds)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    print(f"{label:<28} n={len(ordered):>5}  median {statistics.median(ordered) * 1e3:7.3f} ms"
-          f"  p99 {p99 * 1e3:7.3f} ms  max {ordered[-1] * 1e3:7.3f} ms")
+    print(
+        f"{label:<28} n={len(ordered):>5}  median {statistics.median(ordered) * 1e3:7.3f} ms"
+        f"  p99 {p99 * 1e3:7.3f} ms  max {ordered[-1] * 1e3:7.3f} ms"
+    )
 
 
 def main() -> None:
@@ -50,8 +52,10 @@ def main() -> None:
     library = load_library()
     memory = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    print(f"content: {len(content.faq_for('de'))} FAQ entries, {len(content.modules_for('de'))} modules, "
-          f"{len(problems)} problems")
+    print(
+        f"content: {len(content.faq_for('de'))} FAQ entries, {len(content.modules_for('de'))} modules, "
+        f"{len(problems)} problems"
+    )
     print(f"load + check files             {load_s * 1e3:7.1f} ms (first run, includes YAML parsing)")
     figures("index build (cold stems)", builds)
     figures("index build (warm stems)", warm)
@@ -71,8 +75,16 @@ def main() -> None:
     share = correct / len(RETRIEVAL_SET)
     print(f"top-1 accuracy                 {correct}/{len(RETRIEVAL_SET)} = {share:.0%}")
 
-    searches = ["Jugend", "Beteiligung Bürgerrat", "lernwerkstatt", "Coworking Pendeln", "Leerstand",
-                "kolegiales coaching", "Webinar digital", "Datenbank Wohnen"]
+    searches = [
+        "Jugend",
+        "Beteiligung Bürgerrat",
+        "lernwerkstatt",
+        "Coworking Pendeln",
+        "Leerstand",
+        "kolegiales coaching",
+        "Webinar digital",
+        "Datenbank Wohnen",
+    ]
     search_times = []
     for _ in range(ROUNDS * 5):
         for words in searches:

@@ -37,8 +37,10 @@ TARGET_RATIO = 1.10
 
 def line(label: str, values: list[float]) -> str:
     s = summary(values)
-    return (f"{label:<15} median {s['median'] * 1000:7.1f} ms   p90 {s['p90'] * 1000:7.1f} ms   "
-            f"p99 {s['p99'] * 1000:7.1f} ms   mean {s['mean'] * 1000:7.1f} ms   (n={s['n']})")
+    return (
+        f"{label:<15} median {s['median'] * 1000:7.1f} ms   p90 {s['p90'] * 1000:7.1f} ms   "
+        f"p99 {s['p99'] * 1000:7.1f} ms   mean {s['mean'] * 1000:7.1f} ms   (n={s['n']})"
+    )
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -97,18 +99,24 @@ async def run(args: argparse.Namespace) -> int:
     bot_s, echo_s = summary(times["bot"]), summary(times["echo"])
     ratio = bot_s["median"] / echo_s["median"]
     print()
-    print(f"Round trip of !ping, {args.rounds} each after {args.warmup} warm-up rounds, alternating, "
-          f"same Synapse, same driver, long-poll timeout {SYNC_TIMEOUT_MS // 1000} s for both")
+    print(
+        f"Round trip of !ping, {args.rounds} each after {args.warmup} warm-up rounds, alternating, "
+        f"same Synapse, same driver, long-poll timeout {SYNC_TIMEOUT_MS // 1000} s for both"
+    )
     print(line("kleinstadtbot", times["bot"]))
     print(line("nio echo floor", times["echo"]))
     verdict = "OK" if ratio <= TARGET_RATIO else "MISSED"
-    print(f"ratio median    {ratio:.3f}x   (p90 {bot_s['p90'] / echo_s['p90']:.3f}x)   "
-          f"target <= {TARGET_RATIO:.2f}x: {verdict}")
+    print(
+        f"ratio median    {ratio:.3f}x   (p90 {bot_s['p90'] / echo_s['p90']:.3f}x)   "
+        f"target <= {TARGET_RATIO:.2f}x: {verdict}"
+    )
     print()
     print("Resident memory (RSS) of the processes")
     for name, label in (("bot", "kleinstadtbot"), ("echo", "nio echo floor")):
-        print(f"{label:<15} after start {rss_start[name]:6.1f} MB   after {sent[name]} commands "
-              f"{rss_after[name]:6.1f} MB   peak {peak[name] or 0:6.1f} MB")
+        print(
+            f"{label:<15} after start {rss_start[name]:6.1f} MB   after {sent[name]} commands "
+            f"{rss_after[name]:6.1f} MB   peak {peak[name] or 0:6.1f} MB"
+        )
     if args.profile and (data / "bot.prof").exists():
         print("\n(--profile: kleinstadtbot ran under cProfile, so its figures above are inflated)")
         print("--- cProfile of kleinstadtbot, top by own time ---")
@@ -119,14 +127,19 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=200, help="measured round trips per process")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured round trips per process first")
-    parser.add_argument("--commands", type=int, default=1000,
-                        help="commands per process before the second memory reading")
-    parser.add_argument("--profile", action="store_true",
-                        help="run kleinstadtbot under cProfile and print where its time goes")
+    parser.add_argument(
+        "--commands", type=int, default=1000, help="commands per process before the second memory reading"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run kleinstadtbot under cProfile and print where its time goes",
+    )
     parser.add_argument("--profile-lines", type=int, default=30)
     parser.add_argument("--data", help="folder for Synapse and bot data (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")

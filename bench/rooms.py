@@ -45,8 +45,10 @@ NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
 def ms(values: list[float]) -> str:
     s = summary(values)
-    return (f"median {s['median'] * 1000:8.1f} ms   p90 {s['p90'] * 1000:8.1f} ms   "
-            f"p99 {s['p99'] * 1000:8.1f} ms   (n={s['n']})")
+    return (
+        f"median {s['median'] * 1000:8.1f} ms   p90 {s['p90'] * 1000:8.1f} ms   "
+        f"p99 {s['p99'] * 1000:8.1f} ms   (n={s['n']})"
+    )
 
 
 async def towns(db: Database, count: int, rng: random.Random) -> list:
@@ -58,13 +60,21 @@ async def add_profiles(db: Database, people: list[tuple[str, object]], rng: rand
     repo = ProfileRepository(db)
     ids = [t.id for t in default_topics()]
     for user, town in people:
-        await repo.set_town(user, ags=town.ags, town=town.name, kreis=town.kreis, land=town.land,
-                            population=town.population, now=NOW)
+        await repo.set_town(
+            user,
+            ags=town.ags,
+            town=town.name,
+            kreis=town.kreis,
+            land=town.land,
+            population=town.population,
+            now=NOW,
+        )
         for topic in rng.sample(ids, rng.choice((2, 3))):
             await repo.add_topic(user, topic, NOW)
 
 
 # --- part 1: tandem rooms on Synapse --------------------------------------------------------
+
 
 async def bench_rooms(count: int, work: Path) -> None:
     from bot.runtime import KleinstadtBot
@@ -73,18 +83,28 @@ async def bench_rooms(count: int, work: Path) -> None:
         bot_account = await hs.register("kleinstadtbot")
         coordinator = await hs.register("koordination")
         mayors = [await hs.register(f"mayor{i:02d}") for i in range(20)]
-        settings = Settings(homeserver=hs.url, user_id=bot_account.user_id,
-                            access_token=bot_account.access_token.strip(), device_id=bot_account.device_id,
-                            database=work / "bot" / "bot.db", coordinators=[coordinator.user_id],
-                            encryption=False, tandem_encrypted=False, log_level="WARNING",
-                            rate_limit={"commands": 10_000, "window_seconds": 60})
+        settings = Settings(
+            homeserver=hs.url,
+            user_id=bot_account.user_id,
+            access_token=bot_account.access_token.strip(),
+            device_id=bot_account.device_id,
+            database=work / "bot" / "bot.db",
+            coordinators=[coordinator.user_id],
+            encryption=False,
+            tandem_encrypted=False,
+            log_level="WARNING",
+            rate_limit={"commands": 10_000, "window_seconds": 60},
+        )
         bot = KleinstadtBot(settings)
         task = asyncio.ensure_future(bot.run())
         await asyncio.wait_for(bot.ready.wait(), 120)
         try:
             rng = random.Random(5)
-            await add_profiles(bot.db, [(m.user_id, t) for m, t in
-                                        zip(mayors, await towns(bot.db, len(mayors), rng), strict=True)], rng)
+            await add_profiles(
+                bot.db,
+                [(m.user_id, t) for m, t in zip(mayors, await towns(bot.db, len(mayors), rng), strict=True)],
+                rng,
+            )
             dm = await hs.create_room(coordinator, [bot_account.user_id], direct=True)
             for _ in range(200):
                 if dm in bot.client.rooms:
@@ -95,8 +115,13 @@ async def bench_rooms(count: int, work: Path) -> None:
             timings: list[float] = []
             started = time.perf_counter()
             for n, (a, b) in enumerate(pairs[:count]):
-                request = Request(sender=coordinator.user_id, room_id=dm, event_id=f"$bench{n}",
-                                  body=f"!tandem anlegen {a} {b} Innenstadt", is_direct=True)
+                request = Request(
+                    sender=coordinator.user_id,
+                    room_id=dm,
+                    event_id=f"$bench{n}",
+                    body=f"!tandem anlegen {a} {b} Innenstadt",
+                    is_direct=True,
+                )
 
                 async def send(reply: Reply, request: Request = request) -> str | None:
                     return await bot.matrix.send(reply, request)
@@ -116,9 +141,13 @@ async def bench_rooms(count: int, work: Path) -> None:
 
 # --- part 2: pairing ------------------------------------------------------------------------
 
+
 async def bench_pairing(count: int, work: Path) -> None:
-    settings = Settings(user_id="@kleinstadtbot:localhost", database=work / "pairing.db",
-                        coordinators=["@koordination:localhost"])
+    settings = Settings(
+        user_id="@kleinstadtbot:localhost",
+        database=work / "pairing.db",
+        coordinators=["@koordination:localhost"],
+    )
     db = await Database(settings.database).open()
     try:
         rng = random.Random(2026)
@@ -128,13 +157,25 @@ async def bench_pairing(count: int, work: Path) -> None:
         tandems = TandemRepository(db)
         for i in range(300):  # history: 150 open, 150 ended
             (ua, ta), (ub, tb) = people[2 * i], people[2 * i + 1]
-            tid = await tandems.start(user_a=ua, user_b=ub, ags_a=ta.ags, ags_b=tb.ags, town_a=ta.name,
-                                      town_b=tb.name, kreis_a=ta.kreis, kreis_b=tb.kreis, topic_id="wohnen",
-                                      topic_label="Wohnen", created_by="@koordination:localhost", now=NOW)
+            tid = await tandems.start(
+                user_a=ua,
+                user_b=ub,
+                ags_a=ta.ags,
+                ags_b=tb.ags,
+                town_a=ta.name,
+                town_b=tb.name,
+                kreis_a=ta.kreis,
+                kreis_b=tb.kreis,
+                topic_id="wohnen",
+                topic_label="Wohnen",
+                created_by="@koordination:localhost",
+                now=NOW,
+            )
             await tandems.set_state(tid, "active" if i % 2 else "ended", actor=None, now=NOW)
         profiles = await ProfileRepository(db).all_with_topics()
-        candidates = [Candidate(p.user_id, p.ags, p.town, p.kreis, p.population, frozenset(p.topics))
-                      for p in profiles]
+        candidates = [
+            Candidate(p.user_id, p.ags, p.town, p.kreis, p.population, frozenset(p.topics)) for p in profiles
+        ]
         active, past = await tandems.pairing_history()
         pure: list[float] = []
         for _ in range(20):
@@ -153,8 +194,13 @@ async def bench_pairing(count: int, work: Path) -> None:
         dispatcher = build_dispatcher(settings, db, matrix, role_of)
         command: list[float] = []
         for n in range(20):
-            request = Request(sender="@koordination:localhost", room_id="!dm:localhost", event_id=f"$s{n}",
-                              body="!tandem vorschlagen", is_direct=True)
+            request = Request(
+                sender="@koordination:localhost",
+                room_id="!dm:localhost",
+                event_id=f"$s{n}",
+                body="!tandem vorschlagen",
+                is_direct=True,
+            )
 
             async def send(reply: Reply, request: Request = request) -> str | None:
                 return await matrix.send(reply, request)
@@ -162,8 +208,10 @@ async def bench_pairing(count: int, work: Path) -> None:
             t0 = time.perf_counter()
             await dispatcher.handle(request, send)
             command.append(time.perf_counter() - t0)
-        print(f"pairing for {len(candidates)} profiled mayors ({len(found)} suggestions, "
-              f"{len(active)} open (person, topic), {len(past)} past pair keys):")
+        print(
+            f"pairing for {len(candidates)} profiled mayors ({len(found)} suggestions, "
+            f"{len(active)} open (person, topic), {len(past)} past pair keys):"
+        )
         print(f"  suggest_pairs          {ms(pure)}   peak {peak / 2**20:.1f} MiB")
         print(f"  !tandem vorschlagen    {ms(command)}")
     finally:

@@ -74,8 +74,11 @@ async def sync_sizes(hs: Homeserver, account: Account) -> list[str]:
 
     async def fetch(label: str, params: dict) -> dict:
         started = time.perf_counter()
-        async with hs.session.get(f"{hs.url}/_matrix/client/v3/sync", params=params,
-                                  headers={"Authorization": f"Bearer {account.access_token}"}) as resp:
+        async with hs.session.get(
+            f"{hs.url}/_matrix/client/v3/sync",
+            params=params,
+            headers={"Authorization": f"Bearer {account.access_token}"},
+        ) as resp:
             raw = await resp.read()
         seconds = time.perf_counter() - started
         lines.append(f"  {label:<44} {len(raw) / 2**20:6.2f} MB in {seconds:5.2f} s")
@@ -85,10 +88,14 @@ async def sync_sizes(hs: Homeserver, account: Account) -> list[str]:
     await fetch("initial sync, no filter", {"timeout": "0"})
     await fetch("initial sync, bot's filter for later syncs", {"timeout": "0", "filter": bot_filter})
     first = await fetch("initial sync, bot's first-sync filter", {"timeout": "0", "filter": first_filter})
-    await fetch("since token + full_state, bot filter", {"timeout": "0", "filter": bot_filter,
-                                                         "since": first["next_batch"], "full_state": "true"})
-    await fetch("since token, bot filter (warm start)", {"timeout": "0", "filter": bot_filter,
-                                                        "since": first["next_batch"]})
+    await fetch(
+        "since token + full_state, bot filter",
+        {"timeout": "0", "filter": bot_filter, "since": first["next_batch"], "full_state": "true"},
+    )
+    await fetch(
+        "since token, bot filter (warm start)",
+        {"timeout": "0", "filter": bot_filter, "since": first["next_batch"]},
+    )
     return lines
 
 
@@ -108,10 +115,12 @@ class Measure:
             each = ", ".join(f"{v:.{digits}f}" for v in values)
             return f"{statistics.median(values):.{digits}f} {unit} ({each})"
 
-        return (f"{self.label:<14} first answer {fmt(self.seconds, 's')}\n"
-                f"{'':<14} ready line   {fmt(self.ready, 's')}\n"
-                f"{'':<14} RSS at answer {fmt(self.rss, 'MB', 1)}\n"
-                f"{'':<14} RSS 3 s later {fmt(self.rss_settled, 'MB', 1)}, peak {fmt(self.peak, 'MB', 1)}")
+        return (
+            f"{self.label:<14} first answer {fmt(self.seconds, 's')}\n"
+            f"{'':<14} ready line   {fmt(self.ready, 's')}\n"
+            f"{'':<14} RSS at answer {fmt(self.rss, 'MB', 1)}\n"
+            f"{'':<14} RSS 3 s later {fmt(self.rss_settled, 'MB', 1)}, peak {fmt(self.peak, 'MB', 1)}"
+        )
 
 
 async def first_answer(hs: Homeserver, driver: Driver, bot: Account, proc: Proc, measure: Measure) -> None:
@@ -151,9 +160,17 @@ async def run(args: argparse.Namespace) -> int:
             driver_account = await hs.register("driver")
             print(f"creating and joining {args.rooms} rooms, {args.batch} in parallel ...")
             populate_s = await populate(hs, helper, bot_account, args.rooms, args.batch)
-            state.write_text(json.dumps({"rooms": args.rooms, "seconds": populate_s,
-                                         "bot": asdict(bot_account), "helper": asdict(helper),
-                                         "driver": asdict(driver_account)}))
+            state.write_text(
+                json.dumps(
+                    {
+                        "rooms": args.rooms,
+                        "seconds": populate_s,
+                        "bot": asdict(bot_account),
+                        "helper": asdict(helper),
+                        "driver": asdict(driver_account),
+                    }
+                )
+            )
         probe = await hs.new_device(bot_account, "probe")
         sizes = await sync_sizes(hs, probe)
         driver = await Driver(hs.url, driver_account).start()
@@ -165,8 +182,13 @@ async def run(args: argparse.Namespace) -> int:
                     shutil.rmtree(data / folder, ignore_errors=True)
                 device = await hs.new_device(bot_account, f"bare-{rep}")
                 since_ms = int(time.time() * 1000)
-                proc = echo_process(hs.url, device, data / f"bare-{rep}" / "store", data / f"bare-{rep}.log",
-                                    since_ms=since_ms)
+                proc = echo_process(
+                    hs.url,
+                    device,
+                    data / f"bare-{rep}" / "store",
+                    data / f"bare-{rep}.log",
+                    since_ms=since_ms,
+                )
                 await first_answer(hs, driver, bot_account, proc, bare)
 
                 device = await hs.new_device(bot_account, f"bot-{rep}")
@@ -192,23 +214,32 @@ async def run(args: argparse.Namespace) -> int:
             await driver.close()
 
     print()
-    print(f"Setup: {args.rooms} rooms created and joined in {populate_s:.0f} s; "
-          "sync responses at start (fresh device):")
+    print(
+        f"Setup: {args.rooms} rooms created and joined in {populate_s:.0f} s; "
+        "sync responses at start (fresh device):"
+    )
     print("\n".join(sizes))
     print()
-    print(f"Seconds from process start to the first answered !ping ({args.rooms + 1}+ rooms), "
-          f"median of {args.repeat} (each run in brackets)")
+    print(
+        f"Seconds from process start to the first answered !ping ({args.rooms + 1}+ rooms), "
+        f"median of {args.repeat} (each run in brackets)"
+    )
     for measure in (bare, cold, warm):
         print(measure.row())
     cold_s, bare_s, warm_s = (statistics.median(m.seconds) for m in (cold, bare, warm))
     memory = max(statistics.median(cold.rss_settled), statistics.median(warm.rss_settled))
     print()
-    print(f"cold {cold_s:.2f} s vs bare nio {bare_s:.2f} s: ratio {cold_s / bare_s:.2f}x, "
-          f"target cold < bare: {'OK' if cold_s < bare_s else 'MISSED'}")
-    print(f"warm {warm_s:.2f} s, target < {WARM_TARGET_S:.0f} s: "
-          f"{'OK' if warm_s < WARM_TARGET_S else 'MISSED'}")
-    print(f"memory (RSS 3 s after the answer) {memory:.1f} MB, target < {MEMORY_TARGET_MB:.0f} MB: "
-          f"{'OK' if memory < MEMORY_TARGET_MB else 'MISSED'}")
+    print(
+        f"cold {cold_s:.2f} s vs bare nio {bare_s:.2f} s: ratio {cold_s / bare_s:.2f}x, "
+        f"target cold < bare: {'OK' if cold_s < bare_s else 'MISSED'}"
+    )
+    print(
+        f"warm {warm_s:.2f} s, target < {WARM_TARGET_S:.0f} s: {'OK' if warm_s < WARM_TARGET_S else 'MISSED'}"
+    )
+    print(
+        f"memory (RSS 3 s after the answer) {memory:.1f} MB, target < {MEMORY_TARGET_MB:.0f} MB: "
+        f"{'OK' if memory < MEMORY_TARGET_MB else 'MISSED'}"
+    )
     for kind, path in profiles:
         if path.exists():
             print(f"\n--- cProfile, {kind} start, top by cumulative time ---")
@@ -219,8 +250,9 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rooms", type=int, default=1000, help="rooms the bot is joined to")
     parser.add_argument("--batch", type=int, default=20, help="room creations/joins in parallel")
     parser.add_argument("--repeat", type=int, default=2, help="rounds of bare / cold / warm")

@@ -16,8 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def build_renderer(settings: Settings) -> Renderer:
-    return Renderer(settings.locale, settings.timezone,
-                    extra_globals={"prefix": settings.command_prefix})
+    return Renderer(settings.locale, settings.timezone, extra_globals={"prefix": settings.command_prefix})
 
 
 async def open_database(settings: Settings) -> Database:
@@ -34,9 +33,13 @@ def config_roles(settings: Settings) -> Callable[[str], Awaitable[Role]]:
     return role_of
 
 
-def build_dispatcher(settings: Settings, db: Database, matrix: MatrixPort,
-                     role_of: Callable[[str], Awaitable[Role]],
-                     clock: Clock | None = None) -> Dispatcher:
+def build_dispatcher(
+    settings: Settings,
+    db: Database,
+    matrix: MatrixPort,
+    role_of: Callable[[str], Awaitable[Role]],
+    clock: Clock | None = None,
+) -> Dispatcher:
     load_families()
     services = Services(settings=settings, db=db, matrix=matrix, clock=clock or SystemClock())
     services.started_at = services.clock.monotonic()

@@ -25,8 +25,9 @@ class Backoff:
     def failed(self, reason: str) -> float:
         """Record a failure; returns the seconds to wait before the next attempt."""
         if self.failures == 0:
-            log.warning("homeserver not reachable (%s); retrying with backoff up to %.0f s",
-                        reason, self.maximum)
+            log.warning(
+                "homeserver not reachable (%s); retrying with backoff up to %.0f s", reason, self.maximum
+            )
         ceiling = min(self.maximum, self.initial * 2 ** min(self.failures, 30))
         self.failures += 1
         return self.rng.uniform(ceiling / 2, ceiling)

@@ -57,8 +57,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         print(f"config error: {line}", file=sys.stderr)
     if problems:
         return 2
-    print(f"config OK: {settings.user_id} on {settings.homeserver}, database {settings.database}, "
-          f"locale {settings.locale}, {len(settings.coordinators)} coordinator(s)")
+    print(
+        f"config OK: {settings.user_id} on {settings.homeserver}, database {settings.database}, "
+        f"locale {settings.locale}, {len(settings.coordinators)} coordinator(s)"
+    )
     return 0
 
 
@@ -91,9 +93,13 @@ def cmd_data_import(args: argparse.Namespace) -> int:
     """``data import-municipalities`` / ``data import-central-places``: all or nothing."""
     from storage.municipalities import run_cli_import
 
-    return run_cli_import(_settings(args).database, args.data_command, args.file,
-                          population_date=getattr(args, "population_date", None),
-                          reason=getattr(args, "reason", None))
+    return run_cli_import(
+        _settings(args).database,
+        args.data_command,
+        args.file,
+        population_date=getattr(args, "population_date", None),
+        reason=getattr(args, "reason", None),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,22 +108,32 @@ def build_parser() -> argparse.ArgumentParser:
         description="Matrix bot of the Kleinstadtakademie.",
     )
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", "-c", metavar="PATH",
-                        help="YAML config file (default: $KLEINSTADTBOT_CONFIG)")
+    common.add_argument(
+        "--config", "-c", metavar="PATH", help="YAML config file (default: $KLEINSTADTBOT_CONFIG)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", parents=[common], help="run the bot against its homeserver")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("console", parents=[common],
-                       help="chat with the bot in the terminal (no homeserver needed)")
-    p.add_argument("--as", dest="as_user", metavar="@user:server",
-                   help="the Matrix ID you write as (default: first coordinator, else a guest)")
+    p = sub.add_parser(
+        "console", parents=[common], help="chat with the bot in the terminal (no homeserver needed)"
+    )
+    p.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="@user:server",
+        help="the Matrix ID you write as (default: first coordinator, else a guest)",
+    )
     p.set_defaults(func=cmd_console)
 
     p = sub.add_parser("demo", help="start a local Synapse with demo users and the bot")
-    p.add_argument("--data", default="demo-data", metavar="DIR",
-                   help="folder for the homeserver and bot data (default: demo-data)")
+    p.add_argument(
+        "--data",
+        default="demo-data",
+        metavar="DIR",
+        help="folder for the homeserver and bot data (default: demo-data)",
+    )
     p.add_argument("--port", type=int, default=8008, help="homeserver port on 127.0.0.1")
     p.set_defaults(func=cmd_demo)
 
@@ -128,28 +144,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("content", help="FAQ and module content tools")
     content_sub = p.add_subparsers(dest="content_command", required=True, metavar="ACTION")
-    c = content_sub.add_parser("check", parents=[common],
-                               help="validate the FAQ and modules; prints file:line: problem")
+    c = content_sub.add_parser(
+        "check", parents=[common], help="validate the FAQ and modules; prints file:line: problem"
+    )
     c.add_argument("--dir", metavar="DIR", help="content folder (default: content_dir setting or shipped)")
     c.set_defaults(func=cmd_content_check)
 
     p = sub.add_parser("db", help="database tools")
     db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    c = db_sub.add_parser("backup", parents=[common],
-                          help="consistent copy of the database, safe while the bot runs")
+    c = db_sub.add_parser(
+        "backup", parents=[common], help="consistent copy of the database, safe while the bot runs"
+    )
     c.add_argument("path", metavar="PATH")
     c.set_defaults(func=cmd_db_backup)
 
     p = sub.add_parser("data", help="reference data: municipality register, central places")
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-    c = data_sub.add_parser("import-municipalities", parents=[common],
-                            help="replace the register with a Destatis GV100AD file (raw or CSV)")
+    c = data_sub.add_parser(
+        "import-municipalities",
+        parents=[common],
+        help="replace the register with a Destatis GV100AD file (raw or CSV)",
+    )
     c.add_argument("file", metavar="FILE")
-    c.add_argument("--population-date", metavar="YYYY-MM-DD",
-                   help="population reference date (needed for the raw GV100AD file)")
+    c.add_argument(
+        "--population-date",
+        metavar="YYYY-MM-DD",
+        help="population reference date (needed for the raw GV100AD file)",
+    )
     c.set_defaults(func=cmd_data_import)
-    c = data_sub.add_parser("import-central-places", parents=[common],
-                            help="record central-place functions from a CSV with ags,function")
+    c = data_sub.add_parser(
+        "import-central-places",
+        parents=[common],
+        help="record central-place functions from a CSV with ags,function",
+    )
     c.add_argument("file", metavar="FILE")
     c.add_argument("--reason", help="reason shown with each record (default: the file name)")
     c.set_defaults(func=cmd_data_import)

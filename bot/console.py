@@ -20,8 +20,9 @@ from config.settings import Settings
 CONSOLE_ROOM = "!console:localhost"
 
 
-async def run_console(settings: Settings, as_user: str | None = None,
-                      stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+async def run_console(
+    settings: Settings, as_user: str | None = None, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout
+) -> int:
     user = as_user or (settings.coordinators[0] if settings.coordinators else "@gast:localhost")
     bot_user = settings.user_id or "@kleinstadtbot:localhost"
     renderer = build_renderer(settings)
@@ -37,8 +38,10 @@ async def run_console(settings: Settings, as_user: str | None = None,
         matrix = LocalMatrix(bot_user, renderer, on_send=show)
         dispatcher = build_dispatcher(settings, db, matrix, config_roles(settings))
         if interactive:
-            stdout.write(f"kleinstadtbot – Konsole. Du schreibst als {user}. "
-                         f"Beenden mit Strg-D.\n{settings.command_prefix}hilfe zeigt alle Befehle.\n\n")
+            stdout.write(
+                f"kleinstadtbot – Konsole. Du schreibst als {user}. "
+                f"Beenden mit Strg-D.\n{settings.command_prefix}hilfe zeigt alle Befehle.\n\n"
+            )
         counter = itertools.count(1)
         loop = asyncio.get_running_loop()
         while True:
@@ -51,9 +54,14 @@ async def run_console(settings: Settings, as_user: str | None = None,
             text = line.strip()
             if not text:
                 continue
-            request = Request(sender=user, room_id=CONSOLE_ROOM, body=text,
-                              event_id=f"$console{next(counter)}",
-                              timestamp_ms=int(time.time() * 1000), is_direct=True)
+            request = Request(
+                sender=user,
+                room_id=CONSOLE_ROOM,
+                body=text,
+                event_id=f"$console{next(counter)}",
+                timestamp_ms=int(time.time() * 1000),
+                is_direct=True,
+            )
 
             async def send(reply: Reply, request: Request = request) -> str | None:
                 return await matrix.send(reply, request)

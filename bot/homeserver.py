@@ -44,10 +44,16 @@ def _config(data: Path, port: int, server_name: str, secret: str) -> dict:
         "server_name": server_name,
         "public_baseurl": f"http://127.0.0.1:{port}/",
         "pid_file": str(data / "homeserver.pid"),
-        "listeners": [{
-            "port": port, "bind_addresses": ["127.0.0.1"], "type": "http", "tls": False,
-            "x_forwarded": False, "resources": [{"names": ["client"], "compress": False}],
-        }],
+        "listeners": [
+            {
+                "port": port,
+                "bind_addresses": ["127.0.0.1"],
+                "type": "http",
+                "tls": False,
+                "x_forwarded": False,
+                "resources": [{"names": ["client"], "compress": False}],
+            }
+        ],
         "database": {"name": "sqlite3", "args": {"database": str(data / "homeserver.db")}},
         "log_config": str(data / "log.yaml"),
         "media_store_path": str(data / "media"),
@@ -81,21 +87,29 @@ def _config(data: Path, port: int, server_name: str, secret: str) -> dict:
 
 def _log_config(data: Path, quiet: bool) -> str:
     level = "WARNING" if quiet else "INFO"
-    return json.dumps({
-        "version": 1,
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-        "handlers": {"file": {"class": "logging.FileHandler", "formatter": "plain",
-                              "filename": str(data / "homeserver.log")}},
-        "root": {"level": level, "handlers": ["file"]},
-        "disable_existing_loggers": False,
-    })
+    return json.dumps(
+        {
+            "version": 1,
+            "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+            "handlers": {
+                "file": {
+                    "class": "logging.FileHandler",
+                    "formatter": "plain",
+                    "filename": str(data / "homeserver.log"),
+                }
+            },
+            "root": {"level": level, "handlers": ["file"]},
+            "disable_existing_loggers": False,
+        }
+    )
 
 
 class LocalSynapse:
     """Start, use and stop one Synapse process."""
 
-    def __init__(self, data: Path, port: int | None = None, server_name: str = "localhost",
-                 quiet: bool = True):
+    def __init__(
+        self, data: Path, port: int | None = None, server_name: str = "localhost", quiet: bool = True
+    ):
         self.data = Path(data).resolve()
         self.port = port or free_port()
         self.server_name = server_name
@@ -130,7 +144,9 @@ class LocalSynapse:
         log = (self.data / "stdout.log").open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "synapse.app.homeserver", "-c", str(config)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.data,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.data,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -166,8 +182,7 @@ class LocalSynapse:
 
     # --- admin API ------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, body: dict | None = None,
-                 token: str | None = None) -> dict:
+    def _request(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(f"{self.url}{path}", data=data, method=method)
         request.add_header("Content-Type", "application/json")
@@ -181,13 +196,21 @@ class LocalSynapse:
         password = password or secrets.token_urlsafe(12)
         nonce = self._request("GET", "/_synapse/admin/v1/register")["nonce"]
         mac = hmac.new(self.secret.encode(), digestmod=hashlib.sha1)
-        mac.update(b"\x00".join(p.encode() for p in
-                                (nonce, localpart, password, "admin" if admin else "notadmin")))
+        mac.update(
+            b"\x00".join(p.encode() for p in (nonce, localpart, password, "admin" if admin else "notadmin"))
+        )
         digest = mac.hexdigest()
-        reply = self._request("POST", "/_synapse/admin/v1/register", {
-            "nonce": nonce, "username": localpart, "password": password,
-            "admin": admin, "mac": digest,
-        })
+        reply = self._request(
+            "POST",
+            "/_synapse/admin/v1/register",
+            {
+                "nonce": nonce,
+                "username": localpart,
+                "password": password,
+                "admin": admin,
+                "mac": digest,
+            },
+        )
         return Account(reply["user_id"], reply["access_token"], reply["device_id"], password)
 
     def user_id(self, localpart: str) -> str:

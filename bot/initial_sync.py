@@ -67,7 +67,7 @@ class _Reader:
             self.expect(":")
             yield key
             self.skip()
-            char = self.text[self.pos:self.pos + 1]
+            char = self.text[self.pos : self.pos + 1]
             self.pos += 1
             if char == "}":
                 return
@@ -125,8 +125,10 @@ def split_sync_response(text: str, rooms_per_part: int = ROOMS_PER_PART) -> Iter
         return
     shared = {key: top[key] for key in SHARED_KEYS if key in top}
     for start in range(0, max(len(joined), 1), rooms_per_part):
-        join = {room_id: _DECODER.raw_decode(text, offset)[0]
-                for room_id, offset in joined[start:start + rooms_per_part]}
+        join = {
+            room_id: _DECODER.raw_decode(text, offset)[0]
+            for room_id, offset in joined[start : start + rooms_per_part]
+        }
         if start == 0:
             yield {**top, "rooms": {**rooms, "join": join}}
         else:
@@ -141,8 +143,10 @@ async def fetch_initial_sync(client: AsyncClient, sync_filter: dict[str, Any]) -
     are raised for the caller's back-off, as from ``AsyncClient.sync``."""
     query = urlencode({"timeout": "0", "filter": json.dumps(sync_filter, separators=(",", ":"))})
     response = await client.send(
-        "GET", f"/_matrix/client/v3/sync?{query}",
-        headers={"Authorization": f"Bearer {client.access_token}"}, timeout=0,
+        "GET",
+        f"/_matrix/client/v3/sync?{query}",
+        headers={"Authorization": f"Bearer {client.access_token}"},
+        timeout=0,
     )
     async with response:
         text = await response.text()

@@ -39,9 +39,14 @@ class SentMessage:
 class LocalMatrix:
     """MatrixPort without a homeserver. ``on_send`` sees every rendered message."""
 
-    def __init__(self, user_id: str, renderer: Renderer, server_name: str = "localhost",
-                 on_send: Callable[[SentMessage], None] | None = None,
-                 known_users: set[str] | None = None):
+    def __init__(
+        self,
+        user_id: str,
+        renderer: Renderer,
+        server_name: str = "localhost",
+        on_send: Callable[[SentMessage], None] | None = None,
+        known_users: set[str] | None = None,
+    ):
         self._user_id = user_id
         self.renderer = renderer
         self.server_name = server_name
@@ -59,18 +64,27 @@ class LocalMatrix:
     async def send(self, reply: Reply, request: Request | None = None) -> str | None:
         body, markup = self.renderer.render(reply.template, reply.data)
         room_id = reply.room_id or (request.room_id if request else "")
-        message = SentMessage(room_id, body, markup, reply,
-                              request.event_id if request and reply.room_id is None else None)
+        message = SentMessage(
+            room_id, body, markup, reply, request.event_id if request and reply.room_id is None else None
+        )
         self.sent.append(message)
         if self.on_send:
             self.on_send(message)
         return f"$local{next(self._ids)}"
 
-    async def create_room(self, *, name: str, topic: str | None = None,
-                          invite: list[str] | None = None, power_levels: dict[str, Any] | None = None,
-                          encrypted: bool = False, space: bool = False,
-                          initial_state: list[dict[str, Any]] | None = None,
-                          preset: str = "private_chat", txn_key: str | None = None) -> str:
+    async def create_room(
+        self,
+        *,
+        name: str,
+        topic: str | None = None,
+        invite: list[str] | None = None,
+        power_levels: dict[str, Any] | None = None,
+        encrypted: bool = False,
+        space: bool = False,
+        initial_state: list[dict[str, Any]] | None = None,
+        preset: str = "private_chat",
+        txn_key: str | None = None,
+    ) -> str:
         room_id = f"!local{next(self._ids)}:{self.server_name}"
         room = LocalRoom(room_id, name, topic, encrypted=encrypted, space=space)
         room.members.add(self.user_id)
@@ -97,8 +111,9 @@ class LocalMatrix:
         room.members.discard(user_id)
         room.invited.discard(user_id)
 
-    async def put_state(self, room_id: str, event_type: str, content: dict[str, Any],
-                        state_key: str = "") -> None:
+    async def put_state(
+        self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = ""
+    ) -> None:
         self._room(room_id).state[(event_type, state_key)] = content
 
     async def get_state(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None:

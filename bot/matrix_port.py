@@ -43,7 +43,8 @@ class NioMatrix:
         if self._default_version is None:
             try:
                 response = await self.client.send(
-                    "GET", "/_matrix/client/v3/capabilities",
+                    "GET",
+                    "/_matrix/client/v3/capabilities",
                     headers={"Authorization": f"Bearer {self.client.access_token}"},
                 )
                 body = await response.json()
@@ -59,23 +60,42 @@ class NioMatrix:
     async def send(self, reply: Reply, request: Request | None = None) -> str | None:
         return await self.sender.send(reply, request)
 
-    async def create_room(self, *, name: str, topic: str | None = None, invite: list[str] | None = None,
-                          power_levels: dict[str, Any] | None = None, encrypted: bool = False,
-                          space: bool = False, initial_state: list[dict[str, Any]] | None = None,
-                          preset: str = "private_chat", txn_key: str | None = None,
-                          room_version: str | None = None) -> str:
+    async def create_room(
+        self,
+        *,
+        name: str,
+        topic: str | None = None,
+        invite: list[str] | None = None,
+        power_levels: dict[str, Any] | None = None,
+        encrypted: bool = False,
+        space: bool = False,
+        initial_state: list[dict[str, Any]] | None = None,
+        preset: str = "private_chat",
+        txn_key: str | None = None,
+        room_version: str | None = None,
+    ) -> str:
         state = list(initial_state or [])
         if encrypted and not any(e.get("type") == "m.room.encryption" for e in state):
-            state.append({"type": "m.room.encryption", "state_key": "",
-                          "content": {"algorithm": "m.megolm.v1.aes-sha2"}})
+            state.append(
+                {
+                    "type": "m.room.encryption",
+                    "state_key": "",
+                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                }
+            )
         if power_levels and "users" in power_levels:
             version = room_version or await self.default_room_version()
             if creators_are_privileged(version):
                 users = {u: lvl for u, lvl in power_levels["users"].items() if u != self.user_id}
                 power_levels = {**power_levels, "users": users}
         response = await self.client.room_create(
-            name=name, topic=topic, invite=list(invite or []), initial_state=state,
-            power_level_override=power_levels, preset=RoomPreset(preset), space=space,
+            name=name,
+            topic=topic,
+            invite=list(invite or []),
+            initial_state=state,
+            power_level_override=power_levels,
+            preset=RoomPreset(preset),
+            space=space,
             room_version=room_version,
         )
         if isinstance(response, RoomCreateError):
@@ -88,10 +108,13 @@ class NioMatrix:
     async def kick(self, room_id: str, user_id: str, reason: str | None = None) -> None:
         _check(await self.client.room_kick(room_id, user_id, reason), f"removing {user_id}")
 
-    async def put_state(self, room_id: str, event_type: str, content: dict[str, Any],
-                        state_key: str = "") -> None:
-        _check(await self.client.room_put_state(room_id, event_type, content, state_key),
-               f"setting {event_type} in {room_id}")
+    async def put_state(
+        self, room_id: str, event_type: str, content: dict[str, Any], state_key: str = ""
+    ) -> None:
+        _check(
+            await self.client.room_put_state(room_id, event_type, content, state_key),
+            f"setting {event_type} in {room_id}",
+        )
 
     async def get_state(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None:
         response = await self.client.room_get_state_event(room_id, event_type, state_key)

@@ -33,9 +33,11 @@ DATE_PATTERNS = {"de": "d. MMMM y", "en": "d MMMM y"}
 def _markdown() -> MarkdownIt:
     from markdown_it import MarkdownIt  # imported on first use: only operator content needs it
 
-    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
-        "table"
-    ).enable("strikethrough")
+    return (
+        MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+        .enable("table")
+        .enable("strikethrough")
+    )
 
 
 def markdown_to_html(text: str) -> Markup:
@@ -47,7 +49,18 @@ class _PlainText(HTMLParser):
     """HTML → readable plain text for ``body``: lists as bullets, links with their target."""
 
     BLOCKS: ClassVar[set[str]] = {
-        "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "blockquote",
+        "p",
+        "div",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "ul",
+        "ol",
+        "table",
+        "blockquote",
     }
 
     def __init__(self) -> None:
@@ -121,8 +134,9 @@ class _PlainText(HTMLParser):
 
     def text(self) -> str:
         raw = "".join(self.out)
-        lines = [" ".join(line.split()) if not line.startswith("  ") else line.rstrip()
-                 for line in raw.split("\n")]
+        lines = [
+            " ".join(line.split()) if not line.startswith("  ") else line.rstrip() for line in raw.split("\n")
+        ]
         cleaned, blank = [], 0
         for line in lines:
             blank = blank + 1 if not line.strip() else 0
@@ -141,8 +155,13 @@ def html_to_text(markup: str) -> str:
 class Renderer:
     """Renders a template name and its data to ``(plain body, html)`` for one locale."""
 
-    def __init__(self, locale: str = "de", timezone: str = "Europe/Berlin",
-                 templates: Path | None = None, extra_globals: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        locale: str = "de",
+        timezone: str = "Europe/Berlin",
+        templates: Path | None = None,
+        extra_globals: dict[str, Any] | None = None,
+    ):
         if locale not in LOCALES:
             raise ValueError(f"unknown locale {locale}")
         self.locale = locale

@@ -63,8 +63,15 @@ INITIAL_STATE_TYPES = ["m.room.encryption", "m.room.member"]
 ANSWERED_TYPES = ["m.room.message", "m.room.encrypted"]
 # The event fields nio parses; ``unsigned`` (age, previous content) is dropped except the marker
 # of a redacted event.
-EVENT_FIELDS = ["type", "content", "sender", "state_key", "event_id", "origin_server_ts",
-                "unsigned.redacted_because"]
+EVENT_FIELDS = [
+    "type",
+    "content",
+    "sender",
+    "state_key",
+    "event_id",
+    "origin_server_ts",
+    "unsigned.redacted_because",
+]
 
 
 def sync_filter(timeline_limit: int, initial: bool = False) -> dict[str, Any]:
@@ -77,8 +84,11 @@ def sync_filter(timeline_limit: int, initial: bool = False) -> dict[str, Any]:
         "account_data": {"not_types": ["*"]},
         "room": {
             "state": {"lazy_load_members": True, "types": state_types},
-            "timeline": {"limit": timeline_limit, "lazy_load_members": True,
-                         "types": [*state_types, *ANSWERED_TYPES]},
+            "timeline": {
+                "limit": timeline_limit,
+                "lazy_load_members": True,
+                "types": [*state_types, *ANSWERED_TYPES],
+            },
             "ephemeral": {"not_types": ["*"]},
             "account_data": {"not_types": ["*"]},
         },
@@ -96,9 +106,9 @@ def strip_mention(body: str, user_id: str, display_name: str | None = None) -> s
     localpart = user_id.split(":", 1)[0].lstrip("@")
     for name in (display_name, localpart):
         if name and text.lower().startswith(name.lower()):
-            return text[len(name):].lstrip(" :,").strip()
+            return text[len(name) :].lstrip(" :,").strip()
     match = LEADING_NAME.match(text)
-    return text[match.end():].strip() if match else text
+    return text[match.end() :].strip() if match else text
 
 
 def strip_reply_fallback(body: str) -> str:
@@ -206,8 +216,13 @@ class KleinstadtBot:
             try:
                 how = await login(self.client, self.settings, self.repo)
                 self._backoff.succeeded()
-                log.info("connected to %s as %s (device %s, %s)", self.settings.homeserver,
-                         self.client.user_id, self.client.device_id, how)
+                log.info(
+                    "connected to %s as %s (device %s, %s)",
+                    self.settings.homeserver,
+                    self.client.user_id,
+                    self.client.device_id,
+                    how,
+                )
                 return True
             except LoginFailed:
                 raise
@@ -224,12 +239,16 @@ class KleinstadtBot:
             if token is None:
                 # a new device or database: the first sync, fetched as text and handled in parts
                 request = fetch_initial_sync(
-                    self.client, sync_filter(self.settings.sync.timeline_limit, initial=True))
+                    self.client, sync_filter(self.settings.sync.timeline_limit, initial=True)
+                )
             else:
                 # No full state after a restart: nio keeps which rooms are encrypted in its store,
                 # rooms are rebuilt as events arrive, and members are fetched when needed.
-                request = self.client.sync(timeout=0 if first else self.settings.sync.timeout_ms,
-                                           sync_filter=room_filter, since=token)
+                request = self.client.sync(
+                    timeout=0 if first else self.settings.sync.timeout_ms,
+                    sync_filter=room_filter,
+                    since=token,
+                )
             self._sync_task = asyncio.ensure_future(request)
             try:
                 response = await self._sync_task
@@ -373,7 +392,8 @@ class KleinstadtBot:
         # the batch task keeps only what it needs, not the whole parsed response
         invites, leaves = dict(response.rooms.invite), list(response.rooms.leave)
         batch.task = asyncio.ensure_future(
-            self._finish_batch(batch, invites, leaves, new_joins, leave_checks, room_tasks))
+            self._finish_batch(batch, invites, leaves, new_joins, leave_checks, room_tasks)
+        )
         return set(per_room)
 
     def _forget_idle_rooms(self, part: SyncResponse, keep: set[str]) -> None:
@@ -399,9 +419,15 @@ class KleinstadtBot:
         task.add_done_callback(forget)
         return task
 
-    async def _finish_batch(self, batch: _Batch, invites: dict[str, Any], leaves: list[str],
-                            new_joins: dict[str, int], leave_checks: list[str],
-                            room_tasks: list[asyncio.Task]) -> None:
+    async def _finish_batch(
+        self,
+        batch: _Batch,
+        invites: dict[str, Any],
+        leaves: list[str],
+        new_joins: dict[str, int],
+        leave_checks: list[str],
+        room_tasks: list[asyncio.Task],
+    ) -> None:
         try:
             for room_id, info in invites.items():
                 await self._on_invite(room_id, info)
@@ -500,9 +526,15 @@ class KleinstadtBot:
         if mentioned:
             body = strip_mention(body, me, room.user_name(me) if room is not None else None)
         thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
-        return Request(sender=event.sender, room_id=room_id, body=body, event_id=event.event_id,
-                       thread_root=thread_root, timestamp_ms=event.server_timestamp,
-                       mentions_bot=mentioned)
+        return Request(
+            sender=event.sender,
+            room_id=room_id,
+            body=body,
+            event_id=event.event_id,
+            thread_root=thread_root,
+            timestamp_ms=event.server_timestamp,
+            mentions_bot=mentioned,
+        )
 
     async def _is_direct(self, room_id: str) -> bool:
         """A room with the bot and one other person. Member counts come from sync summaries;
@@ -522,8 +554,13 @@ class KleinstadtBot:
         if not await self.repo.claim_undecryptable_notice(room_id, self._now_ms()):
             return
         self._noticed.add(room_id)
-        request = Request(sender=event.sender, room_id=room_id, body="", event_id=event.event_id,
-                          timestamp_ms=event.server_timestamp)
+        request = Request(
+            sender=event.sender,
+            room_id=room_id,
+            body="",
+            event_id=event.event_id,
+            timestamp_ms=event.server_timestamp,
+        )
         try:
             await self.matrix.send(Reply("undecryptable"), request)
         except Exception:
@@ -532,8 +569,11 @@ class KleinstadtBot:
     async def _on_invite(self, room_id: str, info: Any) -> None:
         inviter = None
         for event in info.invite_state:
-            if (isinstance(event, InviteMemberEvent) and event.state_key == self.client.user_id
-                    and event.membership == "invite"):
+            if (
+                isinstance(event, InviteMemberEvent)
+                and event.state_key == self.client.user_id
+                and event.membership == "invite"
+            ):
                 inviter = event.sender
         server = inviter.split(":", 1)[1] if inviter and ":" in inviter else None
         if server in self.settings.invite_servers:

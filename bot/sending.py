@@ -62,8 +62,12 @@ def message_content(body: str, html: str, request: Request | None, mentions: lis
 class MessageSender:
     """Renders replies and sends them with bounded retries and stable transaction IDs."""
 
-    def __init__(self, client: AsyncClient, renderer: Renderer | None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+    def __init__(
+        self,
+        client: AsyncClient,
+        renderer: Renderer | None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
         self.client = client
         self.renderer = renderer
         self.sleep = sleep  # the wait between attempts; tests shorten it
@@ -99,7 +103,8 @@ class MessageSender:
         moments ago becomes known with the next sync, which runs while handlers work."""
         if self.client.olm is not None and room_id not in self.client.rooms and self.joined(room_id):
             self.client.rooms[room_id] = MatrixRoom(
-                room_id, self.client.user_id, room_id in self.client.encrypted_rooms)
+                room_id, self.client.user_id, room_id in self.client.encrypted_rooms
+            )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while self.client.olm is not None and room_id not in self.client.rooms:

@@ -56,8 +56,7 @@ async def login(client: AsyncClient, settings: Settings, repo: RuntimeStateRepos
         client.restore_login(session.user_id, session.device_id, session.access_token)
         if await _whoami(client) is not None:
             return "restored"
-        log.warning("stored access token no longer valid; logging in again with device %s",
-                    session.device_id)
+        log.warning("stored access token no longer valid; logging in again with device %s", session.device_id)
     client.device_id = session.device_id if session else settings.device_id
     assert settings.password is not None
     response = await client.login(settings.password.get_secret_value(), device_name=settings.device_name)
@@ -65,7 +64,8 @@ async def login(client: AsyncClient, settings: Settings, repo: RuntimeStateRepos
         if response.status_code in ("M_FORBIDDEN", "M_USER_DEACTIVATED", "M_INVALID_PARAM"):
             raise LoginFailed(f"password login refused: {response.status_code}")
         raise TransientLoginError(f"{response.status_code}: {response.message}")
-    await repo.save_session(Session(response.user_id, response.device_id, response.access_token,
-                                    settings.homeserver))
+    await repo.save_session(
+        Session(response.user_id, response.device_id, response.access_token, settings.homeserver)
+    )
     log.info("logged in as %s with device %s", response.user_id, response.device_id)
     return "password"

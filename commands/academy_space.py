@@ -23,8 +23,9 @@ def server_of(user_id: str) -> str:
     return user_id.split(":", 1)[1]
 
 
-def room_power_levels(services: Services, extra: dict[str, int] | None = None,
-                      requester: str | None = None) -> dict[str, Any]:
+def room_power_levels(
+    services: Services, extra: dict[str, int] | None = None, requester: str | None = None
+) -> dict[str, Any]:
     """Power levels for bot-made rooms: bot and coordinators 100, ``extra`` as given."""
     users: dict[str, int] = dict(extra or {})
     for coordinator in services.settings.coordinators:
@@ -61,8 +62,9 @@ async def _find_or_create_space(services: Services) -> str:
         if room_id:
             record = await repo.get()
             if record is None or record.room_id != room_id:
-                await repo.record(room_id, configured=configured, created_by_bot=False,
-                                  now=services.clock.now())
+                await repo.record(
+                    room_id, configured=configured, created_by_bot=False, now=services.clock.now()
+                )
     if room_id is None:
         record = await repo.get()
         if record is not None:
@@ -91,12 +93,14 @@ async def add_child(services: Services, room_id: str, space_id: str | None = Non
     """Make ``room_id`` a child of the academy Space (both directions). Returns the Space ID."""
     space_id = space_id or await ensure_space(services)
     via = server_of(services.matrix.user_id)
-    await services.matrix.put_state(space_id, "m.space.child", {"via": [via], "suggested": False},
-                                    state_key=room_id)
+    await services.matrix.put_state(
+        space_id, "m.space.child", {"via": [via], "suggested": False}, state_key=room_id
+    )
     existing = await services.matrix.get_state(room_id, "m.space.parent", state_key=space_id)
     if not existing:
-        await services.matrix.put_state(room_id, "m.space.parent", {"via": [via], "canonical": True},
-                                        state_key=space_id)
+        await services.matrix.put_state(
+            room_id, "m.space.parent", {"via": [via], "canonical": True}, state_key=space_id
+        )
     return space_id
 
 

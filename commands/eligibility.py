@@ -64,10 +64,16 @@ def parse_population(query: str) -> int | None:
 
 def _town_data(town: Municipality) -> dict[str, Any]:
     return {
-        "ags": town.ags, "name": town.name, "name_official": town.name_official, "kreis": town.kreis,
-        "kreis_label": town.kreis_label, "kreisfrei": town.kreisfrei, "land": town.land,
+        "ags": town.ags,
+        "name": town.name,
+        "name_official": town.name_official,
+        "kreis": town.kreis,
+        "kreis_label": town.kreis_label,
+        "kreisfrei": town.kreisfrei,
+        "land": town.land,
         "population": town.population,
-        "population_date": town.population_date, "gemeinde_type": town.gemeinde_type,
+        "population_date": town.population_date,
+        "gemeinde_type": town.gemeinde_type,
     }
 
 
@@ -88,27 +94,44 @@ async def answer_for(ctx: Context, town: Municipality, matched_by: str, query: s
     central = await MunicipalityRepository(ctx.db).central_place(town.ags)
     own = verdict(town.population, central)
     data: dict[str, Any] = {
-        "town": _town_data(town), "band": band(town.population), "verdict": own,
-        "min": KLEINSTADT_MIN, "max": KLEINSTADT_MAX, "query": query,
-        "typo": matched_by == "fuzzy", "plz": query if matched_by == "plz" else None,
-        "word": ctx.prefix + ELIGIBLE.display_name(ctx.locale), "central": None, "verband": None,
-        "source": await _source(ctx), "coordinators": bool(ctx.settings.coordinators),
+        "town": _town_data(town),
+        "band": band(town.population),
+        "verdict": own,
+        "min": KLEINSTADT_MIN,
+        "max": KLEINSTADT_MAX,
+        "query": query,
+        "typo": matched_by == "fuzzy",
+        "plz": query if matched_by == "plz" else None,
+        "word": ctx.prefix + ELIGIBLE.display_name(ctx.locale),
+        "central": None,
+        "verband": None,
+        "source": await _source(ctx),
+        "coordinators": bool(ctx.settings.coordinators),
     }
     if central is not None:
-        data["central"] = {"function": central.function, "qualifies": central.qualifies,
-                           "reason": central.reason, "set_at": central.set_at[:10]}
+        data["central"] = {
+            "function": central.function,
+            "qualifies": central.qualifies,
+            "reason": central.reason,
+            "set_at": central.set_at[:10],
+        }
     combined = (await town_index(ctx.services)).verband(town)
     if combined is not None:
         total, members = combined
         data["verband"] = {
-            "name": town.gemeindeverband, "type": town.gemeindeverband_type, "population": total,
-            "members": members, "band": band(total), "verdict": verdict(total),
+            "name": town.gemeindeverband,
+            "type": town.gemeindeverband_type,
+            "population": total,
+            "members": members,
+            "band": band(total),
+            "verdict": verdict(total),
             "changes": verdict(total) != own,
         }
     return data
 
 
 # --- !berechtigt -------------------------------------------------------------------------------
+
 
 @command(
     "eligible",
@@ -121,20 +144,28 @@ async def answer_for(ctx: Context, town: Municipality, matched_by: str, query: s
     },
     help={
         "de": "Gib den Namen der Gemeinde ein (Umlaute und Tippfehler sind kein Problem), dazu bei "
-              "Bedarf Kreis oder Land. Auch der Gemeindeschlüssel (AGS), die Postleitzahl oder "
-              "eine Einwohnerzahl gehen. Die Zahlen stammen aus dem amtlichen Gemeindeverzeichnis.",
+        "Bedarf Kreis oder Land. Auch der Gemeindeschlüssel (AGS), die Postleitzahl oder "
+        "eine Einwohnerzahl gehen. Die Zahlen stammen aus dem amtlichen Gemeindeverzeichnis.",
         "en": "Give the town's name (umlauts and typos are fine), with its Kreis or Land if needed. "
-              "The municipality key (AGS), the postcode or a number of inhabitants work too. The "
-              "figures come from the official municipality register.",
+        "The municipality key (AGS), the postcode or a number of inhabitants work too. The "
+        "figures come from the official municipality register.",
     },
-    examples=["berechtigt Bad Berleburg", "berechtigt Neustadt, Holstein", "berechtigt 05970004",
-              "berechtigt 12000"],
+    examples=[
+        "berechtigt Bad Berleburg",
+        "berechtigt Neustadt, Holstein",
+        "berechtigt 05970004",
+        "berechtigt 12000",
+    ],
 )
 async def eligible(ctx: Context, query: str | None = None) -> None:
     query = " ".join((query or "").split())
     if not query or len(query) > MAX_QUERY_LENGTH:
-        await ctx.reply("eligible_help", reason="empty" if not query else "too_long",
-                        limit=MAX_QUERY_LENGTH, examples=_examples(ctx))
+        await ctx.reply(
+            "eligible_help",
+            reason="empty" if not query else "too_long",
+            limit=MAX_QUERY_LENGTH,
+            examples=_examples(ctx),
+        )
         return
     result = await find_towns(ctx.services, query)
     if result.status == "not_found":
@@ -142,15 +173,26 @@ async def eligible(ctx: Context, query: str | None = None) -> None:
         digits = re.sub(r"\s", "", query)
         if population is not None and not (digits.isdigit() and len(digits) in (8, 12)):
             if population > MAX_POPULATION:
-                await ctx.reply("eligible_help", reason="too_big", limit=MAX_POPULATION,
-                                examples=_examples(ctx))
+                await ctx.reply(
+                    "eligible_help", reason="too_big", limit=MAX_POPULATION, examples=_examples(ctx)
+                )
                 return
-            await ctx.reply("eligible_number", population=population, band=band(population),
-                            verdict=verdict(population), min=KLEINSTADT_MIN, max=KLEINSTADT_MAX,
-                            examples=_examples(ctx))
+            await ctx.reply(
+                "eligible_number",
+                population=population,
+                band=band(population),
+                verdict=verdict(population),
+                min=KLEINSTADT_MIN,
+                max=KLEINSTADT_MAX,
+                examples=_examples(ctx),
+            )
             return
-        await ctx.reply("eligible_not_found", query=query, key=digits.isdigit() and len(digits) in (8, 12),
-                        examples=_examples(ctx))
+        await ctx.reply(
+            "eligible_not_found",
+            query=query,
+            key=digits.isdigit() and len(digits) in (8, 12),
+            examples=_examples(ctx),
+        )
         return
     word = ctx.prefix + ELIGIBLE.display_name(ctx.locale)
     if result.status == "exact":
@@ -161,9 +203,18 @@ async def eligible(ctx: Context, query: str | None = None) -> None:
         by_plz = result.matched_by == "plz"
         first = next((t for t in result.towns if not t.kreisfrei), result.towns[0])
         narrow = first.land if first.kreisfrei else first.kreis
-        await ctx.reply("eligible_ambiguous", query=query, towns=towns[:12], more=max(0, len(towns) - 12),
-                        total=len(towns), word=word, example_name=first.name if by_plz else query,
-                        example_narrow=narrow, example_ags=first.ags, by_plz=by_plz)
+        await ctx.reply(
+            "eligible_ambiguous",
+            query=query,
+            towns=towns[:12],
+            more=max(0, len(towns) - 12),
+            total=len(towns),
+            word=word,
+            example_name=first.name if by_plz else query,
+            example_narrow=narrow,
+            example_ags=first.ags,
+            by_plz=by_plz,
+        )
         return
     await ctx.reply("eligible_suggestions", query=query, towns=towns, word=word)
 
@@ -184,13 +235,17 @@ central_place = command(
     },
     help={
         "de": "Das Gemeindeverzeichnis kennt die zentralörtliche Funktion nicht. Hier vermerkt ihr "
-              "sie aus dem Regionalplan des Landes, mit Begründung. Funktionen: "
-              + ", ".join(CENTRAL_FUNCTIONS) + ".",
+        "sie aus dem Regionalplan des Landes, mit Begründung. Funktionen: "
+        + ", ".join(CENTRAL_FUNCTIONS)
+        + ".",
         "en": "The register does not know the central-place function. Record it here from the "
-              "Land's regional plan, with a reason. Functions: " + ", ".join(CENTRAL_FUNCTIONS) + ".",
+        "Land's regional plan, with a reason. Functions: " + ", ".join(CENTRAL_FUNCTIONS) + ".",
     },
-    examples=["zentralort setzen 07231001 grundzentrum_mz Regionalplan Trier 2024",
-              "zentralort löschen 07231001", "zentralort liste"],
+    examples=[
+        "zentralort setzen 07231001 grundzentrum_mz Regionalplan Trier 2024",
+        "zentralort löschen 07231001",
+        "zentralort liste",
+    ],
 )(None)  # no handler of its own: the dispatcher shows the subcommands
 
 
@@ -198,8 +253,13 @@ async def _one_town(ctx: Context, town: str) -> Municipality | None:
     result = await find_towns(ctx.services, town)
     if result.status == "exact":
         return result.towns[0]
-    await ctx.reply("eligible_central_error", problem="town", query=town, status=result.status,
-                    towns=[_town_data(t) for t in result.towns[:8]])
+    await ctx.reply(
+        "eligible_central_error",
+        problem="town",
+        query=town,
+        status=result.status,
+        towns=[_town_data(t) for t in result.towns[:8]],
+    )
     return None
 
 
@@ -207,24 +267,37 @@ async def _one_town(ctx: Context, town: str) -> Municipality | None:
     "set",
     aliases={"de": ["setzen"], "en": ["set"]},
     summary={"de": "Funktion vermerken, mit Begründung.", "en": "Record the function, with a reason."},
-    args=[Arg("town", label={"de": "AGS", "en": "AGS"}),
-          Arg("function", label={"de": "funktion", "en": "function"}),
-          Arg("reason", "text", label={"de": "begründung", "en": "reason"})],
+    args=[
+        Arg("town", label={"de": "AGS", "en": "AGS"}),
+        Arg("function", label={"de": "funktion", "en": "function"}),
+        Arg("reason", "text", label={"de": "begründung", "en": "reason"}),
+    ],
 )
 async def central_set(ctx: Context, town: str, function: str, reason: str) -> None:
     code = parse_central_function(function)
     if code is None:
-        await ctx.reply("eligible_central_error", problem="function", query=function, status="",
-                        towns=[], functions=list(CENTRAL_FUNCTIONS))
+        await ctx.reply(
+            "eligible_central_error",
+            problem="function",
+            query=function,
+            status="",
+            towns=[],
+            functions=list(CENTRAL_FUNCTIONS),
+        )
         return
     found = await _one_town(ctx, town)
     if found is None:
         return
     now = ctx.services.clock.now().isoformat()
     await MunicipalityRepository(ctx.db).set_central_place(found.ags, code, reason, ctx.sender, now)
-    await ctx.reply("eligible_central_set", town=_town_data(found), function=code,
-                    qualifies=CENTRAL_FUNCTIONS[code], reason=reason,
-                    verdict=verdict(found.population, CentralPlace(found.ags, code, reason, ctx.sender, now)))
+    await ctx.reply(
+        "eligible_central_set",
+        town=_town_data(found),
+        function=code,
+        qualifies=CENTRAL_FUNCTIONS[code],
+        reason=reason,
+        verdict=verdict(found.population, CentralPlace(found.ags, code, reason, ctx.sender, now)),
+    )
 
 
 @central_place.subcommand(
@@ -252,6 +325,14 @@ async def central_list(ctx: Context) -> None:
     entries = []
     for place in await repo.central_places():
         town = index.by_ags.get(place.ags)
-        entries.append({"ags": place.ags, "name": town.name if town else None, "function": place.function,
-                        "qualifies": place.qualifies, "reason": place.reason, "set_at": place.set_at[:10]})
+        entries.append(
+            {
+                "ags": place.ags,
+                "name": town.name if town else None,
+                "function": place.function,
+                "qualifies": place.qualifies,
+                "reason": place.reason,
+                "set_at": place.set_at[:10],
+            }
+        )
     await ctx.reply("eligible_central_list", entries=entries[:50], more=max(0, len(entries) - 50))

@@ -34,9 +34,9 @@ def _entry_data(entry) -> dict:
     summary={"de": "Antworten auf häufige Fragen.", "en": "Answers to frequent questions."},
     help={
         "de": "Ohne Angabe: alle Fragen nach Thema. Mit einer Frage oder ein paar Stichwörtern: die "
-              "passende Antwort. Im Direktchat kannst du deine Frage auch einfach so schreiben.",
+        "passende Antwort. Im Direktchat kannst du deine Frage auch einfach so schreiben.",
         "en": "Without an argument: all questions by topic. With a question or a few keywords: the "
-              "best answer. In a direct chat you can also just write your question.",
+        "best answer. In a direct chat you can also just write your question.",
     },
     examples=["frage Wer darf mitmachen?", "frage Tandem", "frage"],
 )
@@ -46,8 +46,11 @@ async def faq(ctx: Context, question: str | None = None) -> None:
         groups: dict[str, list[dict]] = {}
         for entry in lib.faq(ctx.locale):
             groups.setdefault(entry.category, []).append({"id": entry.id, "question": entry.question})
-        await ctx.reply("faq_list", groups=[{"title": k, "entries": v} for k, v in groups.items()],
-                        faq_word=_faq_word(ctx))
+        await ctx.reply(
+            "faq_list",
+            groups=[{"title": k, "entries": v} for k, v in groups.items()],
+            faq_word=_faq_word(ctx),
+        )
         return
     entry = lib.faq_entry(ctx.locale, question.strip().lower())
     if entry is not None:
@@ -97,9 +100,9 @@ async def answer_plain_question(ctx: Context) -> bool:
     summary={"de": "Lädt Fragen und Module neu.", "en": "Reloads the FAQ and the modules."},
     help={
         "de": "Liest die FAQ- und Moduldateien neu ein, ohne Neustart. Wenn etwas fehlerhaft ist, bleibt "
-              "die bisherige Fassung aktiv und du bekommst eine Liste der Fehler mit Datei und Zeile.",
+        "die bisherige Fassung aktiv und du bekommst eine Liste der Fehler mit Datei und Zeile.",
         "en": "Re-reads the FAQ and module files without a restart. If something is wrong, the current "
-              "version stays in service and you get the problems with file and line.",
+        "version stays in service and you get the problems with file and line.",
     },
     examples=["neuladen"],
 )
@@ -120,8 +123,9 @@ async def reload(ctx: Context) -> None:
         return
     ctx.services.cache[CACHE_KEY] = fresh
     log.info("content reloaded from %s", root)
-    await ctx.reply("faq_reload_ok", faq_count=len(fresh.faq(ctx.locale)),
-                    module_count=len(fresh.modules(ctx.locale)))
+    await ctx.reply(
+        "faq_reload_ok", faq_count=len(fresh.faq(ctx.locale)), module_count=len(fresh.modules(ctx.locale))
+    )
 
 
 @on_startup
@@ -130,5 +134,8 @@ async def check_content(services: Services) -> None:
     lib = await library(services)
     for problem in lib.problems:
         log.error("content: %s", problem)
-    log.info("content: %d FAQ entries, %d modules", len(lib.faq(services.settings.locale)),
-             len(lib.modules(services.settings.locale)))
+    log.info(
+        "content: %d FAQ entries, %d modules",
+        len(lib.faq(services.settings.locale)),
+        len(lib.modules(services.settings.locale)),
+    )

@@ -109,7 +109,8 @@ class Hit:
         """Most of the question is covered and no other entry scores about the same, or a good
         part is covered and the entry clearly leads."""
         return (self.confidence >= CONFIDENT and self.lead >= MIN_LEAD) or (
-            self.strong and self.confidence >= CONFIDENT_LEADING and self.lead >= LEAD)
+            self.strong and self.confidence >= CONFIDENT_LEADING and self.lead >= LEAD
+        )
 
 
 @dataclass
@@ -156,9 +157,12 @@ class Index:
             head, tail = word[:cut], word[cut:]
             if tail not in self.words:
                 continue
-            for candidate in (head, head[:-1] if head.endswith("s") else None,
-                              head[:-1] if head.endswith("n") else None,
-                              head[:-2] if head.endswith("en") else None):
+            for candidate in (
+                head,
+                head[:-1] if head.endswith("s") else None,
+                head[:-1] if head.endswith("n") else None,
+                head[:-2] if head.endswith("en") else None,
+            ):
                 if candidate and len(candidate) >= 4 and candidate in self.words:
                     return [candidate, tail]
             if loose and len(tail) >= 5:
@@ -195,8 +199,11 @@ class Index:
             cutoff = FUZZY_CUTOFF if len(w) >= 8 else FUZZY_CUTOFF_SHORT
             from rapidfuzz import fuzz, process  # imported on first use: 3 MB start-up does not need
 
-            close = process.extractOne(w, self.word_list, scorer=fuzz.ratio,
-                                       score_cutoff=cutoff) if len(w) >= 6 else None
+            close = (
+                process.extractOne(w, self.word_list, scorer=fuzz.ratio, score_cutoff=cutoff)
+                if len(w) >= 6
+                else None
+            )
             if close is not None and stem(close[0]) in self.df:
                 # a guessed word counts by how close it is; a loose guess (below 90) also keeps
                 # the weight of an unknown word, so it alone never makes a confident answer
@@ -232,8 +239,15 @@ class Index:
                     strong = strong or strongest >= STRONG_FIELD
                     matched.append(t.term)
             if score > 0:
-                hits.append(Hit(doc_id, round(score, 6), round(min(1.0, covered / total), 4),
-                                tuple(matched), strong=strong))
+                hits.append(
+                    Hit(
+                        doc_id,
+                        round(score, 6),
+                        round(min(1.0, covered / total), 4),
+                        tuple(matched),
+                        strong=strong,
+                    )
+                )
         order = {doc_id: n for n, doc_id in enumerate(self.docs)}
         hits.sort(key=lambda h: (-h.score, order[h.id]))
         if hits:
@@ -249,26 +263,32 @@ MODULE_WEIGHTS = {"title": 3.0, "id": 2.5, "format": 2.0, "topics": 1.5, "summar
 
 def faq_docs(entries) -> list[Doc]:
     return [
-        Doc(e.id, {
-            "question": e.question,
-            "alternatives": "\n".join(e.alternatives),
-            "tags": " ".join(e.tags),
-            "answer": e.answer,
-        })
+        Doc(
+            e.id,
+            {
+                "question": e.question,
+                "alternatives": "\n".join(e.alternatives),
+                "tags": " ".join(e.tags),
+                "answer": e.answer,
+            },
+        )
         for e in entries
     ]
 
 
 def module_docs(modules, topic_label) -> list[Doc]:
     return [
-        Doc(m.id, {
-            "title": m.title,
-            "id": m.id.replace("-", " ").replace("_", " "),
-            "format": m.format,
-            "topics": " ".join(topic_label(t) for t in m.topics),
-            "summary": m.summary,
-            "body": m.body,
-        })
+        Doc(
+            m.id,
+            {
+                "title": m.title,
+                "id": m.id.replace("-", " ").replace("_", " "),
+                "format": m.format,
+                "topics": " ".join(topic_label(t) for t in m.topics),
+                "summary": m.summary,
+                "body": m.body,
+            },
+        )
         for m in modules
     ]
 

@@ -48,8 +48,10 @@ async def help_command(ctx: Context, command: str | None = None) -> None:
         {
             "key": key,
             "commands": [
-                {"usage": c.usage(prefix, locale) if c.handler else prefix + c.display_name(locale),
-                 "summary": c.text("summary", locale)}
+                {
+                    "usage": c.usage(prefix, locale) if c.handler else prefix + c.display_name(locale),
+                    "summary": c.text("summary", locale),
+                }
                 for c in visible[key]
             ],
         }

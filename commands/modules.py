@@ -43,13 +43,15 @@ def _short(module: Module) -> dict:
     aliases={"de": ["modul", "module"], "en": ["module"]},
     group="content",
     args=[Arg("name", "text", required=False, label={"de": "Modul", "en": "module"})],
-    summary={"de": "Lern- und Austauschmodule der Akademie.",
-             "en": "The academy's learning and exchange modules."},
+    summary={
+        "de": "Lern- und Austauschmodule der Akademie.",
+        "en": "The academy's learning and exchange modules.",
+    },
     help={
         "de": "Ohne Angabe: alle Module nach Thema. Mit Kürzel oder Titelwörtern: die Kurzfassung mit "
-              "Format, Dauer und Zielgruppe. Mit „ganz“ dahinter: das ganze Modul.",
+        "Format, Dauer und Zielgruppe. Mit „ganz“ dahinter: das ganze Modul.",
         "en": "Without an argument: all modules by topic. With an id or title words: the excerpt with "
-              "format, duration and audience. Add \"full\" for the whole module.",
+        'format, duration and audience. Add "full" for the whole module.',
     },
     examples=["modul", "modul lernwerkstatt", "modul digitale-lernwerkstatt ganz", "modul suche Jugend"],
 )
@@ -70,8 +72,11 @@ async def module_command(ctx: Context, name: str | None = None) -> None:
     module = lib.module(ctx.locale, query)
     if module is None:
         found = lib.find_modules(ctx.locale, query, limit=3)
-        clear = found and found[0][1].confident and (
-            len(found) == 1 or found[1][1].score < 0.75 * found[0][1].score)
+        clear = (
+            found
+            and found[0][1].confident
+            and (len(found) == 1 or found[1][1].score < 0.75 * found[0][1].score)
+        )
         if not clear:
             close = [_short(m) for m, hit in found if hit.confidence >= SEARCH_MIN_CONFIDENCE]
             await ctx.reply("module_not_found", query=query, suggestions=close)

@@ -89,8 +89,17 @@ def _reasons(a: Candidate, b: Candidate, topic: str, distance: int) -> tuple[Rea
     reasons = [Reason("shared_topic", {"topic": topic})]
     if a.band is not None and b.band is not None:
         code = "same_band" if distance == 0 else "near_band"
-        reasons.append(Reason(code, {"band_a": a.band, "band_b": b.band,
-                                     "population_a": a.population, "population_b": b.population}))
+        reasons.append(
+            Reason(
+                code,
+                {
+                    "band_a": a.band,
+                    "band_b": b.band,
+                    "population_a": a.population,
+                    "population_b": b.population,
+                },
+            )
+        )
     reasons.append(Reason("different_kreis", {"kreis_a": a.kreis, "kreis_b": b.kreis}))
     reasons.append(Reason("never_paired", {}))
     also = sorted((a.topics & b.topics) - {topic})

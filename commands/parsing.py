@@ -48,7 +48,7 @@ def split_command(body: str, prefix: str) -> tuple[str, list[str]] | None:
     text = body.strip()
     if not text.startswith(prefix):
         return None
-    text = text[len(prefix):]
+    text = text[len(prefix) :]
     if not text or text[0].isspace():
         return None
     words = split_words(text)

@@ -36,10 +36,10 @@ def topic_labels(ids, locale: str) -> list[str]:
     summary={"de": "Dein Profil: deine Stadt und deine Themen.", "en": "Your profile: your town and topics."},
     help={
         "de": "Ohne Angabe zeigt der Befehl dein Profil. Mit deiner Stadt und deinen Themen kann die "
-              "Koordination passende Tandems vorschlagen. Du kannst alles jederzeit ansehen, "
-              "exportieren und löschen.",
+        "Koordination passende Tandems vorschlagen. Du kannst alles jederzeit ansehen, "
+        "exportieren und löschen.",
         "en": "Without arguments it shows your profile. With your town and topics the coordinators "
-              "can suggest good tandems. You can view, export and delete everything at any time.",
+        "can suggest good tandems. You can view, export and delete everything at any time.",
     },
     examples=["profil ort Wittenberge", "profil themen hinzufügen Wohnen", "profil"],
 )
@@ -48,14 +48,16 @@ async def profile_cmd(ctx: Context) -> None:
     await ctx.reply("profile_show", profile=_profile_data(profile, ctx.locale))
 
 
-
-
 def _profile_data(profile, locale: str) -> dict | None:
     if profile is None:
         return None
     return {
-        "town": profile.town, "ags": profile.ags, "kreis": profile.kreis, "land": profile.land,
-        "population": profile.population, "topics": topic_labels(profile.topics, locale),
+        "town": profile.town,
+        "ags": profile.ags,
+        "kreis": profile.kreis,
+        "land": profile.land,
+        "population": profile.population,
+        "topics": topic_labels(profile.topics, locale),
     }
 
 
@@ -72,17 +74,29 @@ async def profile_town(ctx: Context, town: str) -> None:
         chosen = found.towns[0]
         repo = ProfileRepository(ctx.db)
         first_profile = await repo.get(ctx.sender) is None
-        await repo.set_town(ctx.sender, ags=chosen.ags, town=chosen.name, kreis=chosen.kreis,
-                            land=chosen.land, population=chosen.population, now=ctx.services.clock.now())
+        await repo.set_town(
+            ctx.sender,
+            ags=chosen.ags,
+            town=chosen.name,
+            kreis=chosen.kreis,
+            land=chosen.land,
+            population=chosen.population,
+            now=ctx.services.clock.now(),
+        )
         profile = await repo.get(ctx.sender)
         # a new member of the academy: into the Space, where the topic channels are
         invited = first_profile and await invite_to_space(ctx.services, ctx.sender)
-        await ctx.reply("profile_town_set", town=chosen.name, kreis=chosen.kreis_label, land=chosen.land,
-                        has_topics=bool(profile and profile.topics), invited_to_space=invited,
-                        space_name=ctx.settings.space_name)
+        await ctx.reply(
+            "profile_town_set",
+            town=chosen.name,
+            kreis=chosen.kreis_label,
+            land=chosen.land,
+            has_topics=bool(profile and profile.topics),
+            invited_to_space=invited,
+            space_name=ctx.settings.space_name,
+        )
         return
-    await ctx.reply("profile_town_unclear", query=town, status=found.status,
-                    towns=found.towns[:8])
+    await ctx.reply("profile_town_unclear", query=town, status=found.status, towns=found.towns[:8])
 
 
 @profile_cmd.subcommand(
@@ -103,8 +117,12 @@ async def profile_topics(ctx: Context, action: str, topic: str) -> None:
     topics = default_topics()
     match = topics.match(topic)
     if match is None:
-        await ctx.reply("profile_topic_problem", problem="unknown_topic", value=topic,
-                        topics=[t.label(ctx.locale) for t in topics])
+        await ctx.reply(
+            "profile_topic_problem",
+            problem="unknown_topic",
+            value=topic,
+            topics=[t.label(ctx.locale) for t in topics],
+        )
         return
     repo = ProfileRepository(ctx.db)
     if await repo.get(ctx.sender) is None:
@@ -116,16 +134,23 @@ async def profile_topics(ctx: Context, action: str, topic: str) -> None:
     else:
         changed = await repo.remove_topic(ctx.sender, match.id, now)
     profile = await repo.get(ctx.sender)
-    await ctx.reply("profile_topic_changed", added=action in TOPIC_ADD, changed=changed,
-                    topic=match.label(ctx.locale), topics=topic_labels(profile.topics, ctx.locale))
+    await ctx.reply(
+        "profile_topic_changed",
+        added=action in TOPIC_ADD,
+        changed=changed,
+        topic=match.label(ctx.locale),
+        topics=topic_labels(profile.topics, ctx.locale),
+    )
 
 
 @profile_cmd.subcommand(
     "delete",
     aliases={"de": ["löschen", "loeschen"], "en": ["delete"]},
     args=[Arg("confirm", required=False, label={"de": "bestätigen", "en": "confirm"})],
-    summary={"de": "Löscht alles, was der Bot über dich gespeichert hat.",
-             "en": "Deletes everything the bot stores about you."},
+    summary={
+        "de": "Löscht alles, was der Bot über dich gespeichert hat.",
+        "en": "Deletes everything the bot stores about you.",
+    },
     examples=["profil löschen", "profil löschen bestätigen"],
 )
 async def profile_delete(ctx: Context, confirm: str | None = None) -> None:
@@ -147,8 +172,10 @@ async def forget_person(services: Services, user_id: str) -> dict:
 @profile_cmd.subcommand(
     "export",
     aliases={"de": ["export", "exportieren"], "en": ["export"]},
-    summary={"de": "Schickt dir alles, was der Bot über dich gespeichert hat.",
-             "en": "Sends you everything the bot stores about you."},
+    summary={
+        "de": "Schickt dir alles, was der Bot über dich gespeichert hat.",
+        "en": "Sends you everything the bot stores about you.",
+    },
     examples=["profil export"],
 )
 async def profile_export(ctx: Context) -> None:
@@ -160,6 +187,14 @@ async def profile_export(ctx: Context) -> None:
         profile=_profile_data(profile, ctx.locale),
         created_at=profile.created_at if profile else None,
         updated_at=profile.updated_at if profile else None,
-        tandems=[{"id": t.id, "towns": f"{t.town_a} ⇄ {t.town_b}", "topic": t.topic_label, "state": t.state,
-                  "created_at": t.created_at} for t in tandems],
+        tandems=[
+            {
+                "id": t.id,
+                "towns": f"{t.town_a} ⇄ {t.town_b}",
+                "topic": t.topic_label,
+                "state": t.state,
+                "created_at": t.created_at,
+            }
+            for t in tandems
+        ],
     )

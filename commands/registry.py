@@ -223,7 +223,7 @@ class Registry:
         for match, _score, _index in found:
             cmd = self._by_word[match]
             name = prefix + match
-            if name not in names and all(self._by_word[n[len(prefix):]] is not cmd for n in names):
+            if name not in names and all(self._by_word[n[len(prefix) :]] is not cmd for n in names):
                 names.append(name)
         return names[:limit]
 

@@ -31,9 +31,15 @@ from storage.community import Profile, ProfileRepository, Tandem, TandemReposito
 log = logging.getLogger(__name__)
 
 STATE_WORDS = {
-    "active": "active", "aktiv": "active", "laufend": "active",
-    "paused": "paused", "pausiert": "paused", "pause": "paused",
-    "ended": "ended", "beendet": "ended", "ende": "ended",
+    "active": "active",
+    "aktiv": "active",
+    "laufend": "active",
+    "paused": "paused",
+    "pausiert": "paused",
+    "pause": "paused",
+    "ended": "ended",
+    "beendet": "ended",
+    "ende": "ended",
 }
 MAYOR_LEVEL = 50
 
@@ -53,9 +59,16 @@ async def matching_modules(services, topic_id: str | None, locale: str) -> list[
 
 def _tandem_data(t: Tandem, locale: str) -> dict:
     return {
-        "id": t.id, "town_a": t.town_a, "town_b": t.town_b, "user_a": t.user_a, "user_b": t.user_b,
-        "topic": t.topic_label, "state": t.state, "created_at": t.created_at,
-        "since": t.since(t.state), "room_id": t.room_id,
+        "id": t.id,
+        "town_a": t.town_a,
+        "town_b": t.town_b,
+        "user_a": t.user_a,
+        "user_b": t.user_b,
+        "topic": t.topic_label,
+        "state": t.state,
+        "created_at": t.created_at,
+        "since": t.since(t.state),
+        "room_id": t.room_id,
         "history": [{"state": e.state, "at": e.at} for e in t.history],
     }
 
@@ -67,7 +80,7 @@ tandem_cmd = command(
     summary={"de": "Tandems zwischen zwei Städten.", "en": "Tandems between two towns."},
     help={
         "de": "Ein Tandem: zwei Bürgermeisterinnen oder Bürgermeister arbeiten über Monate an einem "
-              "gemeinsamen Thema, in einem eigenen Raum.",
+        "gemeinsamen Thema, in einem eigenen Raum.",
         "en": "A tandem: two mayors work on a shared topic for months, in a room of their own.",
     },
     examples=["tandem info", "tandem liste"],
@@ -81,9 +94,11 @@ tandem_cmd = command(
     "create",
     aliases={"de": ["anlegen", "erstellen", "neu"], "en": ["create"]},
     role=Role.COORDINATOR,
-    args=[Arg("user_a", "mxid", label={"de": "@person1:server", "en": "@person1:server"}),
-          Arg("user_b", "mxid", label={"de": "@person2:server", "en": "@person2:server"}),
-          Arg("topic", "text", label={"de": "Thema", "en": "topic"})],
+    args=[
+        Arg("user_a", "mxid", label={"de": "@person1:server", "en": "@person1:server"}),
+        Arg("user_b", "mxid", label={"de": "@person2:server", "en": "@person2:server"}),
+        Arg("topic", "text", label={"de": "Thema", "en": "topic"}),
+    ],
     summary={"de": "Legt ein Tandem mit eigenem Raum an.", "en": "Creates a tandem with its own room."},
     examples=["tandem anlegen @anna:example.org @ben:example.org Innenstadt"],
 )
@@ -122,10 +137,20 @@ async def tandem_create(ctx: Context, user_a: str, user_b: str, topic: str) -> N
     label = match.label(ctx.locale) if match else topic.strip()
     short = match.label(ctx.locale).split(" und ")[0] if match else label
     now = services.clock.now()
-    tandem_id = await repo.start(user_a=user_a, user_b=user_b, ags_a=pa.ags, ags_b=pb.ags, town_a=pa.town,
-                                 town_b=pb.town, kreis_a=pa.kreis, kreis_b=pb.kreis,
-                                 topic_id=match.id if match else None, topic_label=label,
-                                 created_by=ctx.sender, now=now)
+    tandem_id = await repo.start(
+        user_a=user_a,
+        user_b=user_b,
+        ags_a=pa.ags,
+        ags_b=pb.ags,
+        town_a=pa.town,
+        town_b=pb.town,
+        kreis_a=pa.kreis,
+        kreis_b=pb.kreis,
+        topic_id=match.id if match else None,
+        topic_label=label,
+        created_by=ctx.sender,
+        now=now,
+    )
     room_id = None
     try:
         space_id = await ensure_space(services)
@@ -134,8 +159,9 @@ async def tandem_create(ctx: Context, user_a: str, user_b: str, topic: str) -> N
             topic=f"Tandem zum Thema {label}",
             preset="private_chat",
             encrypted=ctx.settings.tandem_encrypted,
-            power_levels=room_power_levels(services, {user_a: MAYOR_LEVEL, user_b: MAYOR_LEVEL},
-                                           requester=ctx.sender),
+            power_levels=room_power_levels(
+                services, {user_a: MAYOR_LEVEL, user_b: MAYOR_LEVEL}, requester=ctx.sender
+            ),
             initial_state=[parent_state(space_id, server_of(matrix.user_id))],
             txn_key=f"tandem-{tandem_id}",
         )
@@ -152,11 +178,21 @@ async def tandem_create(ctx: Context, user_a: str, user_b: str, topic: str) -> N
     modules = await matching_modules(services, match.id if match else None, ctx.locale)
     welcome = Reply(
         "tandem_welcome",
-        {"town_a": pa.town, "town_b": pb.town, "user_a": user_a, "user_b": user_b,
-         "kreis_a": pa.kreis, "kreis_b": pb.kreis, "topic": label,
-         "topic_description": match.description.get(ctx.locale, "") if match else "",
-         "modules": modules, "coordinator": ctx.sender},
-        mentions=[user_a, user_b], room_id=room_id, key=f"tandem-welcome-{tandem_id}",
+        {
+            "town_a": pa.town,
+            "town_b": pb.town,
+            "user_a": user_a,
+            "user_b": user_b,
+            "kreis_a": pa.kreis,
+            "kreis_b": pb.kreis,
+            "topic": label,
+            "topic_description": match.description.get(ctx.locale, "") if match else "",
+            "modules": modules,
+            "coordinator": ctx.sender,
+        },
+        mentions=[user_a, user_b],
+        room_id=room_id,
+        key=f"tandem-welcome-{tandem_id}",
     )
     try:
         await ctx.emit(welcome)
@@ -164,9 +200,17 @@ async def tandem_create(ctx: Context, user_a: str, user_b: str, topic: str) -> N
     except Exception:  # the tandem stands; the coordinator can greet by hand
         log.exception("tandem %d: the welcome could not be sent to %s", tandem_id, room_id)
         welcome_sent = False
-    await ctx.reply("tandem_created", id=tandem_id, town_a=pa.town, town_b=pb.town, topic=label,
-                    user_a=user_a, user_b=user_b, encrypted=ctx.settings.tandem_encrypted,
-                    welcome_sent=welcome_sent)
+    await ctx.reply(
+        "tandem_created",
+        id=tandem_id,
+        town_a=pa.town,
+        town_b=pb.town,
+        topic=label,
+        user_a=user_a,
+        user_b=user_b,
+        encrypted=ctx.settings.tandem_encrypted,
+        welcome_sent=welcome_sent,
+    )
 
 
 async def _invite_with_retry(ctx: Context, room_id: str, user: str) -> None:
@@ -184,8 +228,9 @@ async def _clean_up(ctx: Context, tandem_id: int, room_id: str | None, users, re
             with contextlib.suppress(MatrixError):  # not invited yet: nothing to undo
                 await matrix.kick(room_id, user, reason="Tandem konnte nicht angelegt werden")
         await remove_child(ctx.services, room_id)
-    await TandemRepository(ctx.db).set_state(tandem_id, "failed", actor=ctx.sender,
-                                             now=ctx.services.clock.now(), note=reason[:200])
+    await TandemRepository(ctx.db).set_state(
+        tandem_id, "failed", actor=ctx.sender, now=ctx.services.clock.now(), note=reason[:200]
+    )
 
 
 # --- list and info ------------------------------------------------------------------------
@@ -195,8 +240,10 @@ async def _clean_up(ctx: Context, tandem_id: int, room_id: str | None, users, re
     "list",
     aliases={"de": ["liste", "alle"], "en": ["list"]},
     args=[Arg("state", required=False, label={"de": "aktiv|pausiert|beendet", "en": "active|paused|ended"})],
-    summary={"de": "Zeigt Tandems (Koordination: alle, sonst deine).",
-             "en": "Lists tandems (coordinators: all, others: their own)."},
+    summary={
+        "de": "Zeigt Tandems (Koordination: alle, sonst deine).",
+        "en": "Lists tandems (coordinators: all, others: their own).",
+    },
     examples=["tandem liste", "tandem liste pausiert"],
 )
 async def tandem_list(ctx: Context, state: str | None = None) -> None:
@@ -208,8 +255,9 @@ async def tandem_list(ctx: Context, state: str | None = None) -> None:
             return
     own = ctx.role < Role.COORDINATOR
     tandems = await TandemRepository(ctx.db).list(wanted, user_id=ctx.sender if own else None)
-    await ctx.reply("tandem_list", tandems=[_tandem_data(t, ctx.locale) for t in tandems], state=wanted,
-                    own=own)
+    await ctx.reply(
+        "tandem_list", tandems=[_tandem_data(t, ctx.locale) for t in tandems], state=wanted, own=own
+    )
 
 
 async def _tandem_here(ctx: Context, number: int | None) -> Tandem | None:
@@ -231,8 +279,10 @@ NUMBER_ARG = Arg("number", "int", required=False, label={"de": "Nummer", "en": "
     "info",
     aliases={"de": ["info"], "en": ["info"]},
     args=[NUMBER_ARG],
-    summary={"de": "Zeigt Partner, Thema und Stand des Tandems (im Tandem-Raum).",
-             "en": "Shows partners, topic and state of the tandem (in its room)."},
+    summary={
+        "de": "Zeigt Partner, Thema und Stand des Tandems (im Tandem-Raum).",
+        "en": "Shows partners, topic and state of the tandem (in its room).",
+    },
     examples=["tandem info", "tandem info 3"],
 )
 async def tandem_info(ctx: Context, number: int | None = None) -> None:
@@ -257,13 +307,20 @@ async def _change_state(ctx: Context, number: int | None, action: str) -> None:
     if tandem.state == target or (needed and tandem.state != needed) or tandem.state == "ended":
         await ctx.reply("tandem_problem", problem="wrong_state", action=action, state=tandem.state)
         return
-    await TandemRepository(ctx.db).set_state(tandem.id, target, actor=ctx.sender,
-                                             now=ctx.services.clock.now())
+    await TandemRepository(ctx.db).set_state(
+        tandem.id, target, actor=ctx.sender, now=ctx.services.clock.now()
+    )
     data = _tandem_data(tandem, ctx.locale) | {"state": target}
     if tandem.room_id and tandem.room_id != ctx.room_id:
         key = f"tandem-{tandem.id}-{action}-{len(tandem.history)}"
-        await ctx.emit(Reply("tandem_state_changed", {"tandem": data, "action": action, "actor": ctx.sender},
-                             room_id=tandem.room_id, key=key))
+        await ctx.emit(
+            Reply(
+                "tandem_state_changed",
+                {"tandem": data, "action": action, "actor": ctx.sender},
+                room_id=tandem.room_id,
+                key=key,
+            )
+        )
     await ctx.reply("tandem_state_changed", tandem=data, action=action, actor=ctx.sender)
 
 
@@ -293,8 +350,10 @@ async def tandem_resume(ctx: Context, number: int | None = None) -> None:
     "end",
     aliases={"de": ["beenden", "ende"], "en": ["end"]},
     args=[NUMBER_ARG],
-    summary={"de": "Beendet das Tandem; der Raum bleibt lesbar.",
-             "en": "Ends the tandem; the room stays readable."},
+    summary={
+        "de": "Beendet das Tandem; der Raum bleibt lesbar.",
+        "en": "Ends the tandem; the room stays readable.",
+    },
     examples=["tandem beenden"],
 )
 async def tandem_end(ctx: Context, number: int | None = None) -> None:
@@ -305,8 +364,14 @@ async def tandem_end(ctx: Context, number: int | None = None) -> None:
 
 
 def _candidate(profile: Profile) -> Candidate:
-    return Candidate(profile.user_id, profile.ags, profile.town, profile.kreis, profile.population,
-                     frozenset(profile.topics))
+    return Candidate(
+        profile.user_id,
+        profile.ags,
+        profile.town,
+        profile.kreis,
+        profile.population,
+        frozenset(profile.topics),
+    )
 
 
 @tandem_cmd.subcommand(
@@ -323,8 +388,12 @@ async def tandem_suggest(ctx: Context, topic: str | None = None) -> None:
     if topic:
         match = topics.match(topic)
         if match is None:
-            await ctx.reply("tandem_problem", problem="unknown_topic", value=topic,
-                            topics=[t.label(ctx.locale) for t in topics])
+            await ctx.reply(
+                "tandem_problem",
+                problem="unknown_topic",
+                value=topic,
+                topics=[t.label(ctx.locale) for t in topics],
+            )
             return
         topic_id = match.id
     candidates = [_candidate(p) for p in await ProfileRepository(ctx.db).all_with_topics() if p.topics]
@@ -340,10 +409,20 @@ async def tandem_suggest(ctx: Context, topic: str | None = None) -> None:
             if r.code == "also_shared":
                 data["topics"] = topic_labels(data["topics"], ctx.locale)
             reasons.append({"code": r.code, **data})
-        rows.append({"user_a": s.a.user_id, "user_b": s.b.user_id, "town_a": s.a.town, "town_b": s.b.town,
-                     "topic": topic_labels([s.topic], ctx.locale)[0], "topic_word": s.topic,
-                     "reasons": reasons})
-    await ctx.reply("tandem_suggestions", suggestions=rows, topic=topic_labels([topic_id], ctx.locale)[0]
-                    if topic_id else None, profiles=len(candidates))
-
-
+        rows.append(
+            {
+                "user_a": s.a.user_id,
+                "user_b": s.b.user_id,
+                "town_a": s.a.town,
+                "town_b": s.b.town,
+                "topic": topic_labels([s.topic], ctx.locale)[0],
+                "topic_word": s.topic,
+                "reasons": reasons,
+            }
+        )
+    await ctx.reply(
+        "tandem_suggestions",
+        suggestions=rows,
+        topic=topic_labels([topic_id], ctx.locale)[0] if topic_id else None,
+        profiles=len(candidates),
+    )

@@ -30,8 +30,13 @@ async def topics_list(ctx: Context) -> None:
     rows = []
     for channel in channels:
         try:
-            members = len([m for m in await ctx.services.matrix.joined_members(channel.room_id)
-                           if m != ctx.services.matrix.user_id])
+            members = len(
+                [
+                    m
+                    for m in await ctx.services.matrix.joined_members(channel.room_id)
+                    if m != ctx.services.matrix.user_id
+                ]
+            )
         except MatrixError:
             members = None
         rows.append({"name": channel.name, "description": channel.description, "members": members})
@@ -44,8 +49,10 @@ topic_cmd = command(
     "topic",
     aliases={"de": ["thema"], "en": ["topic"]},
     group="community",
-    summary={"de": "Themenkanäle anlegen, beitreten, verlassen.",
-             "en": "Create, join, leave topic channels."},
+    summary={
+        "de": "Themenkanäle anlegen, beitreten, verlassen.",
+        "en": "Create, join, leave topic channels.",
+    },
     examples=["thema beitreten Wohnen", "thema verlassen Wohnen"],
 )(None)
 
@@ -61,8 +68,10 @@ async def find_channel(ctx: Context, name: str) -> TopicChannel | None:
     "create",
     aliases={"de": ["anlegen", "erstellen", "neu"], "en": ["create"]},
     role=Role.COORDINATOR,
-    args=[Arg("name", label={"de": "Name", "en": "name"}),
-          Arg("description", "text", required=False, label={"de": "Beschreibung", "en": "description"})],
+    args=[
+        Arg("name", label={"de": "Name", "en": "name"}),
+        Arg("description", "text", required=False, label={"de": "Beschreibung", "en": "description"}),
+    ],
     summary={"de": "Legt einen Themenkanal an.", "en": "Creates a topic channel."},
     examples=["thema anlegen Wohnen", 'thema anlegen "Ländliche Kultur" Austausch über Kulturarbeit'],
 )
@@ -79,25 +88,44 @@ async def topic_create(ctx: Context, name: str, description: str | None = None) 
     space_id = await ensure_space(services)
     via = server_of(services.matrix.user_id)
     base_state = [parent_state(space_id, via)]
-    restricted = {"type": "m.room.join_rules", "state_key": "",
-                  "content": {"join_rule": "restricted",
-                              "allow": [{"type": "m.room_membership", "room_id": space_id}]}}
+    restricted = {
+        "type": "m.room.join_rules",
+        "state_key": "",
+        "content": {"join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": space_id}]},
+    }
     join_rule = "restricted"
-    kwargs = dict(name=label, topic=description or None, preset="private_chat",
-                  power_levels=room_power_levels(services, requester=ctx.sender))
+    kwargs = dict(
+        name=label,
+        topic=description or None,
+        preset="private_chat",
+        power_levels=room_power_levels(services, requester=ctx.sender),
+    )
     try:
         room_id = await services.matrix.create_room(initial_state=[*base_state, restricted], **kwargs)
     except MatrixError as exc:  # homeserver or room version without restricted joins
         log.warning("restricted topic channel refused (%s); falling back to invite", exc)
         join_rule = "invite"
         room_id = await services.matrix.create_room(initial_state=base_state, **kwargs)
-    channel = await repo.add(room_id=room_id, name=label, name_key=fold(label),
-                             topic_id=topic.id if topic else None, description=description,
-                             join_rule=join_rule, created_by=ctx.sender, now=services.clock.now())
+    channel = await repo.add(
+        room_id=room_id,
+        name=label,
+        name_key=fold(label),
+        topic_id=topic.id if topic else None,
+        description=description,
+        join_rule=join_rule,
+        created_by=ctx.sender,
+        now=services.clock.now(),
+    )
     await add_child(services, room_id, space_id)
     await services.matrix.invite(room_id, ctx.sender)
-    await ctx.emit(Reply("topic_welcome", {"name": channel.name, "description": description},
-                         room_id=room_id, key=f"topic-welcome-{channel.id}"))
+    await ctx.emit(
+        Reply(
+            "topic_welcome",
+            {"name": channel.name, "description": description},
+            room_id=room_id,
+            key=f"topic-welcome-{channel.id}",
+        )
+    )
     await ctx.reply("topic_created", name=channel.name, restricted=join_rule == "restricted")
 
 
@@ -105,8 +133,9 @@ async def channel_or_explain(ctx: Context, name: str):
     """The channel ``name`` means, or None after telling the sender which channels exist."""
     channel = await find_channel(ctx, name)
     if channel is None:
-        await ctx.reply("topic_not_found", query=name,
-                        names=[c.name for c in await TopicChannelRepository(ctx.db).all()])
+        await ctx.reply(
+            "topic_not_found", query=name, names=[c.name for c in await TopicChannelRepository(ctx.db).all()]
+        )
     return channel
 
 

@@ -36,23 +36,63 @@ CERTAIN_MARGIN = 5.0
 
 # Connectors and articles, long and abbreviated, folded to one token each.
 TOKEN_MAP = {
-    "an": "a", "am": "a", "der": "d", "den": "d", "dem": "d", "in": "i", "im": "i", "bei": "b",
-    "vor": "v", "ob": "o", "st": "sankt", "skt": "sankt",
-    "westf": "westfalen", "hann": "hannover", "rhld": "rheinland", "odw": "odenwald",
-    "vogtl": "vogtland", "opf": "oberpfalz", "schw": "schwarzwald",
+    "an": "a",
+    "am": "a",
+    "der": "d",
+    "den": "d",
+    "dem": "d",
+    "in": "i",
+    "im": "i",
+    "bei": "b",
+    "vor": "v",
+    "ob": "o",
+    "st": "sankt",
+    "skt": "sankt",
+    "westf": "westfalen",
+    "hann": "hannover",
+    "rhld": "rheinland",
+    "odw": "odenwald",
+    "vogtl": "vogtland",
+    "opf": "oberpfalz",
+    "schw": "schwarzwald",
 }
 CONNECTORS = {"a", "i", "b", "v", "o"}
 # Designations a user may add or leave out ("Hansestadt Lübeck", "Bad Berleburg Stadt").
 DESIGNATIONS = {
-    "stadt", "hansestadt", "markt", "gemeinde", "kreisstadt", "grosse", "landeshauptstadt",
-    "universitaetsstadt", "kreisfreie", "hochschulstadt", "flecken", "marktgemeinde",
+    "stadt",
+    "hansestadt",
+    "markt",
+    "gemeinde",
+    "kreisstadt",
+    "grosse",
+    "landeshauptstadt",
+    "universitaetsstadt",
+    "kreisfreie",
+    "hochschulstadt",
+    "flecken",
+    "marktgemeinde",
 }
 LAND_ABBREVIATIONS = {
-    "bw": "Baden-Württemberg", "by": "Bayern", "be": "Berlin", "bb": "Brandenburg", "hb": "Bremen",
-    "hh": "Hamburg", "he": "Hessen", "mv": "Mecklenburg-Vorpommern", "ni": "Niedersachsen",
-    "nds": "Niedersachsen", "nw": "Nordrhein-Westfalen", "nrw": "Nordrhein-Westfalen",
-    "rp": "Rheinland-Pfalz", "rlp": "Rheinland-Pfalz", "sl": "Saarland", "sn": "Sachsen",
-    "st": "Sachsen-Anhalt", "lsa": "Sachsen-Anhalt", "sh": "Schleswig-Holstein", "th": "Thüringen",
+    "bw": "Baden-Württemberg",
+    "by": "Bayern",
+    "be": "Berlin",
+    "bb": "Brandenburg",
+    "hb": "Bremen",
+    "hh": "Hamburg",
+    "he": "Hessen",
+    "mv": "Mecklenburg-Vorpommern",
+    "ni": "Niedersachsen",
+    "nds": "Niedersachsen",
+    "nw": "Nordrhein-Westfalen",
+    "nrw": "Nordrhein-Westfalen",
+    "rp": "Rheinland-Pfalz",
+    "rlp": "Rheinland-Pfalz",
+    "sl": "Saarland",
+    "sn": "Sachsen",
+    "st": "Sachsen-Anhalt",
+    "lsa": "Sachsen-Anhalt",
+    "sh": "Schleswig-Holstein",
+    "th": "Thüringen",
 }
 _PUNCT = re.compile(r"[\s.,;:/()\[\]\-–—_'\"„“”‚‘!?*+&]+")
 
@@ -139,10 +179,22 @@ class TownIndex:
                 self.verband_population[key] = self.verband_population.get(key, 0) + town.population
                 self.verband_members[key] = self.verband_members.get(key, 0) + 1
             land_abbr = " ".join(a for a, land in LAND_ABBREVIATIONS.items() if land == town.land)
-            self.qualifiers[town.ags] = " " + " ".join(
-                _normalize_cached(x) for x in (town.kreis, town.land, town.regierungsbezirk, town.name,
-                                       town.gemeindeverband, land_abbr) if x
-            ) + " "
+            self.qualifiers[town.ags] = (
+                " "
+                + " ".join(
+                    _normalize_cached(x)
+                    for x in (
+                        town.kreis,
+                        town.land,
+                        town.regierungsbezirk,
+                        town.name,
+                        town.gemeindeverband,
+                        land_abbr,
+                    )
+                    if x
+                )
+                + " "
+            )
         self.fuzzy_keys = list(self.primary) + [k for k in self.secondary if k not in self.primary]
         self.fuzzy_buckets: dict[str, list[str]] = {}
         self.fuzzy_lengths: dict[int, list[str]] = {}
@@ -169,8 +221,9 @@ class TownIndex:
         found += [t for t in self.secondary.get(key, ()) if t not in found]
         return found
 
-    def _extract(self, key: str, cutoff: float, limit: int,
-                 fallback: bool = True) -> list[tuple[str, float, int]]:
+    def _extract(
+        self, key: str, cutoff: float, limit: int, fallback: bool = True
+    ) -> list[tuple[str, float, int]]:
         """Fuzzy matches among names with the same first letter; if none is certain, among all
         names of about the same length (a typo changes the length by one or two)."""
         from rapidfuzz import fuzz, process  # imported on first use: 3 MB start-up does not need

@@ -162,7 +162,7 @@ def markdown_problems(text: str) -> list[tuple[int, str]]:
         if code_free.count("`") % 2:
             found.append((start, "inline code not closed: a ` is missing"))
         for match in _LINK_START.finditer(code_free):
-            if ")" not in code_free[match.end():]:
+            if ")" not in code_free[match.end() :]:
                 found.append((start, "link not closed: ')' missing after ']('"))
         if code_free.count("[") != code_free.count("]"):
             found.append((start, "square brackets do not match: check the link [text](address)"))
@@ -197,17 +197,26 @@ def markdown_problems(text: str) -> list[tuple[int, str]]:
 # --- FAQ ------------------------------------------------------------------------------------
 
 
-def _unknown_fields(file: str, fields: Iterable[Any], known: set[str],
-                    at: Callable[[str], int]) -> list[Problem]:
+def _unknown_fields(
+    file: str, fields: Iterable[Any], known: set[str], at: Callable[[str], int]
+) -> list[Problem]:
     """Fields a FAQ entry or module does not have (typos such as ``tittle``)."""
-    return [Problem(file, at(str(key)), f"unknown field '{key}' (known: {', '.join(sorted(known))})")
-            for key in fields if key not in known]
+    return [
+        Problem(file, at(str(key)), f"unknown field '{key}' (known: {', '.join(sorted(known))})")
+        for key in fields
+        if key not in known
+    ]
 
 
 def _id_problems(file: str, value: str, at: Callable[[str], int]) -> list[Problem]:
     if value and not ID_RE.match(value):
-        return [Problem(file, at("id"), f"id '{value}': use lower-case letters, digits, "
-                                        "'-' or '_' (2 to 60 characters)")]
+        return [
+            Problem(
+                file,
+                at("id"),
+                f"id '{value}': use lower-case letters, digits, '-' or '_' (2 to 60 characters)",
+            )
+        ]
     return []
 
 
@@ -244,8 +253,9 @@ def load_faq_file(path: Path, root: Path) -> tuple[list[FaqEntry], list[Problem]
     seen: dict[str, int] = {}
     for index, raw in enumerate(data["faq"], start=1):
         if not isinstance(raw, _Located):
-            problems.append(Problem(name, data.key_lines.get("faq", 1),
-                                    f"entry {index} is not a mapping of fields"))
+            problems.append(
+                Problem(name, data.key_lines.get("faq", 1), f"entry {index} is not a mapping of fields")
+            )
             continue
 
         def at(key: str, raw: _Located = raw) -> int:
@@ -260,8 +270,9 @@ def load_faq_file(path: Path, root: Path) -> tuple[list[FaqEntry], list[Problem]
         entry_id = str(raw.get("id") or "").strip()
         problems += _id_problems(name, entry_id, at)
         if entry_id in seen:
-            problems.append(Problem(name, at("id"), f"duplicate id '{entry_id}' (first at line "
-                                    f"{seen[entry_id]})"))
+            problems.append(
+                Problem(name, at("id"), f"duplicate id '{entry_id}' (first at line {seen[entry_id]})")
+            )
         elif entry_id:
             seen[entry_id] = at("id")
         lists = {}
@@ -282,15 +293,17 @@ def load_faq_file(path: Path, root: Path) -> tuple[list[FaqEntry], list[Problem]
                 problems.append(Problem(name, offset + line, f"answer of '{entry_id}': {message}"))
         if len(problems) > before:
             continue
-        entries.append(FaqEntry(
-            id=entry_id,
-            question=raw["question"].strip(),
-            answer=answer.strip(),
-            alternatives=lists["alternatives"],
-            tags=lists["tags"],
-            category=str(raw.get("category") or "").strip(),
-            source=str(raw.get("source") or "").strip(),
-        ))
+        entries.append(
+            FaqEntry(
+                id=entry_id,
+                question=raw["question"].strip(),
+                answer=answer.strip(),
+                alternatives=lists["alternatives"],
+                tags=lists["tags"],
+                category=str(raw.get("category") or "").strip(),
+                source=str(raw.get("source") or "").strip(),
+            )
+        )
     return entries, problems
 
 
@@ -306,12 +319,11 @@ def _split_front_matter(text: str) -> tuple[str, str, int] | None:
         return None
     for number in range(1, len(lines)):
         if lines[number].strip() == "---":
-            return "\n".join(lines[1:number]), "\n".join(lines[number + 1:]), number + 2
+            return "\n".join(lines[1:number]), "\n".join(lines[number + 1 :]), number + 2
     return None
 
 
-def _sections(body: str, first_line: int, name: str,
-              problems: list[Problem]) -> list[Section]:
+def _sections(body: str, first_line: int, name: str, problems: list[Problem]) -> list[Section]:
     sections: list[Section] = []
     title: str | None = None
     lines: list[str] = []
@@ -324,8 +336,13 @@ def _sections(body: str, first_line: int, name: str,
             continue
         if title is None:
             if line.strip():
-                problems.append(Problem(name, first_line + number,
-                                        "text before the first section: start sections with '## Title'"))
+                problems.append(
+                    Problem(
+                        name,
+                        first_line + number,
+                        "text before the first section: start sections with '## Title'",
+                    )
+                )
                 title = ""
             continue
         lines.append(line)
@@ -345,8 +362,9 @@ def load_module_file(path: Path, root: Path, topics: TopicList) -> tuple[Module 
         return None, [Problem(name, 1, "file is not UTF-8 text")]
     split = _split_front_matter(text.replace("\r\n", "\n"))
     if split is None:
-        return None, [Problem(name, 1, "front matter missing: start the file with '---', the fields, "
-                                       "and '---' again")]
+        return None, [
+            Problem(name, 1, "front matter missing: start the file with '---', the fields, and '---' again")
+        ]
     head, body, body_line = split
     try:
         meta = _yaml(head)
@@ -372,15 +390,25 @@ def load_module_file(path: Path, root: Path, topics: TopicList) -> tuple[Module 
     problems += _id_problems(name, module_id, at)
     topic_ids = _text_list(meta.get("topics"))
     if not topic_ids:
-        problems.append(Problem(name, at("topics") if "topics" in meta.key_lines else 1,
-                                "'topics' must be a list of topic ids from config/content/topics.yaml"))
+        problems.append(
+            Problem(
+                name,
+                at("topics") if "topics" in meta.key_lines else 1,
+                "'topics' must be a list of topic ids from config/content/topics.yaml",
+            )
+        )
         topic_ids = []
     for topic in topic_ids:
         if topic not in topics.by_id:
             guess = topics.match(topic)
             hint = f"; did you mean '{guess.id}'?" if guess else ""
-            problems.append(Problem(name, at("topics"), f"unknown topic '{topic}'{hint} (known: "
-                                    f"{', '.join(t.id for t in topics)})"))
+            problems.append(
+                Problem(
+                    name,
+                    at("topics"),
+                    f"unknown topic '{topic}'{hint} (known: {', '.join(t.id for t in topics)})",
+                )
+            )
     summary = str(meta.get("summary") or "").strip()
     for line, message in markdown_problems(summary):
         problems.append(Problem(name, at("summary") + line, f"summary: {message}"))
@@ -420,8 +448,13 @@ def load_content(root: Path | None = None, topics: TopicList | None = None) -> t
     else:
         for path in sorted(faq_dir.glob("*.yaml")):
             if path.stem not in LOCALES:
-                problems.append(Problem(_rel(path, root), 1, f"unknown locale '{path.stem}' (use "
-                                        f"{' or '.join(f'{loc}.yaml' for loc in LOCALES)})"))
+                problems.append(
+                    Problem(
+                        _rel(path, root),
+                        1,
+                        f"unknown locale '{path.stem}' (use {' or '.join(f'{loc}.yaml' for loc in LOCALES)})",
+                    )
+                )
                 continue
             entries, found = load_faq_file(path, root)
             content.faq[path.stem] = entries
@@ -440,8 +473,13 @@ def load_content(root: Path | None = None, topics: TopicList | None = None) -> t
                 if module is None:
                     continue
                 if module.id in first_file:
-                    problems.append(Problem(module.file, 2, f"duplicate module id '{module.id}' (also in "
-                                            f"{first_file[module.id]})"))
+                    problems.append(
+                        Problem(
+                            module.file,
+                            2,
+                            f"duplicate module id '{module.id}' (also in {first_file[module.id]})",
+                        )
+                    )
                     continue
                 first_file[module.id] = module.file
                 modules.append(module)

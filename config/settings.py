@@ -203,7 +203,9 @@ class Settings(BaseSettings):
         """What `run` needs beyond what the console needs."""
         problems = []
         if not self.homeserver:
-            problems.append("homeserver: missing; expected the homeserver URL, e.g. https://matrix.example.org")
+            problems.append(
+                "homeserver: missing; expected the homeserver URL, e.g. https://matrix.example.org"
+            )
         if not self.user_id:
             problems.append("user_id: missing; expected the bot's Matrix ID, e.g. @kleinstadtbot:example.org")
         if self.password is None and self.access_token is None:

@@ -63,12 +63,14 @@ def load_topics(path: Path = TOPICS_FILE) -> TopicList:
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     topics = []
     for entry in data.get("topics", []):
-        topics.append(Topic(
-            id=str(entry["id"]),
-            name=dict(entry["name"]),
-            description=dict(entry.get("description") or {}),
-            aliases=tuple(str(a) for a in entry.get("aliases") or ()),
-        ))
+        topics.append(
+            Topic(
+                id=str(entry["id"]),
+                name=dict(entry["name"]),
+                description=dict(entry.get("description") or {}),
+                aliases=tuple(str(a) for a in entry.get("aliases") or ()),
+            )
+        )
     return TopicList(topics)
 
 

@@ -53,8 +53,17 @@ class ProfileRepository:
         )
         return _profile(row, tuple(t[0] for t in topics))
 
-    async def set_town(self, user_id: str, *, ags: str, town: str, kreis: str, land: str,
-                       population: int | None, now: datetime) -> None:
+    async def set_town(
+        self,
+        user_id: str,
+        *,
+        ags: str,
+        town: str,
+        kreis: str,
+        land: str,
+        population: int | None,
+        now: datetime,
+    ) -> None:
         await self.db.execute(
             "INSERT INTO profiles (user_id, ags, town, kreis, land, population, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(user_id) DO UPDATE SET ags = excluded.ags,"
@@ -101,8 +110,17 @@ class ProfileRepository:
 
 
 def _profile(row, topics: tuple[str, ...]) -> Profile:
-    return Profile(row["user_id"], row["ags"], row["town"], row["kreis"], row["land"], row["population"],
-                   topics, _parse(row["created_at"]), _parse(row["updated_at"]))
+    return Profile(
+        row["user_id"],
+        row["ags"],
+        row["town"],
+        row["kreis"],
+        row["land"],
+        row["population"],
+        topics,
+        _parse(row["created_at"]),
+        _parse(row["updated_at"]),
+    )
 
 
 # --- topic channels -----------------------------------------------------------------------
@@ -127,8 +145,18 @@ class TopicChannelRepository:
     def __init__(self, db: Database):
         self.db = db
 
-    async def add(self, *, room_id: str, name: str, name_key: str, topic_id: str | None,
-                  description: str, join_rule: str, created_by: str, now: datetime) -> TopicChannel:
+    async def add(
+        self,
+        *,
+        room_id: str,
+        name: str,
+        name_key: str,
+        topic_id: str | None,
+        description: str,
+        join_rule: str,
+        created_by: str,
+        now: datetime,
+    ) -> TopicChannel:
         await self.db.execute(
             "INSERT INTO topic_channels (room_id, name, name_key, topic_id, description, join_rule,"
             " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -159,8 +187,17 @@ class TopicChannelRepository:
 
 
 def _channel(row) -> TopicChannel:
-    return TopicChannel(row["id"], row["room_id"], row["name"], row["name_key"], row["topic_id"],
-                        row["description"], row["join_rule"], row["created_by"], _parse(row["created_at"]))
+    return TopicChannel(
+        row["id"],
+        row["room_id"],
+        row["name"],
+        row["name_key"],
+        row["topic_id"],
+        row["description"],
+        row["join_rule"],
+        row["created_by"],
+        _parse(row["created_at"]),
+    )
 
 
 # --- tandems ------------------------------------------------------------------------------
@@ -212,17 +249,43 @@ class TandemRepository:
     def __init__(self, db: Database):
         self.db = db
 
-    async def start(self, *, user_a: str, user_b: str, ags_a: str, ags_b: str, town_a: str, town_b: str,
-                    kreis_a: str, kreis_b: str, topic_id: str | None, topic_label: str, created_by: str,
-                    now: datetime) -> int:
+    async def start(
+        self,
+        *,
+        user_a: str,
+        user_b: str,
+        ags_a: str,
+        ags_b: str,
+        town_a: str,
+        town_b: str,
+        kreis_a: str,
+        kreis_b: str,
+        topic_id: str | None,
+        topic_label: str,
+        created_by: str,
+        now: datetime,
+    ) -> int:
         """Record a tandem in state 'creating' (before its room exists). Returns its ID."""
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "INSERT INTO tandems (user_a, user_b, ags_a, ags_b, town_a, town_b, kreis_a, kreis_b,"
                 " topic_id, topic_label, state, created_by, created_at, updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?)",
-                (user_a, user_b, ags_a, ags_b, town_a, town_b, kreis_a, kreis_b, topic_id, topic_label,
-                 created_by, _iso(now), _iso(now)),
+                (
+                    user_a,
+                    user_b,
+                    ags_a,
+                    ags_b,
+                    town_a,
+                    town_b,
+                    kreis_a,
+                    kreis_b,
+                    topic_id,
+                    topic_label,
+                    created_by,
+                    _iso(now),
+                    _iso(now),
+                ),
             )
             tandem_id = cur.lastrowid
             await conn.execute(
@@ -237,8 +300,9 @@ class TandemRepository:
             "UPDATE tandems SET room_id = ?, updated_at = ? WHERE id = ?", (room_id, _iso(now), tandem_id)
         )
 
-    async def set_state(self, tandem_id: int, state: str, *, actor: str | None, now: datetime,
-                        note: str = "") -> None:
+    async def set_state(
+        self, tandem_id: int, state: str, *, actor: str | None, now: datetime, note: str = ""
+    ) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(
                 "UPDATE tandems SET state = ?, updated_at = ? WHERE id = ?", (state, _iso(now), tandem_id)
@@ -312,9 +376,23 @@ class TandemRepository:
 
 def _tandem(row, history: tuple[TandemEvent, ...] = ()) -> Tandem:
     return Tandem(
-        row["id"], row["room_id"], row["user_a"], row["user_b"], row["ags_a"], row["ags_b"], row["town_a"],
-        row["town_b"], row["kreis_a"], row["kreis_b"], row["topic_id"], row["topic_label"], row["state"],
-        row["created_by"], _parse(row["created_at"]), _parse(row["updated_at"]), history,
+        row["id"],
+        row["room_id"],
+        row["user_a"],
+        row["user_b"],
+        row["ags_a"],
+        row["ags_b"],
+        row["town_a"],
+        row["town_b"],
+        row["kreis_a"],
+        row["kreis_b"],
+        row["topic_id"],
+        row["topic_label"],
+        row["state"],
+        row["created_by"],
+        _parse(row["created_at"]),
+        _parse(row["updated_at"]),
+        history,
     )
 
 
@@ -338,8 +416,9 @@ class SpaceRepository:
         row = await self.db.fetchone("SELECT room_id, configured, created_by_bot FROM academy_space")
         return SpaceRecord(row[0], row[1], bool(row[2])) if row else None
 
-    async def record(self, room_id: str, *, configured: str | None, created_by_bot: bool,
-                     now: datetime) -> None:
+    async def record(
+        self, room_id: str, *, configured: str | None, created_by_bot: bool, now: datetime
+    ) -> None:
         await self.db.execute(
             "INSERT INTO academy_space (id, room_id, configured, created_by_bot, recorded_at)"
             " VALUES (1, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET room_id = excluded.room_id,"

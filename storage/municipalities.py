@@ -24,21 +24,53 @@ SHIPPED_CSV = Path(__file__).resolve().parent / "data" / "gemeinden.csv"
 SHIPPED_POPULATION_DATE = "2024-12-31"
 
 CSV_COLUMNS = (
-    "ags", "name", "land", "kreis", "population", "population_date", "name_official", "ars",
-    "gemeinde_type", "gemeindeverband", "gemeindeverband_type", "regierungsbezirk", "kreis_type",
-    "area_km2", "population_male", "plz", "gebietsstand",
+    "ags",
+    "name",
+    "land",
+    "kreis",
+    "population",
+    "population_date",
+    "name_official",
+    "ars",
+    "gemeinde_type",
+    "gemeindeverband",
+    "gemeindeverband_type",
+    "regierungsbezirk",
+    "kreis_type",
+    "area_km2",
+    "population_male",
+    "plz",
+    "gebietsstand",
 )
 REQUIRED_CSV_COLUMNS = ("ags", "name", "land", "kreis", "population", "population_date", "gebietsstand")
 
 # Destatis Textkennzeichen, as used in the GV100AD file (checked against the shipped CSV).
-KREIS_TYPES = {"41": "Kreisfreie Stadt", "42": "Stadtkreis", "43": "Kreis", "44": "Landkreis",
-               "45": "Regionalverband"}
-VERBAND_TYPES = {"50": "verbandsfreie Gemeinde", "51": "Amt", "52": "Samtgemeinde",
-                 "53": "Verbandsgemeinde", "54": "Verwaltungsgemeinschaft",
-                 "55": "Kirchspielslandgemeinde", "56": "Verwaltungsverband",
-                 "57": "Verbandsgemeinde (Trägermodell)", "58": "Erfüllende Gemeinde"}
-GEMEINDE_TYPES = {"60": "Markt", "61": "Kreisfreie Stadt", "62": "Stadtkreis", "63": "Stadt",
-                  "64": "Kreisangehörige Gemeinde", "67": "Große Kreisstadt"}
+KREIS_TYPES = {
+    "41": "Kreisfreie Stadt",
+    "42": "Stadtkreis",
+    "43": "Kreis",
+    "44": "Landkreis",
+    "45": "Regionalverband",
+}
+VERBAND_TYPES = {
+    "50": "verbandsfreie Gemeinde",
+    "51": "Amt",
+    "52": "Samtgemeinde",
+    "53": "Verbandsgemeinde",
+    "54": "Verwaltungsgemeinschaft",
+    "55": "Kirchspielslandgemeinde",
+    "56": "Verwaltungsverband",
+    "57": "Verbandsgemeinde (Trägermodell)",
+    "58": "Erfüllende Gemeinde",
+}
+GEMEINDE_TYPES = {
+    "60": "Markt",
+    "61": "Kreisfreie Stadt",
+    "62": "Stadtkreis",
+    "63": "Stadt",
+    "64": "Kreisangehörige Gemeinde",
+    "67": "Große Kreisstadt",
+}
 UNINCORPORATED = {"65", "66"}  # gemeindefreie Gebiete: not municipalities, left out
 NOT_IN_VERBAND = "verbandsfreie Gemeinde"
 RAW_RECORD_LENGTH = 220
@@ -53,12 +85,20 @@ CENTRAL_FUNCTIONS: dict[str, bool] = {
     "oberzentrum": True,
 }
 CENTRAL_ALIASES = {
-    "none": "keine", "kein": "keine", "nein": "keine", "no": "keine", "-": "keine",
-    "gz": "grundzentrum", "grundzentral": "grundzentrum",
-    "gz_mz": "grundzentrum_mz", "gzmz": "grundzentrum_mz", "gz+mz": "grundzentrum_mz",
+    "none": "keine",
+    "kein": "keine",
+    "nein": "keine",
+    "no": "keine",
+    "-": "keine",
+    "gz": "grundzentrum",
+    "grundzentral": "grundzentrum",
+    "gz_mz": "grundzentrum_mz",
+    "gzmz": "grundzentrum_mz",
+    "gz+mz": "grundzentrum_mz",
     "grundzentrum+mz": "grundzentrum_mz",
     "grundzentrum_mit_mittelzentraler_teilfunktion": "grundzentrum_mz",
-    "mz": "mittelzentrum", "oz": "oberzentrum",
+    "mz": "mittelzentrum",
+    "oz": "oberzentrum",
 }
 
 
@@ -69,8 +109,17 @@ def parse_central_function(text: str) -> str | None:
     return key if key in CENTRAL_FUNCTIONS else None
 
 
-_SHARED_FIELDS = ("land", "kreis", "population_date", "gemeinde_type", "gemeindeverband_type",
-                  "regierungsbezirk", "kreis_type", "gebietsstand", "gemeindeverband")
+_SHARED_FIELDS = (
+    "land",
+    "kreis",
+    "population_date",
+    "gemeinde_type",
+    "gemeindeverband_type",
+    "regierungsbezirk",
+    "kreis_type",
+    "gebietsstand",
+    "gemeindeverband",
+)
 
 
 KREISFREI = {"Kreisfreie Stadt", "Stadtkreis"}
@@ -160,6 +209,7 @@ class RegisterImportError(ValueError):
 
 # --- parsing ----------------------------------------------------------------------------------
 
+
 def _iso_date(value: str, line: int, field: str) -> str:
     try:
         return date.fromisoformat(value.strip()).isoformat()
@@ -220,15 +270,23 @@ def iter_register_csv(lines: Iterable[str]) -> Iterator[Municipality]:
         except ValueError:
             raise RegisterImportError(line, f"area_km2 {area!r} is not a number") from None
         yield Municipality(
-            ags=ags, name=get("name"), land=get("land"), kreis=get("kreis"),
+            ags=ags,
+            name=get("name"),
+            land=get("land"),
+            kreis=get("kreis"),
             population=_int(get("population"), line, "population"),
             population_date=_iso_date(get("population_date"), line, "population_date"),
-            name_official=get("name_official") or get("name"), ars=get("ars"),
-            gemeinde_type=get("gemeinde_type"), gemeindeverband=get("gemeindeverband"),
-            gemeindeverband_type=get("gemeindeverband_type"), regierungsbezirk=get("regierungsbezirk"),
-            kreis_type=get("kreis_type"), area_km2=area_value,
+            name_official=get("name_official") or get("name"),
+            ars=get("ars"),
+            gemeinde_type=get("gemeinde_type"),
+            gemeindeverband=get("gemeindeverband"),
+            gemeindeverband_type=get("gemeindeverband_type"),
+            regierungsbezirk=get("regierungsbezirk"),
+            kreis_type=get("kreis_type"),
+            area_km2=area_value,
             population_male=_int(get("population_male"), line, "population_male", required=False),
-            plz=get("plz"), gebietsstand=_iso_date(get("gebietsstand"), line, "gebietsstand"),
+            plz=get("plz"),
+            gebietsstand=_iso_date(get("gebietsstand"), line, "gebietsstand"),
         )
 
 
@@ -273,23 +331,36 @@ def parse_gv100ad(text: str, population_date: str) -> list[Municipality]:
             if not ags.isdigit():
                 raise RegisterImportError(number, f"AGS {ags!r} is not 8 digits")
             if ags[:2] not in lands or ags[:5] not in kreise or ags[:5] + verband not in verbaende:
-                raise RegisterImportError(number, f"municipality {ags} comes before its Land, Kreis "
-                                                  "or Gemeindeverband record")
+                raise RegisterImportError(
+                    number, f"municipality {ags} comes before its Land, Kreis or Gemeindeverband record"
+                )
             population = _int(record[139:150], number, "population")
             male = _int(record[150:161], number, "population_male", required=False)
             area = _int(record[128:139], number, "area", required=False)
             iso_stand = _iso_date(f"{stand[:4]}-{stand[4:6]}-{stand[6:8]}", number, "Gebietsstand")
             kreis_name, kreis_type = kreise[ags[:5]]
             verband_name, verband_type = verbaende[ags[:5] + verband]
-            rows.append(Municipality(
-                ags=ags, name=name.split(",")[0].strip(), land=lands[ags[:2]], kreis=kreis_name,
-                population=population, population_date=population_date, name_official=name,
-                ars=ags[:5] + verband + ags[5:], gemeinde_type=GEMEINDE_TYPES[code],
-                gemeindeverband=verband_name, gemeindeverband_type=verband_type,
-                regierungsbezirk=regions.get(ags[:3], ""), kreis_type=kreis_type,
-                area_km2=round(area / 100, 2) if area is not None else None, population_male=male,
-                plz=record[165:170].strip(), gebietsstand=iso_stand,
-            ))
+            rows.append(
+                Municipality(
+                    ags=ags,
+                    name=name.split(",")[0].strip(),
+                    land=lands[ags[:2]],
+                    kreis=kreis_name,
+                    population=population,
+                    population_date=population_date,
+                    name_official=name,
+                    ars=ags[:5] + verband + ags[5:],
+                    gemeinde_type=GEMEINDE_TYPES[code],
+                    gemeindeverband=verband_name,
+                    gemeindeverband_type=verband_type,
+                    regierungsbezirk=regions.get(ags[:3], ""),
+                    kreis_type=kreis_type,
+                    area_km2=round(area / 100, 2) if area is not None else None,
+                    population_male=male,
+                    plz=record[165:170].strip(),
+                    gebietsstand=iso_stand,
+                )
+            )
         else:
             raise RegisterImportError(number, f"unknown record type {kind!r}")
     if not rows:
@@ -305,8 +376,10 @@ def parse_register_file(path: str | Path, population_date: str | None = None) ->
         return parse_register_csv(text)
     if population_date is None:
         raise RegisterImportError(
-            0, "the raw GV100AD file does not carry the population reference date; give it with "
-               "--population-date YYYY-MM-DD (see the Hinweise file of the edition)")
+            0,
+            "the raw GV100AD file does not carry the population reference date; give it with "
+            "--population-date YYYY-MM-DD (see the Hinweise file of the edition)",
+        )
     return parse_gv100ad(text, population_date)
 
 
@@ -328,7 +401,8 @@ def parse_central_places_csv(text: str) -> list[tuple[str, str]]:
         code = parse_central_function(function)
         if code is None:
             raise RegisterImportError(
-                line, f"unknown function {function!r}; use one of {', '.join(CENTRAL_FUNCTIONS)}")
+                line, f"unknown function {function!r}; use one of {', '.join(CENTRAL_FUNCTIONS)}"
+            )
         found.append((ags, code))
     return found
 
@@ -355,9 +429,25 @@ async def write_register(conn, rows: Iterable[Municipality], source: str) -> Reg
             stands.add(r.gebietsstand)
             dates.add(r.population_date)
             count += 1
-            yield (r.ags, r.name, r.land, r.kreis, r.population, r.population_date, r.name_official,
-                   r.ars, r.gemeinde_type, r.gemeindeverband, r.gemeindeverband_type, r.regierungsbezirk,
-                   r.kreis_type, r.area_km2, r.population_male, r.plz, r.gebietsstand)
+            yield (
+                r.ags,
+                r.name,
+                r.land,
+                r.kreis,
+                r.population,
+                r.population_date,
+                r.name_official,
+                r.ars,
+                r.gemeinde_type,
+                r.gemeindeverband,
+                r.gemeindeverband_type,
+                r.regierungsbezirk,
+                r.kreis_type,
+                r.area_km2,
+                r.population_male,
+                r.plz,
+                r.gebietsstand,
+            )
 
     await conn.execute("DELETE FROM municipalities")
     await conn.executemany(INSERT_SQL, values())
@@ -392,7 +482,8 @@ class MunicipalityRepository:
         row = await self.db.fetchone(
             "SELECT ags, name, land, kreis, population, population_date, name_official, ars, "
             "gemeinde_type, gemeindeverband, gemeindeverband_type, regierungsbezirk, kreis_type, "
-            "area_km2, population_male, plz, gebietsstand FROM municipalities WHERE ags = ?", (ags,)
+            "area_km2, population_male, plz, gebietsstand FROM municipalities WHERE ags = ?",
+            (ags,),
         )
         return Municipality(*row) if row else None
 
@@ -426,8 +517,7 @@ class MunicipalityRepository:
         )
         return [CentralPlace(*row) for row in rows]
 
-    async def set_central_place(self, ags: str, function: str, reason: str, set_by: str,
-                                set_at: str) -> None:
+    async def set_central_place(self, ags: str, function: str, reason: str, set_by: str, set_at: str) -> None:
         if function not in CENTRAL_FUNCTIONS:
             raise ValueError(f"unknown central-place function {function!r}")
         await self.db.execute(
@@ -442,8 +532,9 @@ class MunicipalityRepository:
             cur = await conn.execute("DELETE FROM central_places WHERE ags = ?", (ags,))
             return cur.rowcount > 0
 
-    async def import_central_places(self, path: str | Path, set_by: str, set_at: str,
-                                    reason: str | None = None) -> int:
+    async def import_central_places(
+        self, path: str | Path, set_by: str, set_at: str, reason: str | None = None
+    ) -> int:
         """Add or replace overrides from an ``ags,function`` CSV; all or nothing.
 
         Every AGS must be in the register, otherwise the file is refused at that line.
@@ -469,8 +560,14 @@ class MunicipalityRepository:
 
 # --- command line ---------------------------------------------------------------------------------
 
-def run_cli_import(database: str | Path, action: str, file: str | Path, population_date: str | None = None,
-                   reason: str | None = None) -> int:
+
+def run_cli_import(
+    database: str | Path,
+    action: str,
+    file: str | Path,
+    population_date: str | None = None,
+    reason: str | None = None,
+) -> int:
     """``kleinstadtbot data import-municipalities|import-central-places FILE``; prints the outcome.
 
     Exit status 0 on success, 1 when the file was refused (nothing changed).
@@ -484,9 +581,11 @@ def run_cli_import(database: str | Path, action: str, file: str | Path, populati
             repo = MunicipalityRepository(db)
             if action == "import-municipalities":
                 info = await repo.import_file(file, population_date)
-                return (f"imported {info.rows} municipalities from {info.source} (Gebietsstand "
-                        f"{info.gebietsstand}, population {info.population_date}); restart the bot to "
-                        "use them")
+                return (
+                    f"imported {info.rows} municipalities from {info.source} (Gebietsstand "
+                    f"{info.gebietsstand}, population {info.population_date}); restart the bot to "
+                    "use them"
+                )
             count = await repo.import_central_places(file, "cli", datetime.now(UTC).isoformat(), reason)
             return f"recorded {count} central-place function(s) from {Path(file).name}"
         finally:

@@ -65,8 +65,7 @@ class RuntimeStateRepository:
         """Record the event; False when it was recorded before (someone else answered it)."""
         async with self.db.transaction() as conn:
             cur = await conn.execute(
-                "INSERT OR IGNORE INTO handled_events (event_id, room_id, handled_at) "
-                "VALUES (?, ?, ?)",
+                "INSERT OR IGNORE INTO handled_events (event_id, room_id, handled_at) VALUES (?, ?, ?)",
                 (event_id, room_id, now_ms),
             )
             return cur.rowcount == 1

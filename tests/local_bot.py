@@ -53,14 +53,26 @@ class LocalBot:
         self.services = self.dispatcher.services
         self._ids = itertools.count(1)
 
-    async def say(self, body: str, sender: str = "@buergermeisterin:localhost",
-                  room_id: str = "!dm:localhost", is_direct: bool = True,
-                  mentions_bot: bool = False, thread_root: str | None = None) -> list[SentMessage]:
+    async def say(
+        self,
+        body: str,
+        sender: str = "@buergermeisterin:localhost",
+        room_id: str = "!dm:localhost",
+        is_direct: bool = True,
+        mentions_bot: bool = False,
+        thread_root: str | None = None,
+    ) -> list[SentMessage]:
         before = len(self.matrix.sent)
-        request = Request(sender=sender, room_id=room_id, body=body,
-                          event_id=f"$ev{next(self._ids)}", thread_root=thread_root,
-                          timestamp_ms=int(self.clock.now().timestamp() * 1000),
-                          is_direct=is_direct, mentions_bot=mentions_bot)
+        request = Request(
+            sender=sender,
+            room_id=room_id,
+            body=body,
+            event_id=f"$ev{next(self._ids)}",
+            thread_root=thread_root,
+            timestamp_ms=int(self.clock.now().timestamp() * 1000),
+            is_direct=is_direct,
+            mentions_bot=mentions_bot,
+        )
 
         async def send(reply: Reply) -> str | None:
             return await self.matrix.send(reply, request)
@@ -90,8 +102,7 @@ async def migrated_database(path: Path) -> Database:
     return await Database(path).open()
 
 
-async def make_local_bot(tmp_path: Path, roles: dict[str, Role] | None = None,
-                         **settings: Any) -> LocalBot:
+async def make_local_bot(tmp_path: Path, roles: dict[str, Role] | None = None, **settings: Any) -> LocalBot:
     settings.setdefault("database", tmp_path / "bot.db")
     settings.setdefault("user_id", "@kleinstadtbot:localhost")
     settings.setdefault("coordinators", ["@koordination:localhost"])

@@ -114,12 +114,19 @@ class UserClient:
                 await self.task
         await self.client.close()
 
-    async def create_room(self, invite: list[str], encrypted: bool = False, direct: bool = True,
-                          name: str | None = None) -> str:
-        state = [{"type": "m.room.encryption", "state_key": "",
-                  "content": {"algorithm": "m.megolm.v1.aes-sha2"}}] if encrypted else []
+    async def create_room(
+        self, invite: list[str], encrypted: bool = False, direct: bool = True, name: str | None = None
+    ) -> str:
+        state = (
+            [{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]
+            if encrypted
+            else []
+        )
         response = await self.client.room_create(
-            name=name, invite=invite, is_direct=direct, initial_state=state,
+            name=name,
+            invite=invite,
+            is_direct=direct,
+            initial_state=state,
             preset=RoomPreset.trusted_private_chat if direct else RoomPreset.private_chat,
         )
         assert not isinstance(response, RoomCreateError), response
@@ -141,27 +148,33 @@ class UserClient:
         await self.wait_joined(room_id, bot_user)
         return room_id
 
-    async def send(self, room_id: str, body: str, thread_root: str | None = None,
-                   html: str | None = None) -> str:
+    async def send(
+        self, room_id: str, body: str, thread_root: str | None = None, html: str | None = None
+    ) -> str:
         content: dict[str, Any] = {"msgtype": "m.text", "body": body}
         if html:
             content.update(format="org.matrix.custom.html", formatted_body=html)
         if thread_root:
             content["m.relates_to"] = {"rel_type": "m.thread", "event_id": thread_root}
-        response = await self.client.room_send(room_id, "m.room.message", content,
-                                               ignore_unverified_devices=True)
+        response = await self.client.room_send(
+            room_id, "m.room.message", content, ignore_unverified_devices=True
+        )
         assert not isinstance(response, RoomSendError), response
         return response.event_id
 
     def notices(self, room_id: str, sender: str | None = None) -> list[Any]:
-        return [e for r, e in self.events if r == room_id and isinstance(e, RoomMessageNotice)
-                and (sender is None or e.sender == sender)]
+        return [
+            e
+            for r, e in self.events
+            if r == room_id and isinstance(e, RoomMessageNotice) and (sender is None or e.sender == sender)
+        ]
 
     def replies_to(self, room_id: str, event_id: str) -> list[Any]:
         return [e for e in self.notices(room_id) if _in_reply_to(e) == event_id]
 
     async def wait_reply(self, room_id: str, event_id: str, timeout: float = WAIT) -> Any:
         """The bot's notice that answers ``event_id``."""
+
         async def found() -> Any:
             async with self._changed:
                 while not self.replies_to(room_id, event_id):
@@ -195,9 +208,17 @@ def _in_reply_to(event: Any) -> str | None:
 async def user_client(synapse: LocalSynapse, account: Account, store: Path) -> UserClient:
     store.mkdir(parents=True, exist_ok=True)
     client = AsyncClient(
-        synapse.url, account.user_id, device_id=account.device_id, store_path=str(store),
-        config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False,
-                                 max_limit_exceeded=3, max_timeouts=3, request_timeout=30),
+        synapse.url,
+        account.user_id,
+        device_id=account.device_id,
+        store_path=str(store),
+        config=AsyncClientConfig(
+            encryption_enabled=True,
+            store_sync_tokens=False,
+            max_limit_exceeded=3,
+            max_timeouts=3,
+            request_timeout=30,
+        ),
     )
     client.restore_login(account.user_id, account.device_id, account.access_token)
     return await UserClient(account, client).start()

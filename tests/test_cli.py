@@ -20,8 +20,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_cli(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("KLEINSTADTBOT_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, input=stdin, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=60,
+    )
 
 
 def test_help_lists_every_subcommand():
@@ -60,8 +67,11 @@ def test_console_in_a_pipe_answers_ping_and_help(tmp_path):
 
 
 def test_console_uses_config_prefix_and_locale(tmp_path):
-    env = {"KLEINSTADTBOT_DATABASE": str(tmp_path / "c.db"), "KLEINSTADTBOT_COMMAND_PREFIX": "?",
-           "KLEINSTADTBOT_LOCALE": "en"}
+    env = {
+        "KLEINSTADTBOT_DATABASE": str(tmp_path / "c.db"),
+        "KLEINSTADTBOT_COMMAND_PREFIX": "?",
+        "KLEINSTADTBOT_LOCALE": "en",
+    }
     result = run_cli("console", env=env, stdin="?ping\n?pnig\n")
     assert result.returncode == 0, result.stderr
     blocks = [b for b in result.stdout.split("\n\n") if b.strip()]
@@ -71,9 +81,14 @@ def test_console_uses_config_prefix_and_locale(tmp_path):
 
 
 def test_console_with_bad_config_exits_2_with_one_line_per_problem(tmp_path):
-    result = run_cli("console", env={"KLEINSTADTBOT_DATABASE": str(tmp_path / "c.db"),
-                                     "KLEINSTADTBOT_TIMEZONE": "Mars/Olympus",
-                                     "KLEINSTADTBOT_LOCALE": "fr"})
+    result = run_cli(
+        "console",
+        env={
+            "KLEINSTADTBOT_DATABASE": str(tmp_path / "c.db"),
+            "KLEINSTADTBOT_TIMEZONE": "Mars/Olympus",
+            "KLEINSTADTBOT_LOCALE": "fr",
+        },
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert sorted(line.split(":")[1].strip() for line in lines) == ["locale", "timezone"]

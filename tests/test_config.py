@@ -22,14 +22,17 @@ def write_config(path: Path, values: dict) -> Path:
 
 
 def test_yaml_values_are_read(tmp_path):
-    file = write_config(tmp_path / "c.yaml", {
-        "homeserver": "https://matrix.example.org/",
-        "user_id": "@kleinstadtbot:example.org",
-        "password": SECRET,
-        "coordinators": ["@anna:example.org"],
-        "sync": {"timeout_ms": 5000},
-        "locale": "en",
-    })
+    file = write_config(
+        tmp_path / "c.yaml",
+        {
+            "homeserver": "https://matrix.example.org/",
+            "user_id": "@kleinstadtbot:example.org",
+            "password": SECRET,
+            "coordinators": ["@anna:example.org"],
+            "sync": {"timeout_ms": 5000},
+            "locale": "en",
+        },
+    )
     settings = load_settings(file)
     assert settings.homeserver == "https://matrix.example.org"  # trailing slash removed
     assert settings.password.get_secret_value() == SECRET
@@ -42,8 +45,10 @@ def test_yaml_values_are_read(tmp_path):
 
 
 def test_environment_overrides_yaml_nested_and_lists(tmp_path, monkeypatch):
-    file = write_config(tmp_path / "c.yaml", {"locale": "en", "sync": {"timeout_ms": 5000},
-                                              "coordinators": ["@anna:example.org"]})
+    file = write_config(
+        tmp_path / "c.yaml",
+        {"locale": "en", "sync": {"timeout_ms": 5000}, "coordinators": ["@anna:example.org"]},
+    )
     monkeypatch.setenv("KLEINSTADTBOT_LOCALE", "de")
     monkeypatch.setenv("KLEINSTADTBOT_SYNC__TIMEOUT_MS", "7000")
     monkeypatch.setenv("KLEINSTADTBOT_RATE_LIMIT__COMMANDS", "3")
@@ -62,21 +67,30 @@ def test_config_file_from_environment_variable(tmp_path, monkeypatch):
 
 
 def test_every_problem_one_line_naming_key_and_expectation(tmp_path):
-    file = write_config(tmp_path / "c.yaml", {
-        "homeserver": "matrix.example.org",
-        "user_id": "kleinstadtbot",
-        "timezone": "Mond/Krater",
-        "command_prefix": "!!!!",
-        "sync": {"timeout_ms": -5},
-        "coordinators": ["anna"],
-        "password": SECRET,
-    })
+    file = write_config(
+        tmp_path / "c.yaml",
+        {
+            "homeserver": "matrix.example.org",
+            "user_id": "kleinstadtbot",
+            "timezone": "Mond/Krater",
+            "command_prefix": "!!!!",
+            "sync": {"timeout_ms": -5},
+            "coordinators": ["anna"],
+            "password": SECRET,
+        },
+    )
     with pytest.raises(ConfigError) as info:
         load_settings(file)
     problems = info.value.problems
     by_key = {line.split(":", 1)[0]: line for line in problems}
-    assert set(by_key) == {"homeserver", "user_id", "timezone", "command_prefix", "sync.timeout_ms",
-                           "coordinators"}
+    assert set(by_key) == {
+        "homeserver",
+        "user_id",
+        "timezone",
+        "command_prefix",
+        "sync.timeout_ms",
+        "coordinators",
+    }
     assert "https://matrix.example.org" in by_key["homeserver"]
     assert "@kleinstadtbot:example.org" in by_key["user_id"]
     assert "Europe/Berlin" in by_key["timezone"]
@@ -91,9 +105,7 @@ def test_unknown_key_is_an_error(tmp_path):
     file = write_config(tmp_path / "c.yaml", {"homeservr": "https://x.org", "locale": "de"})
     with pytest.raises(ConfigError) as info:
         load_settings(file)
-    assert info.value.problems == [
-        "homeservr: unknown setting; see config/example.yaml for the known keys"
-    ]
+    assert info.value.problems == ["homeservr: unknown setting; see config/example.yaml for the known keys"]
 
 
 def test_password_and_access_token_together_is_an_error(tmp_path):
@@ -129,23 +141,36 @@ def test_missing_run_credentials_are_listed(tmp_path):
 # --- `kleinstadtbot config check` ------------------------------------------------------------
 
 
-def run_cli(*args: str, env: dict | None = None, stdin: str | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict | None = None, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     import os
 
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("KLEINSTADTBOT_")}
     full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=ROOT, env=full_env,
-                          capture_output=True, text=True, input=stdin, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=timeout,
+    )
 
 
 def test_config_check_ok_without_connecting(tmp_path):
     # port 9 on 127.0.0.1 (discard) is closed: a connecting check would fail or hang
-    file = write_config(tmp_path / "c.yaml", {
-        "homeserver": "http://127.0.0.1:9", "user_id": "@kleinstadtbot:example.org",
-        "access_token": TOKEN_SECRET, "database": str(tmp_path / "bot.db"),
-        "coordinators": ["@anna:example.org"],
-    })
+    file = write_config(
+        tmp_path / "c.yaml",
+        {
+            "homeserver": "http://127.0.0.1:9",
+            "user_id": "@kleinstadtbot:example.org",
+            "access_token": TOKEN_SECRET,
+            "database": str(tmp_path / "bot.db"),
+            "coordinators": ["@anna:example.org"],
+        },
+    )
     result = run_cli("config", "check", "--config", str(file), timeout=30)
     assert result.returncode == 0, result.stderr
     assert "config OK: @kleinstadtbot:example.org on http://127.0.0.1:9" in result.stdout
@@ -155,10 +180,15 @@ def test_config_check_ok_without_connecting(tmp_path):
 
 
 def test_config_check_reports_problems_without_the_secret(tmp_path):
-    file = write_config(tmp_path / "c.yaml", {
-        "homeserver": "ftp://matrix.example.org", "user_id": "@kleinstadtbot:example.org",
-        "password": SECRET, "log_level": "LAUT",
-    })
+    file = write_config(
+        tmp_path / "c.yaml",
+        {
+            "homeserver": "ftp://matrix.example.org",
+            "user_id": "@kleinstadtbot:example.org",
+            "password": SECRET,
+            "log_level": "LAUT",
+        },
+    )
     result = run_cli("config", "check", "--config", str(file))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -170,10 +200,13 @@ def test_config_check_reports_problems_without_the_secret(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("extra", [
-    {"KLEINSTADTBOT_SYNC__TIMEOUT_MS": "viel"},
-    {"KLEINSTADTBOT_ACCESS_TOKEN": TOKEN_SECRET},
-])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"KLEINSTADTBOT_SYNC__TIMEOUT_MS": "viel"},
+        {"KLEINSTADTBOT_ACCESS_TOKEN": TOKEN_SECRET},
+    ],
+)
 def test_config_check_secret_from_environment_never_shown(tmp_path, extra):
     result = run_cli("config", "check", env={"KLEINSTADTBOT_PASSWORD": SECRET, **extra})
     assert result.returncode == 2
@@ -192,8 +225,9 @@ def test_config_check_missing_credentials_exit_2(tmp_path):
 
 def test_unknown_nested_key_is_an_error(tmp_path):
     """A typo inside a section (``sync: {timout_ms: …}``) must not be silently ignored."""
-    file = write_config(tmp_path / "c.yaml", {"sync": {"timout_ms": 3}, "rate_limit": {"comands": 5},
-                                              "retry": {"max_429": 1}})
+    file = write_config(
+        tmp_path / "c.yaml", {"sync": {"timout_ms": 3}, "rate_limit": {"comands": 5}, "retry": {"max_429": 1}}
+    )
     with pytest.raises(ConfigError) as info:
         load_settings(file)
     assert sorted(info.value.problems) == [

@@ -39,7 +39,10 @@ async def test_demo_runs_answers_and_stops_cleanly(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLEINSTADTBOT_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "demo", "--data", str(tmp_path / "demo"), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
     try:
         printed = "".join(await asyncio.to_thread(_wait_for_line, process, "kleinstadtbot ready"))
@@ -47,12 +50,16 @@ async def test_demo_runs_answers_and_stops_cleanly(tmp_path):
         accounts = json.loads((tmp_path / "demo" / "accounts.json").read_text())
         mayor = accounts["buergermeisterin-a"]
         assert mayor["password"] in printed  # the credentials are shown to log in with
-        client = AsyncClient(f"http://127.0.0.1:{port}", mayor["user_id"],
-                             config=AsyncClientConfig(max_limit_exceeded=3, max_timeouts=3))
+        client = AsyncClient(
+            f"http://127.0.0.1:{port}",
+            mayor["user_id"],
+            config=AsyncClientConfig(max_limit_exceeded=3, max_timeouts=3),
+        )
         try:
             assert isinstance(await client.login(mayor["password"]), LoginResponse)
-            room = (await client.room_create(invite=[accounts["kleinstadtbot"]["user_id"]],
-                                             is_direct=True)).room_id
+            room = (
+                await client.room_create(invite=[accounts["kleinstadtbot"]["user_id"]], is_direct=True)
+            ).room_id
             sent = await client.room_send(room, "m.room.message", {"msgtype": "m.text", "body": "!ping"})
             answer = None
             for _ in range(100):

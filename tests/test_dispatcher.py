@@ -195,8 +195,9 @@ async def test_concurrent_first_uses_build_shared_state_once(local_bot):
         await asyncio.sleep(0.05)
         return {"index": len(builds)}
 
-    first, second = await asyncio.gather(local_bot.services.cached("test.index", build),
-                                         local_bot.services.cached("test.index", build))
+    first, second = await asyncio.gather(
+        local_bot.services.cached("test.index", build), local_bot.services.cached("test.index", build)
+    )
     assert builds == [1]
     assert first is second and local_bot.services.cache["test.index"] is first
 

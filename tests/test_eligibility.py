@@ -11,8 +11,10 @@ from storage.municipalities import SHIPPED_CSV
 from tests.local_bot import make_local_bot
 
 COORD = "@koordination:localhost"
-SOURCE = ("Quelle: Statistisches Bundesamt (Destatis), Gemeindeverzeichnis GV100AD, Gebietsstand "
-          "30.11.2025; Bevölkerung 31.12.2024, dl-de/by-2-0")
+SOURCE = (
+    "Quelle: Statistisches Bundesamt (Destatis), Gemeindeverzeichnis GV100AD, Gebietsstand "
+    "30.11.2025; Bevölkerung 31.12.2024, dl-de/by-2-0"
+)
 YES, NO, DEPENDS = "kann mitmachen.", "Leider nein.", "Das hängt von der zentralörtlichen Funktion ab."
 
 
@@ -113,12 +115,15 @@ async def test_uncertain_match_suggests(local_bot):
     assert "Bad Berleburg" in text and "05970004" in text
 
 
-@pytest.mark.parametrize(("number", "expected", "band"), [
-    ("12000", YES.replace(".", ""), "größere Kleinstadt"),
-    ("12.000", YES.replace(".", ""), "größere Kleinstadt"),
-    ("4999 Einwohner", "hängt von der zentralörtlichen Funktion ab", "Landgemeinde"),
-    ("25000", "nicht mitmachen", "Mittelstadt"),
-])
+@pytest.mark.parametrize(
+    ("number", "expected", "band"),
+    [
+        ("12000", YES.replace(".", ""), "größere Kleinstadt"),
+        ("12.000", YES.replace(".", ""), "größere Kleinstadt"),
+        ("4999 Einwohner", "hängt von der zentralörtlichen Funktion ab", "Landgemeinde"),
+        ("25000", "nicht mitmachen", "Mittelstadt"),
+    ],
+)
 async def test_plain_number_answers_by_rule(local_bot, number, expected, band):
     text = await local_bot.text(f"!berechtigt {number}")
     assert expected in text
@@ -168,13 +173,15 @@ async def test_english_locale(tmp_path):
 async def test_central_place_override_decides_and_is_shown(local_bot):
     before = await local_bot.text("!berechtigt 01051002")
     assert DEPENDS in before
-    reply = await local_bot.text("!zentralort setzen 01051002 grundzentrum_mz Regionalplan 2024",
-                                 sender=COORD)
+    reply = await local_bot.text(
+        "!zentralort setzen 01051002 grundzentrum_mz Regionalplan 2024", sender=COORD
+    )
     assert "Vermerkt: Arkebek" in reply and "kann mitmachen" in reply
     after = await local_bot.text("!berechtigt Arkebek")
     assert "Ja, Arkebek kann mitmachen" in after
-    assert ("Vermerk der Koordination: Grundzentrum mit mittelzentraler Teilfunktion – Regionalplan 2024"
-            in after)
+    assert (
+        "Vermerk der Koordination: Grundzentrum mit mittelzentraler Teilfunktion – Regionalplan 2024" in after
+    )
     await local_bot.text("!zentralort setzen 01051002 keine laut Landesplanung", sender=COORD)
     assert "Eher nicht" in await local_bot.text("!berechtigt Arkebek")
     listing = await local_bot.text("!zentralort liste", sender=COORD)
@@ -228,8 +235,9 @@ async def test_find_towns_api_statuses(local_bot):
     assert (await find_towns(services, "Bad Berleburg")).town.ags == "05970004"
     ambiguous = await find_towns(services, "Neuenkirchen")
     assert ambiguous.status == "ambiguous" and ambiguous.town is None
-    assert [t.population for t in ambiguous.towns] == sorted((t.population for t in ambiguous.towns),
-                                                             reverse=True)
+    assert [t.population for t in ambiguous.towns] == sorted(
+        (t.population for t in ambiguous.towns), reverse=True
+    )
     assert (await find_towns(services, "Berlebg")).status == "suggestions"
     assert (await find_towns(services, "qqqqzzzz")).status == "not_found"
     assert (await find_towns(services, "")).status == "not_found"

@@ -18,8 +18,9 @@ async def test_faq_without_words_lists_questions_by_category(local_bot):
 
 
 async def test_faq_answers_a_question_with_the_eligibility_hint(local_bot):
-    [message] = await local_bot.say("!frage darf unsere gemeinde mitmachen", is_direct=False,
-                                    room_id="!group:localhost")
+    [message] = await local_bot.say(
+        "!frage darf unsere gemeinde mitmachen", is_direct=False, room_id="!group:localhost"
+    )
     assert "Kleinstädten vorbehalten" in message.body
     assert "!berechtigt <Ort>" in message.body
     assert "<strong>" in message.html
@@ -73,8 +74,9 @@ async def test_group_room_stays_quiet_without_mention(local_bot):
 
 
 async def test_mention_in_group_room_is_answered(local_bot):
-    text = await local_bot.text("Wo sitzt die Akademie?", is_direct=False,
-                                mentions_bot=True, room_id="!group:localhost")
+    text = await local_bot.text(
+        "Wo sitzt die Akademie?", is_direct=False, mentions_bot=True, room_id="!group:localhost"
+    )
     assert "Wittenberge" in text
 
 
@@ -99,7 +101,8 @@ async def test_reload_picks_up_changed_content(tmp_path):
         assert "Kleinstädten vorbehalten" in await bot.text("!frage wer-darf-mitmachen")
         faq = root / "faq" / "de.yaml"
         changed = faq.read_text(encoding="utf-8").replace(
-            "Das Angebot ist **Kleinstädten vorbehalten**.", "Neu: nur für **Kleinstädte**.")
+            "Das Angebot ist **Kleinstädten vorbehalten**.", "Neu: nur für **Kleinstädte**."
+        )
         faq.write_text(changed, encoding="utf-8")
         assert "Kleinstädten vorbehalten" in await bot.text("!frage wer-darf-mitmachen")  # cached
         text = await bot.text("!neuladen", sender=COORDINATOR)
@@ -115,10 +118,13 @@ async def test_reload_with_broken_content_keeps_the_old_version(tmp_path):
     try:
         assert "StadtLabor" in await bot.text("!modul pop-up-labs")
         faq = root / "faq" / "de.yaml"
-        faq.write_text(faq.read_text(encoding="utf-8").replace("  - id: kosten\n", "  - id: prinzipien\n"),
-                       encoding="utf-8")
+        faq.write_text(
+            faq.read_text(encoding="utf-8").replace("  - id: kosten\n", "  - id: prinzipien\n"),
+            encoding="utf-8",
+        )
         (root / "modules" / "pop-up-labs.md").write_text(
-            "---\nid: pop-up-labs\ntitle: Kaputt\n---\n\n## Teil\n\nText\n", encoding="utf-8")
+            "---\nid: pop-up-labs\ntitle: Kaputt\n---\n\n## Teil\n\nText\n", encoding="utf-8"
+        )
         text = await bot.text("!neuladen", sender=COORDINATOR)
         assert "bisherige Fassung" in text
         assert "content/faq/de.yaml:" in text and "duplicate id 'prinzipien'" in text

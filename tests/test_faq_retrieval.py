@@ -19,7 +19,8 @@ def test_retrieval_set_is_big_and_points_to_real_entries(library):
     assert len(RETRIEVAL_SET) >= 40
     assert {expected for _q, expected in RETRIEVAL_SET} <= ids
     own = {e.question.lower() for e in library.faq("de")} | {
-        a.lower() for e in library.faq("de") for a in e.alternatives}
+        a.lower() for e in library.faq("de") for a in e.alternatives
+    }
     assert not [q for q, _id in RETRIEVAL_SET if q.lower() in own], "test questions must not copy the FAQ"
 
 
@@ -33,22 +34,28 @@ def test_top1_accuracy_at_least_90_percent(library):
         elif found[0][1].confident:
             confident += 1
     accuracy = 1 - len(misses) / len(RETRIEVAL_SET)
-    print(f"\nFAQ retrieval: top-1 accuracy {accuracy:.0%} ({len(RETRIEVAL_SET) - len(misses)}/"
-          f"{len(RETRIEVAL_SET)}), confident and right {confident}/{len(RETRIEVAL_SET)}")
+    print(
+        f"\nFAQ retrieval: top-1 accuracy {accuracy:.0%} ({len(RETRIEVAL_SET) - len(misses)}/"
+        f"{len(RETRIEVAL_SET)}), confident and right {confident}/{len(RETRIEVAL_SET)}"
+    )
     for miss in misses:
         print("  miss:", miss)
     assert accuracy >= 0.9
 
 
 def test_no_confident_answer_for_off_topic_questions(library):
-    confident = [(q, found[0][0].id) for q in OFF_TOPIC
-                 if (found := library.ask("de", q)) and found[0][1].confident]
+    confident = [
+        (q, found[0][0].id) for q in OFF_TOPIC if (found := library.ask("de", q)) and found[0][1].confident
+    ]
     assert confident == []
 
 
 def test_confident_answers_are_almost_always_right(library):
-    answered = [(q, exp, found[0][0].id) for q, exp in RETRIEVAL_SET
-                if (found := library.ask("de", q)) and found[0][1].confident]
+    answered = [
+        (q, exp, found[0][0].id)
+        for q, exp in RETRIEVAL_SET
+        if (found := library.ask("de", q)) and found[0][1].confident
+    ]
     wrong = [a for a in answered if a[1] != a[2]]
     print(f"\nconfident answers: {len(answered)}, of them wrong: {wrong}")
     assert len(answered) >= 0.75 * len(RETRIEVAL_SET)
@@ -94,6 +101,7 @@ def test_word_only_in_the_answer_is_not_enough_for_confidence():
 def test_ranking_is_deterministic(library):
     first = [library.ask("de", q) for q, _ in RETRIEVAL_SET[:10]]
     again = [load_library().ask("de", q) for q, _ in RETRIEVAL_SET[:10]]
+
     def ranked(results):
         return [[(e.id, h.score) for e, h in r] for r in results]
 

@@ -31,11 +31,15 @@ async def test_bot_recovers_from_a_homeserver_outage_without_restart(tmp_path, c
     running = mayor = None
     try:
         account = hs.register(unique("bot"))
-        running = await start_bot(bot_settings(
-            hs, account, tmp_path / "bot",
-            sync={"backoff_initial_seconds": 0.2, "backoff_max_seconds": 1, "timeout_ms": 1000},
-            retry={"max_timeouts": 1, "request_timeout_seconds": 5},
-        ))
+        running = await start_bot(
+            bot_settings(
+                hs,
+                account,
+                tmp_path / "bot",
+                sync={"backoff_initial_seconds": 0.2, "backoff_max_seconds": 1, "timeout_ms": 1000},
+                retry={"max_timeouts": 1, "request_timeout_seconds": 5},
+            )
+        )
         mayor_account = hs.register(unique("mayor"))
         mayor = await user_client(hs, mayor_account, tmp_path / "mayor")
         room = await mayor.dm(running.user_id)
@@ -73,16 +77,31 @@ def _write_config(path: Path, values: dict) -> Path:
 async def test_sigterm_stops_cleanly_and_keeps_the_database_intact(synapse, make_user, tmp_path):
     account = synapse.register(unique("bot"))
     database = tmp_path / "bot" / "bot.db"
-    config = _write_config(tmp_path / "bot.yaml", {
-        "homeserver": synapse.url, "user_id": account.user_id, "password": account.password,
-        "database": str(database), "log_level": "INFO",
-        "sync": {"timeout_ms": 1000},
-    })
+    config = _write_config(
+        tmp_path / "bot.yaml",
+        {
+            "homeserver": synapse.url,
+            "user_id": account.user_id,
+            "password": account.password,
+            "database": str(database),
+            "log_level": "INFO",
+            "sync": {"timeout_ms": 1000},
+        },
+    )
     log_file = tmp_path / "bot.log"
     with log_file.open("wb") as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", "--config", str(config),
-            cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "run",
+            "--config",
+            str(config),
+            cwd=ROOT,
+            env=_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         mayor = await make_user("mayor")
         room = await mayor.dm(account.user_id)
@@ -109,13 +128,24 @@ async def test_sigterm_stops_cleanly_and_keeps_the_database_intact(synapse, make
 
 
 async def test_invalid_config_at_start_exits_with_one_line_per_problem(tmp_path):
-    config = _write_config(tmp_path / "bad.yaml", {
-        "homeserver": "matrix.example.org", "user_id": "kleinstadtbot", "password": SECRET,
-        "database": str(tmp_path / "bot.db"),
-    })
+    config = _write_config(
+        tmp_path / "bad.yaml",
+        {
+            "homeserver": "matrix.example.org",
+            "user_id": "kleinstadtbot",
+            "password": SECRET,
+            "database": str(tmp_path / "bot.db"),
+        },
+    )
     result = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "bot.cli", "run", "--config", str(config)], cwd=ROOT,
-        env=_env(), capture_output=True, text=True, timeout=60)
+        subprocess.run,
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert [line.split(":")[1].strip() for line in lines] == ["homeserver", "user_id"], result.stderr

@@ -12,13 +12,31 @@ from bot.initial_sync import SHARED_KEYS, split_sync_response
 
 
 def room(index: int, messages: int = 2) -> dict:
-    events = [{"type": "m.room.member", "state_key": "@bot:x", "sender": "@bot:x", "event_id": f"$m{index}",
-               "origin_server_ts": 1000 + index, "content": {"membership": "join", "displayname": "Bot"}}]
-    events += [{"type": "m.room.message", "sender": "@ana:x", "event_id": f"$e{index}-{n}",
-                "origin_server_ts": 2000 + n, "content": {"msgtype": "m.text", "body": f"!ping «{n}» \"q\""}}
-               for n in range(messages)]
-    return {"timeline": {"events": events, "limited": False, "prev_batch": f"p{index}"},
-            "state": {"events": []}, "summary": {"m.joined_member_count": 2}}
+    events = [
+        {
+            "type": "m.room.member",
+            "state_key": "@bot:x",
+            "sender": "@bot:x",
+            "event_id": f"$m{index}",
+            "origin_server_ts": 1000 + index,
+            "content": {"membership": "join", "displayname": "Bot"},
+        }
+    ]
+    events += [
+        {
+            "type": "m.room.message",
+            "sender": "@ana:x",
+            "event_id": f"$e{index}-{n}",
+            "origin_server_ts": 2000 + n,
+            "content": {"msgtype": "m.text", "body": f'!ping «{n}» "q"'},
+        }
+        for n in range(messages)
+    ]
+    return {
+        "timeline": {"events": events, "limited": False, "prev_batch": f"p{index}"},
+        "state": {"events": []},
+        "summary": {"m.joined_member_count": 2},
+    }
 
 
 def sync_body(rooms: int, **extra) -> dict:
@@ -107,8 +125,17 @@ def test_an_odd_shape_is_decoded_whole():
     assert list(split_sync_response(text)) == [json.loads(text)]
 
 
-@pytest.mark.parametrize("text", ["", "not json", "[1, 2]", '{"next_batch": "s1"', '{"a": 1} trailing',
-                                  '{"rooms": {"join": {"!r:x": {"timeline": }}}}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "not json",
+        "[1, 2]",
+        '{"next_batch": "s1"',
+        '{"a": 1} trailing',
+        '{"rooms": {"join": {"!r:x": {"timeline": }}}}',
+    ],
+)
 def test_what_is_not_a_json_object_is_refused(text):
     with pytest.raises(ValueError):
         list(split_sync_response(text))

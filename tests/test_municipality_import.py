@@ -37,8 +37,9 @@ def raw_line(text: str) -> str:
 
 def raw_file(tmp_path: Path, lines: list[str], name: str = "GV100AD.txt", newline: bool = True) -> Path:
     path = tmp_path / name
-    path.write_text("\r\n".join(raw_line(line) for line in lines) + ("\r\n" if newline else ""),
-                    encoding="utf-8")
+    path.write_text(
+        "\r\n".join(raw_line(line) for line in lines) + ("\r\n" if newline else ""), encoding="utf-8"
+    )
     return path
 
 

@@ -4,8 +4,9 @@ from commands.pairing import Candidate, size_band, suggest_pairs
 
 
 def person(user, kreis, population=12_000, topics=("wohnen",), ags=None):
-    return Candidate(f"@{user}:example.org", ags or f"ags-{user}", user.title(), kreis, population,
-                     frozenset(topics))
+    return Candidate(
+        f"@{user}:example.org", ags or f"ags-{user}", user.title(), kreis, population, frozenset(topics)
+    )
 
 
 def pairs(found):
@@ -85,8 +86,15 @@ def test_size_bands_follow_bbsr_limits():
 
 def test_two_thousand_profiles_follow_the_rules():
     topics = ["innenstadt", "wohnen", "mobilitaet", "klima", "digitalisierung"]
-    people = [person(f"m{i:04d}", f"Kreis {i % 300}", population=3_000 + (i * 37) % 40_000,
-                     topics=(topics[i % 5], topics[(i * 3 + 1) % 5])) for i in range(2000)]
+    people = [
+        person(
+            f"m{i:04d}",
+            f"Kreis {i % 300}",
+            population=3_000 + (i * 37) % 40_000,
+            topics=(topics[i % 5], topics[(i * 3 + 1) % 5]),
+        )
+        for i in range(2000)
+    ]
     past = {frozenset((people[i].user_id, people[i + 1].user_id)) for i in range(0, 2000, 2)}
     found = suggest_pairs(people, active=set(), past=past, limit=50)
     assert len(found) == 50

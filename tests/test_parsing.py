@@ -127,10 +127,17 @@ def test_commands(declare):
         examples=['parsetest "Bad Berleburg" 12.000', "parsetest Hof"],
     )(top)
 
-    @cmd.subcommand("setze", summary={"de": "Setzen"}, aliases={"en": ["set"]},
-                    args=[Arg("who", "mxid"), Arg("mode", "choice", choices=("an", "aus")),
-                          Arg("note", "text", required=False)],
-                    examples=["parsetest setze @anna:example.org an"])
+    @cmd.subcommand(
+        "setze",
+        summary={"de": "Setzen"},
+        aliases={"en": ["set"]},
+        args=[
+            Arg("who", "mxid"),
+            Arg("mode", "choice", choices=("an", "aus")),
+            Arg("note", "text", required=False),
+        ],
+        examples=["parsetest setze @anna:example.org an"],
+    )
     async def sub(ctx, **values):
         calls.append(("setze", values))
         await ctx.reply("ping", version="t", uptime_seconds=1)

@@ -65,8 +65,9 @@ async def test_delete_needs_confirmation_and_then_leaves_nothing(tmp_path):
         for user, town in ((ANNA, "Wittenberge"), ("@ben:localhost", "Bad Berleburg")):
             await bot.say(f"!profil ort {town}", sender=user)
             await bot.say("!profil themen hinzufügen Innenstadt", sender=user)
-        await bot.say("!tandem anlegen @anna:localhost @ben:localhost Innenstadt",
-                      sender="@koordination:localhost")
+        await bot.say(
+            "!tandem anlegen @anna:localhost @ben:localhost Innenstadt", sender="@koordination:localhost"
+        )
         first = await bot.text("!profil löschen", sender=ANNA)
         assert "!profil löschen bestätigen" in first
         assert await bot.db.fetchone("SELECT 1 FROM profiles WHERE user_id = ?", (ANNA,)) is not None

@@ -66,8 +66,7 @@ def test_durations(de, en):
 
 
 def test_template_filters_render_german_formats(de):
-    body, html = de.render("status", {"version": "1", "uptime_seconds": 7200, "schema": 3,
-                                      "answered": 18400})
+    body, html = de.render("status", {"version": "1", "uptime_seconds": 7200, "schema": 3, "answered": 18400})
     assert "18.400" in body and "2 Stunden" in body
     assert "<li>" in html and "<li>" not in body
 
@@ -96,8 +95,13 @@ def test_unknown_command_word_is_escaped(de):
 @pytest.mark.parametrize("locale", ["de", "en"])
 def test_usage_error_escapes_every_user_value(locale, problem, detail):
     renderer = Renderer(locale, extra_globals={"prefix": "!"})
-    data = {"problem": problem, "detail": detail, "usage": f"!x {EVIL}", "examples": [EVIL],
-            "help_word": EVIL}
+    data = {
+        "problem": problem,
+        "detail": detail,
+        "usage": f"!x {EVIL}",
+        "examples": [EVIL],
+        "help_word": EVIL,
+    }
     body, html = renderer.render("error_usage", data)
     assert "<img" not in html
     assert ESCAPED in html
@@ -105,9 +109,17 @@ def test_usage_error_escapes_every_user_value(locale, problem, detail):
 
 
 def test_help_command_escapes_declared_and_user_text(de):
-    data = {"name": EVIL, "usage": EVIL, "summary": EVIL, "help": EVIL, "aliases": [EVIL],
-            "examples": [EVIL], "role": "member", "allowed": True,
-            "subcommands": [{"usage": EVIL, "summary": EVIL, "role": "member", "allowed": True}]}
+    data = {
+        "name": EVIL,
+        "usage": EVIL,
+        "summary": EVIL,
+        "help": EVIL,
+        "aliases": [EVIL],
+        "examples": [EVIL],
+        "role": "member",
+        "allowed": True,
+        "subcommands": [{"usage": EVIL, "summary": EVIL, "role": "member", "allowed": True}],
+    }
     _body, html = de.render("help_command", data)
     assert "<img" not in html
     assert html.count(ESCAPED) >= 7
@@ -115,8 +127,9 @@ def test_help_command_escapes_declared_and_user_text(de):
 
 def test_user_link_escapes():
     link = user_link('@a"b<c>:example.org', "<b>Anna</b>")
-    assert str(link) == ('<a href="https://matrix.to/#/@a&quot;b&lt;c&gt;:example.org">'
-                         "&lt;b&gt;Anna&lt;/b&gt;</a>")
+    assert str(link) == (
+        '<a href="https://matrix.to/#/@a&quot;b&lt;c&gt;:example.org">&lt;b&gt;Anna&lt;/b&gt;</a>'
+    )
 
 
 def test_markdown_escapes_raw_html():
@@ -137,11 +150,13 @@ def test_markdown_filter_in_a_template_is_not_escaped_twice(de):
 
 
 def test_html_to_text_lists_links_and_paragraphs():
-    html = ('<p>Hallo <strong>Anna</strong>!</p><ul><li>eins</li><li>zwei</li></ul>'
-            '<ol><li>erstens</li><li>zweitens</li></ol>'
-            '<p>Mehr auf <a href="https://kleinstadtakademie.de">der Website</a>.</p>'
-            '<p>Direkt: <a href="https://example.org/x">https://example.org/x</a> '
-            'und <a href="https://matrix.to/#/@anna:x.org">Anna</a><br>neue Zeile</p>')
+    html = (
+        "<p>Hallo <strong>Anna</strong>!</p><ul><li>eins</li><li>zwei</li></ul>"
+        "<ol><li>erstens</li><li>zweitens</li></ol>"
+        '<p>Mehr auf <a href="https://kleinstadtakademie.de">der Website</a>.</p>'
+        '<p>Direkt: <a href="https://example.org/x">https://example.org/x</a> '
+        'und <a href="https://matrix.to/#/@anna:x.org">Anna</a><br>neue Zeile</p>'
+    )
     text = html_to_text(html)
     assert text.splitlines() == [
         "Hallo Anna!",
@@ -192,7 +207,8 @@ def test_soft_line_breaks_in_markdown_become_spaces_in_the_plain_body():
     from bot.rendering import html_to_text, markdown_to_html
 
     html = markdown_to_html(
-        "Eine Gemeinde ist eine Kleinstadt,\nwenn sie 5.000 Einwohner hat.\n\n```\na\nb\n```")
+        "Eine Gemeinde ist eine Kleinstadt,\nwenn sie 5.000 Einwohner hat.\n\n```\na\nb\n```"
+    )
     text = html_to_text(str(html))
     assert "Kleinstadt, wenn sie" in text
     assert "a\nb" in text  # preformatted text keeps its lines

@@ -59,8 +59,9 @@ async def test_power_level_in_coordination_room_makes_a_coordinator(make_bot, ma
     lead = await make_user("leitung")
     staff = await make_user("team")
     bot_account = synapse.register("koordbot")
-    coordination = await lead.create_room([staff.user_id, bot_account.user_id], direct=False,
-                                          name="Koordination")
+    coordination = await lead.create_room(
+        [staff.user_id, bot_account.user_id], direct=False, name="Koordination"
+    )
     await staff.client.join(coordination)
     levels = (await lead.client.room_get_state_event(coordination, "m.room.power_levels")).content
     levels["users"][staff.user_id] = 50
@@ -224,8 +225,9 @@ async def test_after_restart_the_bot_can_post_into_an_encrypted_room_no_sync_men
     await bot.stop()
     again = await make_bot(account=bot.account)
     assert room not in again.bot.client.rooms  # warm start: no full state fetched
-    await again.bot.matrix.send(Reply("ping", {"version": "x", "uptime_seconds": 1}, room_id=room,
-                                      key="announcement-test"))
+    await again.bot.matrix.send(
+        Reply("ping", {"version": "x", "uptime_seconds": 1}, room_id=room, key="announcement-test")
+    )
     notice = await mayor.wait_notice(room, lambda e: "Pong" in e.body and "x," in e.body)
     assert notice.decrypted
 
@@ -247,8 +249,9 @@ async def test_after_restart_plain_text_is_answered_in_a_direct_chat_only(make_b
     assert mayor.replies_to(group, chatter) == []
 
 
-async def test_a_bot_that_lost_its_database_works_on_in_an_existing_encrypted_room(make_bot, make_user,
-                                                                                    tmp_path):
+async def test_a_bot_that_lost_its_database_works_on_in_an_existing_encrypted_room(
+    make_bot, make_user, tmp_path
+):
     bot = await make_bot(data=tmp_path / "first")
     mayor = await make_user("mayor")
     quiet = await mayor.dm(bot.user_id, encrypted=True)  # no message yet
@@ -269,14 +272,17 @@ async def test_a_question_with_a_mention_in_a_group_room_is_answered(make_bot, m
     await mayor.wait_joined(group, bot.user_id)
     localpart = bot.user_id.split(":")[0].lstrip("@")
     event_id = await mayor.send(
-        group, f"{localpart}: Wo sitzt die Akademie?",
-        html=f'<a href="https://matrix.to/#/{bot.user_id}">{localpart}</a>: Wo sitzt die Akademie?')
+        group,
+        f"{localpart}: Wo sitzt die Akademie?",
+        html=f'<a href="https://matrix.to/#/{bot.user_id}">{localpart}</a>: Wo sitzt die Akademie?',
+    )
     answer = await mayor.wait_reply(group, event_id)
     assert "Wittenberge" in answer.body
 
 
 async def test_a_first_sync_in_parts_answers_every_room_once_and_forgets_quiet_ones(
-        make_bot, make_user, tmp_path, monkeypatch):
+    make_bot, make_user, tmp_path, monkeypatch
+):
     monkeypatch.setattr("bot.runtime.ROOMS_PER_PART", 1)  # every room its own part
     bot = await make_bot(data=tmp_path / "first")
     mayor = await make_user("mayor")
@@ -295,8 +301,11 @@ async def test_a_first_sync_in_parts_answers_every_room_once_and_forgets_quiet_o
     answer = await mayor.ask(quiet, "!ping")  # the forgotten room is rebuilt, still encrypted
     assert answer.body.startswith("🏓") and answer.decrypted
     await asyncio.sleep(1.0)
-    assert [len(mayor.replies_to(room, command)) for room, command in zip(rooms, commands, strict=True)] \
-        == [1, 1, 1]
+    assert [len(mayor.replies_to(room, command)) for room, command in zip(rooms, commands, strict=True)] == [
+        1,
+        1,
+        1,
+    ]
 
 
 async def test_a_first_sync_refused_by_the_homeserver_is_an_error_not_a_crash(synapse):

@@ -26,8 +26,14 @@ async def test_a_first_sync_body_that_is_not_json_is_an_error_for_the_back_off(t
     from bot.runtime import KleinstadtBot
     from config.settings import Settings
 
-    bot = KleinstadtBot(Settings(homeserver="http://127.0.0.1:9", user_id="@bot:localhost",
-                                 access_token="t", database=tmp_path / "bot.db"))
+    bot = KleinstadtBot(
+        Settings(
+            homeserver="http://127.0.0.1:9",
+            user_id="@bot:localhost",
+            access_token="t",
+            database=tmp_path / "bot.db",
+        )
+    )
     try:
         for body in ("<html>Bad Gateway</html>", '{"next_batch": "s1", "rooms": {"join": {"!a:x": {'):
             result = await bot._receive(body)

@@ -105,8 +105,14 @@ class FakeHomeserver:
         content = json.loads(await http.text())
         self.hits.append((time.monotonic(), http.match_info["room"], http.match_info["txn"], content))
         if self.limited is None or len(self.hits) <= self.limited:
-            return web.json_response({"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests",
-                                      "retry_after_ms": self.retry_after_ms}, status=429)
+            return web.json_response(
+                {
+                    "errcode": "M_LIMIT_EXCEEDED",
+                    "error": "Too many requests",
+                    "retry_after_ms": self.retry_after_ms,
+                },
+                status=429,
+            )
         return web.json_response({"event_id": f"$sent{len(self.hits)}"})
 
     async def start(self) -> FakeHomeserver:
@@ -124,9 +130,20 @@ class FakeHomeserver:
 
 def nio_client(url: str, max_rate_limited: int) -> AsyncClient:
     """Configured like the bot's client (bot/runtime.py), without encryption."""
-    client = AsyncClient(url, BOT, device_id="DEV", config=AsyncClientConfig(
-        encryption_enabled=False, store_sync_tokens=False, max_limit_exceeded=max_rate_limited,
-        max_timeouts=1, request_timeout=10, backoff_factor=0.5, max_timeout_retry_wait_time=1))
+    client = AsyncClient(
+        url,
+        BOT,
+        device_id="DEV",
+        config=AsyncClientConfig(
+            encryption_enabled=False,
+            store_sync_tokens=False,
+            max_limit_exceeded=max_rate_limited,
+            max_timeouts=1,
+            request_timeout=10,
+            backoff_factor=0.5,
+            max_timeout_retry_wait_time=1,
+        ),
+    )
     client.restore_login(BOT, "DEV", "fake-token")
     return client
 
@@ -143,7 +160,8 @@ async def test_rate_limited_send_is_retried_with_the_same_transaction_id(rendere
         sender = MessageSender(client, renderer)
         started = time.monotonic()
         event_id = await asyncio.wait_for(
-            sender.send(Reply("ping", {"version": "t", "uptime_seconds": 5}), request()), 20)
+            sender.send(Reply("ping", {"version": "t", "uptime_seconds": 5}), request()), 20
+        )
         elapsed = time.monotonic() - started
     finally:
         await client.close()
@@ -174,8 +192,9 @@ async def test_always_rate_limited_gives_up_with_matrix_error(renderer):
     try:
         sender = MessageSender(client, renderer, sleep=quick_sleep)
         with pytest.raises(MatrixError) as info:
-            await asyncio.wait_for(sender.send(Reply("ping", {"version": "t", "uptime_seconds": 5}),
-                                               request()), 30)
+            await asyncio.wait_for(
+                sender.send(Reply("ping", {"version": "t", "uptime_seconds": 5}), request()), 30
+            )
     finally:
         await client.close()
         await server.stop()
@@ -196,8 +215,12 @@ async def test_transaction_ids_per_event_index_and_per_key(renderer):
         await sender.send(ping, request("$a"))
         await sender.send(ping, request("$a"))
         await sender.send(ping, request("$b"))
-        await sender.send(Reply("ping", {"version": "t", "uptime_seconds": 5}, room_id="!other:localhost",
-                                key="welcome:anna"), request("$a"))
+        await sender.send(
+            Reply(
+                "ping", {"version": "t", "uptime_seconds": 5}, room_id="!other:localhost", key="welcome:anna"
+            ),
+            request("$a"),
+        )
         # after a crash the same batch is replayed by a new sender: identical IDs
         replay = MessageSender(client, renderer)
         await replay.send(ping, request("$a"))
@@ -208,8 +231,15 @@ async def test_transaction_ids_per_event_index_and_per_key(renderer):
         await client.close()
         await server.stop()
     a0, a1 = transaction_id("event", "$a", "0"), transaction_id("event", "$a", "1")
-    assert server.txns == [a0, a1, transaction_id("event", "$b", "0"),
-                           transaction_id("key", "welcome:anna"), a0, a1, a0]
+    assert server.txns == [
+        a0,
+        a1,
+        transaction_id("event", "$b", "0"),
+        transaction_id("key", "welcome:anna"),
+        a0,
+        a1,
+        a0,
+    ]
     keyed = server.hits[3]
     assert keyed[1] == "!other:localhost"
     assert "m.relates_to" not in keyed[3]  # a message to another room is not a reply
@@ -226,8 +256,12 @@ async def test_forbidden_is_not_retried(renderer):
         client = nio_client(url, max_rate_limited=1)
         try:
             with pytest.raises(MatrixError) as info:
-                await asyncio.wait_for(MessageSender(client, renderer).send(
-                    Reply("ping", {"version": "t", "uptime_seconds": 5}), request()), 10)
+                await asyncio.wait_for(
+                    MessageSender(client, renderer).send(
+                        Reply("ping", {"version": "t", "uptime_seconds": 5}), request()
+                    ),
+                    10,
+                )
         finally:
             await client.close()
     assert info.value.errcode == "M_FORBIDDEN"
@@ -251,8 +285,12 @@ async def test_dropped_connections_end_in_matrix_error(renderer):
         client = nio_client(url, max_rate_limited=1)
         try:
             with pytest.raises(MatrixError):
-                await asyncio.wait_for(MessageSender(client, renderer, sleep=quick_sleep).send(
-                    Reply("ping", {"version": "t", "uptime_seconds": 5}), request()), 20)
+                await asyncio.wait_for(
+                    MessageSender(client, renderer, sleep=quick_sleep).send(
+                        Reply("ping", {"version": "t", "uptime_seconds": 5}), request()
+                    ),
+                    20,
+                )
         finally:
             await client.close()
     assert len(hits) >= sending.SEND_ATTEMPTS
@@ -277,11 +315,16 @@ async def test_sync_loop_survives_dropped_connections(tmp_path):
         return web.json_response({"next_batch": f"s{len(syncs)}"})
 
     async with serve(("GET", "/_matrix/client/v3/sync", sync)) as url:
-        settings = Settings(homeserver=url, user_id=BOT, access_token="fake-token",
-                            device_id="DEV", encryption=False, database=tmp_path / "bot.db",
-                            sync={"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.2,
-                                  "timeout_ms": 0},
-                            retry={"max_timeouts": 1})
+        settings = Settings(
+            homeserver=url,
+            user_id=BOT,
+            access_token="fake-token",
+            device_id="DEV",
+            encryption=False,
+            database=tmp_path / "bot.db",
+            sync={"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.2, "timeout_ms": 0},
+            retry={"max_timeouts": 1},
+        )
         bot = KleinstadtBot(settings)
         task = asyncio.ensure_future(bot.run())
         try:
@@ -309,15 +352,22 @@ async def test_a_rate_limited_first_sync_waits_as_long_as_the_homeserver_asks(tm
     async def sync(http: web.Request) -> web.Response:
         calls.append((time.monotonic(), http.query.get("since", "")))
         if len(calls) == 1:
-            return web.json_response({"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests",
-                                      "retry_after_ms": 700}, status=429)
+            return web.json_response(
+                {"errcode": "M_LIMIT_EXCEEDED", "error": "Too many requests", "retry_after_ms": 700},
+                status=429,
+            )
         return web.json_response({"next_batch": f"s{len(calls)}", "rooms": {"join": {}}})
 
     async with serve(("GET", "/_matrix/client/v3/sync", sync)) as url:
-        settings = Settings(homeserver=url, user_id=BOT, access_token="fake-token",
-                            device_id="DEV", encryption=False, database=tmp_path / "bot.db",
-                            sync={"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.1,
-                                  "timeout_ms": 0})
+        settings = Settings(
+            homeserver=url,
+            user_id=BOT,
+            access_token="fake-token",
+            device_id="DEV",
+            encryption=False,
+            database=tmp_path / "bot.db",
+            sync={"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.1, "timeout_ms": 0},
+        )
         bot = KleinstadtBot(settings)
         task = asyncio.ensure_future(bot.run())
         try:

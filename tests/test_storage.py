@@ -31,10 +31,13 @@ async def test_pragmas_are_in_effect(db):
 
 async def test_foreign_keys_are_enforced(tmp_path):
     async def create(conn):
-        await run_script(conn, """
+        await run_script(
+            conn,
+            """
             CREATE TABLE parent (id INTEGER PRIMARY KEY);
             CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER NOT NULL REFERENCES parent(id));
-        """)
+        """,
+        )
 
     database = await Database(tmp_path / "fk.db").open(migrate=False)
     try:
@@ -63,6 +66,7 @@ async def test_migrations_run_in_version_order_and_only_pending_ones(tmp_path):
         async def upgrade(conn):
             order.append(version)
             await conn.execute(f"CREATE TABLE t{version} (x INTEGER)")
+
         return Migration(version, f"step {version}", upgrade)
 
     database = await Database(tmp_path / "m.db").open(migrate=False)
@@ -81,11 +85,14 @@ async def test_failing_migration_rolls_back_completely(tmp_path):
         await conn.execute("CREATE TABLE kept (x INTEGER)")
 
     async def bad(conn):
-        await run_script(conn, """
+        await run_script(
+            conn,
+            """
             CREATE TABLE half (x INTEGER);
             INSERT INTO half VALUES (1);
             INSERT INTO kept VALUES (42);
-        """)
+        """,
+        )
         await conn.execute("INSERT INTO no_such_table VALUES (1)")
 
     database = await Database(tmp_path / "r.db").open(migrate=False)
@@ -192,8 +199,14 @@ async def test_cli_db_backup(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLEINSTADTBOT_")}
     env["KLEINSTADTBOT_DATABASE"] = str(source)
     result = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "bot.cli", "db", "backup", str(target)], cwd=ROOT,
-        env=env, capture_output=True, text=True, timeout=60)
+        subprocess.run,
+        [sys.executable, "-m", "bot.cli", "db", "backup", str(target)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert str(target) in result.stdout
     copy = sqlite3.connect(target)

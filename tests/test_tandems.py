@@ -71,12 +71,15 @@ async def test_member_is_refused(pair):
     assert await pair.db.fetchone("SELECT 1 FROM tandems") is None
 
 
-@pytest.mark.parametrize(("command", "expected"), [
-    ("!tandem anlegen @anna:localhost @anna:localhost Wohnen", "zwei verschiedene Personen"),
-    ("!tandem anlegen @anna:localhost @carla:localhost Wohnen", "noch kein Profil"),
-    ("!tandem anlegen @anna:localhost @kleinstadtbot:localhost Wohnen", "Bot selbst"),
-    ("!tandem anlegen anna @ben:localhost Wohnen", "keine Matrix-ID"),
-])
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        ("!tandem anlegen @anna:localhost @anna:localhost Wohnen", "zwei verschiedene Personen"),
+        ("!tandem anlegen @anna:localhost @carla:localhost Wohnen", "noch kein Profil"),
+        ("!tandem anlegen @anna:localhost @kleinstadtbot:localhost Wohnen", "Bot selbst"),
+        ("!tandem anlegen anna @ben:localhost Wohnen", "keine Matrix-ID"),
+    ],
+)
 async def test_validation_replies(pair, command, expected):
     text = await pair.text(command, sender=COORD)
     assert expected in text
@@ -270,7 +273,7 @@ async def test_tandem_topic_and_deletion_through_synapse(make_bot, make_user, sy
     # topic channel: create (coordinator), join (mayor)
     created = await coordinator.ask(own, "!thema anlegen Wohnen", timeout=60)
     assert "ist angelegt" in created.body
-    channel = (await db.fetchone("SELECT room_id, join_rule FROM topic_channels"))
+    channel = await db.fetchone("SELECT room_id, join_rule FROM topic_channels")
     joined = await ben.ask(rooms[ben.user_id], "!thema beitreten Wohnen")
     assert "eingeladen" in joined.body
     await _wait_invite(ben, channel["room_id"])

@@ -32,5 +32,5 @@ async def upgrade(conn) -> None:
             room_id TEXT PRIMARY KEY,
             noticed_at INTEGER NOT NULL
         );
-        """
+        """,
     )

@@ -81,5 +81,5 @@ async def upgrade(conn) -> None:
             created_by_bot INTEGER NOT NULL,
             recorded_at TEXT NOT NULL
         );
-        """
+        """,
     )
