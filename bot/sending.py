@@ -76,6 +76,8 @@ class MessageSender:
         self._synced = asyncio.Event()
 
     async def send(self, reply: Reply, request: Request | None = None) -> str | None:
+        if self.renderer is None:
+            raise RuntimeError("the renderer is set up before the first batch is handled")
         body, html = self.renderer.render(reply.template, reply.data)
         answering = request if reply.room_id is None else None
         room_id = reply.room_id or (request.room_id if request else None)

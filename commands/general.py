@@ -61,7 +61,7 @@ async def help_command(ctx: Context, command: str | None = None) -> None:
         "help_list",
         groups=groups,
         role=ctx.role.label,
-        help_word=prefix + REGISTRY.find("help").display_name(locale),
+        help_word=prefix + (ctx.command.display_name(locale) if ctx.command else "help"),
     )
 
 
@@ -97,5 +97,5 @@ async def status(ctx: Context) -> None:
         version=bot_version(),
         uptime_seconds=int(max(0, ctx.services.clock.monotonic() - ctx.services.started_at)),
         schema=await ctx.db.version(),
-        answered=answered[0],
+        answered=answered[0] if answered else 0,
     )

@@ -143,6 +143,7 @@ def suggest_pairs(
             mine = _band_index(person)
             found = 0
             for distance in range(max_band_distance + 1):
+                near: list[int | None]
                 if mine is None:
                     near = [None] if distance == 0 else []
                 else:

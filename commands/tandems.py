@@ -121,8 +121,8 @@ async def tandem_create(ctx: Context, user_a: str, user_b: str, topic: str) -> N
             return
     profiles = ProfileRepository(ctx.db)
     pa, pb = await profiles.get(user_a), await profiles.get(user_b)
-    missing = [u for u, p in ((user_a, pa), (user_b, pb)) if p is None]
-    if missing:
+    if pa is None or pb is None:
+        missing = [u for u, p in ((user_a, pa), (user_b, pb)) if p is None]
         await ctx.reply("tandem_problem", problem="no_profile", users=missing)
         return
     if pa.ags == pb.ags:

@@ -8,6 +8,7 @@ members where the homeserver supports it, else ``invite``; the bot invites on ``
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from commands.academy_space import add_child, ensure_space, parent_state, room_power_levels, server_of
 from commands.context import Context, MatrixError, Reply, Role
@@ -94,7 +95,7 @@ async def topic_create(ctx: Context, name: str, description: str | None = None) 
         "content": {"join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": space_id}]},
     }
     join_rule = "restricted"
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         name=label,
         topic=description or None,
         preset="private_chat",
