@@ -1,0 +1,129 @@
+"""The FAQ evaluation set: questions as mayors, clerks and coordinators ask them.
+
+Written against the academy's topics (shared/domain/facts.md, the seed text) before the entries'
+alternative phrasings were read, in the users' own words: administration vocabulary, colloquial
+questions, typos, bare fragments, and questions no entry answers (expected id ``None``: the bot
+must not answer those confidently).
+
+Two halves, split once and kept in two files:
+
+- ``tuning.yaml``: what the content and the search may be tuned on;
+- ``heldout.yaml``: never used for tuning; its figures are reported, not optimised.
+
+The split is deterministic and stratified: within each (locale, expected entry) group, the
+questions are ordered by the SHA-256 of their text and alternate tuning, held-out, tuning, …
+``split`` reproduces it from the union, so a test can check the files still follow the rule.
+
+``evaluate`` scores a library on a list of questions the way users experience it:
+
+- top-1: the bot answers directly (confidently) with the expected entry;
+- offered: the expected entry is the direct answer or among the choices offered (top 3) when
+  the bot is not confident;
+- wrong confident: a direct answer with another entry, or any direct answer to a question no
+  entry answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+HALVES = ("tuning", "heldout")
+LOCALES = ("de", "en")
+OFFERED = 3  # the FAQ offers this many choices when it is not confident (commands/faq.py)
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    expected: str | None  # the entry id that answers it, or None if no entry does
+
+
+def load(half: str) -> dict[str, list[Question]]:
+    """One half of the set: locale → questions."""
+    if half not in HALVES:
+        raise ValueError(f"unknown half {half!r}")
+    data = yaml.safe_load((HERE / f"{half}.yaml").read_text(encoding="utf-8"))
+    return {
+        locale: [Question(str(text), expected) for expected, text in data.get(locale, [])]
+        for locale in LOCALES
+    }
+
+
+def _order(question: Question) -> str:
+    return hashlib.sha256(question.text.encode("utf-8")).hexdigest()
+
+
+def split(questions: list[Question]) -> tuple[list[Question], list[Question]]:
+    """(tuning, held-out): stratified by expected entry, alternating in hash order."""
+    groups: dict[str | None, list[Question]] = defaultdict(list)
+    for question in questions:
+        groups[question.expected].append(question)
+    tuning: list[Question] = []
+    heldout: list[Question] = []
+    for expected in sorted(groups, key=lambda e: e or ""):
+        for position, question in enumerate(sorted(groups[expected], key=_order)):
+            (tuning if position % 2 == 0 else heldout).append(question)
+    return tuning, heldout
+
+
+@dataclass
+class Figures:
+    answerable: int = 0
+    unanswerable: int = 0
+    top1: int = 0  # confident and right
+    ranked_first: int = 0  # right entry ranked first, confident or not
+    offered: int = 0  # right entry answered or among the offered choices
+    wrong_confident: list[tuple[str, str | None, str]] = field(default_factory=list)
+    missed: list[tuple[str, str, list[str]]] = field(default_factory=list)  # not offered at all
+    not_direct: list[tuple[str, str, list[str]]] = field(default_factory=list)  # offered only
+
+    @property
+    def top1_share(self) -> float:
+        return self.top1 / self.answerable if self.answerable else 0.0
+
+    @property
+    def offered_share(self) -> float:
+        return self.offered / self.answerable if self.answerable else 0.0
+
+    def line(self) -> str:
+        return (
+            f"top-1 {self.top1}/{self.answerable} = {self.top1_share:.0%}, "
+            f"offered {self.offered}/{self.answerable} = {self.offered_share:.0%}, "
+            f"ranked first {self.ranked_first}/{self.answerable}, "
+            f"wrong confident {len(self.wrong_confident)} "
+            f"(of {self.answerable + self.unanswerable} questions, {self.unanswerable} unanswerable)"
+        )
+
+
+def evaluate(library, locale: str, questions: list[Question]) -> Figures:
+    """Score ``library.ask`` on ``questions`` as a user would see the replies."""
+    figures = Figures()
+    for question in questions:
+        found = library.ask(locale, question.text)
+        ids = [entry.id for entry, _hit in found]
+        confident = bool(found) and found[0][1].confident
+        if question.expected is None:
+            figures.unanswerable += 1
+            if confident:
+                figures.wrong_confident.append((question.text, None, ids[0]))
+            continue
+        figures.answerable += 1
+        figures.ranked_first += bool(ids) and ids[0] == question.expected
+        if confident:
+            if ids[0] == question.expected:
+                figures.top1 += 1
+                figures.offered += 1
+            else:
+                figures.wrong_confident.append((question.text, question.expected, ids[0]))
+        elif question.expected in ids[:OFFERED]:
+            figures.offered += 1
+            figures.not_direct.append((question.text, question.expected, ids[:OFFERED]))
+        else:
+            figures.missed.append((question.text, question.expected, ids[:OFFERED]))
+    return figures
