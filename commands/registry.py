@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from commands.context import Context, Role, Services
+from commands.parsing import parse_number
 
 Handler = Callable[..., Awaitable[None]]
 ArgKind = Literal["word", "text", "int", "mxid", "choice"]
@@ -156,12 +157,12 @@ class Command:
                 continue
             word = rest.pop(0)
             if arg.kind == "int":
-                cleaned = word.replace(".", "").replace("_", "")
-                if not cleaned.isdigit() or len(cleaned) > 9:
+                number = parse_number(word)
+                if number is None:
                     raise UsageError("not_a_number", arg=arg, value=word)
-                values[arg.name] = int(cleaned)
+                values[arg.name] = number
             elif arg.kind == "mxid":
-                if not MXID_RE.match(word):
+                if not MXID_RE.fullmatch(word):
                     raise UsageError("not_a_user", arg=arg, value=word)
                 values[arg.name] = word
             elif arg.kind == "choice":

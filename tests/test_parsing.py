@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from commands.context import Role
-from commands.parsing import MAX_COMMAND_LENGTH, QuoteError, split_command, split_words
+from commands.parsing import (
+    MAX_COMMAND_LENGTH,
+    QuoteError,
+    is_digits,
+    neutralise,
+    parse_number,
+    split_command,
+    split_words,
+)
 from commands.registry import Arg, UsageError
 
 # --- split_words / split_command ---------------------------------------------------------
@@ -71,7 +79,30 @@ def test_int_accepts_german_thousands_dots():
     assert cmd.bind(["42"]) == {"n": 42}
 
 
-@pytest.mark.parametrize("word", ["zwölf", "-3", "1,5", "12a", "1234567890"])
+@pytest.mark.parametrize(
+    "word",
+    [
+        "zwölf",
+        "-3",
+        "1,5",
+        "12a",
+        "1234567890",
+        # str.isdigit accepts these, int() refuses them or reads a number the user did not see
+        "²",
+        "³",
+        "1²",
+        "①",
+        "١٢",  # Arabic-Indic digits
+        "𝟏𝟐",  # mathematical bold digits
+        # dots only as thousands separators, in groups of three
+        "1.2.3",
+        "12.00",
+        "1..000",
+        ".5",
+        "1_000",
+        "",
+    ],
+)
 def test_int_rejects_non_numbers(word):
     with pytest.raises(UsageError) as info:
         _cmd(Arg("n", "int")).bind([word])
@@ -79,11 +110,62 @@ def test_int_rejects_non_numbers(word):
     assert info.value.detail["value"] == word
 
 
+# --- the one rule for numbers --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [("0", True), ("0123456789", True), ("", False)])
+def test_is_digits_takes_ascii_digits(text, expected):
+    assert is_digits(text) is expected
+
+
+@pytest.mark.parametrize("text", ["²", "³", "¹", "①", "١", "٣", "۳", "५", "𝟑", "３", "1 2", "1\n", "+1"])
+def test_is_digits_refuses_what_isdigit_or_int_would_take(text):
+    assert not is_digits(text)
+
+
+def test_parse_number_forms():
+    assert parse_number("42") == 42
+    assert parse_number("007") == 7
+    assert parse_number("12.000") == 12000
+    assert parse_number("1.234.567") == 1234567
+    assert parse_number("12'000", separators=".'") == 12000
+    assert parse_number("12 000", separators=". ") == 12000
+    assert parse_number("12 000") is None  # a space only where the caller allows it
+    assert parse_number("1.2.3") is None and parse_number("1234.5") is None
+    assert parse_number("999999999") == 999999999
+    assert parse_number("1000000000") is None
+    assert parse_number("1.000.000.000") is None
+    assert parse_number("1" * 40, max_digits=40) == int("1" * 40)
+
+
+# --- neutralising spoofing characters ------------------------------------------------------
+
+BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
+
+
+@pytest.mark.parametrize(
+    "char", [*BIDI, "\u200e", "\u200f", "\u061c", "\x1b", "\x00", "\x07", "\x7f", "\x9b"]
+)
+def test_neutralise_drops_bidi_and_control_characters(char):
+    assert neutralise(f"Bad{char}Berleburg") == "BadBerleburg"
+
+
+def test_neutralise_keeps_line_structure_and_ordinary_text():
+    assert neutralise("a\tb\nc\r\nd\re") == "a\tb\nc\nd\ne"
+    assert neutralise("Bad\x0bBerleburg\x0cHof\x1fSelb\x85Ende") == "Bad Berleburg Hof Selb Ende"
+    text = "Neustadt a. d. Weinstraße „Mont’“ 12.000 ✅ Ærø ﺍﻟﻘﺎﻫﺮﺓ 東京"
+    assert neutralise(text) == text
+    assert neutralise("\x1b[31mrot\x1b[0m") == "[31mrot[0m"
+
+
 def test_mxid_and_choice_kinds():
     cmd = _cmd(Arg("who", "mxid"), Arg("state", "choice", choices=("an", "aus")))
     assert cmd.bind(["@anna:example.org", "AN"]) == {"who": "@anna:example.org", "state": "an"}
     with pytest.raises(UsageError) as info:
         cmd.bind(["anna", "an"])
+    assert info.value.problem == "not_a_user"
+    with pytest.raises(UsageError) as info:
+        cmd.bind(["@anna:example.org\n", "an"])  # a quoted word can end in a line break
     assert info.value.problem == "not_a_user"
     with pytest.raises(UsageError) as info:
         cmd.bind(["@anna:example.org", "vielleicht"])
