@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from commands.context import Context, Role, Services
 from commands.parsing import parse_number
+
+if TYPE_CHECKING:
+    from commands.scheduling import Deliver
 
 Handler = Callable[..., Awaitable[None]]
 ArgKind = Literal["word", "text", "int", "mxid", "choice"]
@@ -185,6 +188,7 @@ class Registry:
         self._by_word: dict[str, Command] = {}
         self.plain_text: Callable[[Context], Awaitable[bool]] | None = None
         self.startup: list[Callable[[Services], Awaitable[None]]] = []
+        self.scheduled: dict[str, Deliver] = {}  # scheduled work by kind (commands.scheduling)
 
     def add(self, cmd: Command) -> Command:
         for word in cmd.all_names():
@@ -313,3 +317,17 @@ def on_startup(
     Matrix, at once in the console), e.g. to make sure the academy Space exists."""
     registry.startup.append(hook)
     return hook
+
+
+def scheduled(kind: str, registry: Registry = REGISTRY) -> Callable[[Deliver], Deliver]:
+    """Declare a family's scheduled work: ``deliver(services, occurrence)`` runs for every due
+    occurrence of a schedule of this ``kind`` (``commands.scheduling``) and returns the event ID
+    of what it sent. Its messages use ``occurrence.key`` as their key (exactly once)."""
+
+    def declare(deliver: Deliver) -> Deliver:
+        if kind in registry.scheduled:
+            raise ValueError(f"scheduled work {kind!r} declared twice")
+        registry.scheduled[kind] = deliver
+        return deliver
+
+    return declare
