@@ -16,8 +16,11 @@ from typing import Any
 from nio import (
     AsyncClient,
     AsyncClientConfig,
+    JoinResponse,
     MegolmEvent,
     RoomCreateError,
+    RoomGetStateEventError,
+    RoomGetStateResponse,
     RoomMessageNotice,
     RoomMessageText,
     RoomPreset,
@@ -198,6 +201,45 @@ class UserClient:
         """Send ``body`` and return the bot's answer to it."""
         event_id = await self.send(room_id, body, **kwargs)
         return await self.wait_reply(room_id, event_id, timeout)
+
+    async def join(self, room_id: str, timeout: float = WAIT) -> None:
+        """Accept an invitation and wait until this client's own sync shows the room joined
+        (then a message to an encrypted room can be encrypted)."""
+        response = await self.client.join(room_id)
+        assert isinstance(response, JoinResponse), response
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.user_id not in getattr(self.client.rooms.get(room_id), "users", {}):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{self.user_id} did not see itself join {room_id}")
+            await asyncio.sleep(0.1)
+
+    async def state(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None:
+        """The content of a state event as the homeserver has it now; None if there is none."""
+        response = await self.client.room_get_state_event(room_id, event_type, state_key)
+        if isinstance(response, RoomGetStateEventError):
+            assert response.status_code == "M_NOT_FOUND", response
+            return None
+        return response.content
+
+    async def member_event(self, room_id: str, user_id: str) -> dict[str, Any]:
+        """The whole current ``m.room.member`` event of ``user_id`` (who sent it, the reason)."""
+        response = await self.client.room_get_state(room_id)
+        assert isinstance(response, RoomGetStateResponse), response
+        for event in response.events:
+            if event["type"] == "m.room.member" and event["state_key"] == user_id:
+                return event
+        raise AssertionError(f"{user_id} has no membership in {room_id}")
+
+
+def assert_answers(answer: Any, command_id: str, sender: str) -> None:
+    """The bot's conventions for an answer: an ``m.notice`` with HTML and plain text that
+    replies to the command and mentions its sender."""
+    content = answer.source["content"]
+    assert content["msgtype"] == "m.notice", content
+    assert content["format"] == "org.matrix.custom.html" and content["formatted_body"].strip()
+    assert content["body"].strip() and content["body"] != content["formatted_body"]
+    assert _in_reply_to(answer) == command_id
+    assert sender in content["m.mentions"]["user_ids"]
 
 
 def _in_reply_to(event: Any) -> str | None:
