@@ -1,7 +1,9 @@
 """``kleinstadtbot console``: talk to the bot in the terminal, no homeserver needed.
 
 The same dispatcher, handlers and templates as in Matrix; replies are printed as plain text.
-One command per line from standard input, so it works interactively and in a pipe.
+One command per line from standard input, so it works interactively and in a pipe. A command
+that fails is answered with the dispatcher's error notice like in Matrix, and the console reads
+on; nothing it prints carries control characters (no ESC reaches the terminal) or bidi overrides.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TextIO
 from bot.app import build_dispatcher, build_renderer, config_roles, open_database
 from bot.local import LocalMatrix, SentMessage
 from commands.context import Reply, Request
+from commands.parsing import neutralise
 from config.settings import Settings
 
 CONSOLE_ROOM = "!console:localhost"
@@ -30,7 +33,7 @@ async def run_console(
 
     def show(message: SentMessage) -> None:
         where = "" if message.room_id == CONSOLE_ROOM else f"[{message.room_id}] "
-        stdout.write(f"{where}{message.body}\n\n")
+        stdout.write(neutralise(f"{where}{message.body}") + "\n\n")
         stdout.flush()
 
     db = await open_database(settings)

@@ -2,7 +2,8 @@
 
 Transports (Matrix runtime, console, tests) call ``Dispatcher.handle`` with a ``Request`` and a
 ``send`` callable; the dispatcher writes every refusal and error itself, so handlers contain no
-permission, parsing or error-reporting code.
+permission, parsing or error-reporting code. It is also the request boundary: the body is
+neutralised (``commands.parsing.neutralise``) before anything reads, stores or echoes it.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
 
 from commands.context import Context, Reply, Request, Role, Services
-from commands.parsing import MAX_COMMAND_LENGTH, QuoteError, split_command
+from commands.parsing import MAX_COMMAND_LENGTH, QuoteError, neutralise, split_command
 from commands.ratelimit import RateLimiter, Verdict
-from commands.registry import REGISTRY, Arg, Command, Registry, UsageError
+from commands.registry import REGISTRY, Arg, Command, Handler, Registry, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +46,28 @@ class Dispatcher:
         """Whether ``request`` is for the bot at all (cheap; no I/O)."""
         if request.is_direct or request.mentions_bot:
             return True
-        return request.body.lstrip().startswith(self.services.settings.command_prefix)
+        return neutralise(request.body).lstrip().startswith(self.services.settings.command_prefix)
 
     async def handle(self, request: Request, send: Send) -> bool:
-        """Answer ``request`` if it is for the bot. Returns True when it was handled."""
+        """Answer ``request`` if it is for the bot. Returns True when it was handled.
+
+        Nothing raises out of here: whatever fails while answering a request for the bot (reading
+        the command, the role lookup, binding the arguments, the handler) is logged with the event
+        ID and answered with the generic error notice, so no command is left without a reply and
+        no transport loop ends."""
+        request = replace(request, body=neutralise(request.body))
+        try:
+            return await self._answer(request, send)
+        except Exception as exc:
+            if not self.wants(request):
+                log.exception(
+                    "could not read a message (room %s, event %s)", request.room_id, request.event_id
+                )
+                return False
+            await self._report_failure(self._context(request, Role.MEMBER, None, send), exc)
+            return True
+
+    async def _answer(self, request: Request, send: Send) -> bool:
         prefix = self.services.settings.command_prefix
         body = request.body
         if len(body) > MAX_COMMAND_LENGTH and body.lstrip().startswith(prefix):
@@ -97,7 +118,7 @@ class Dispatcher:
                 help_word=prefix + self._help_word() + " " + cmd.path[0].display_name(self.locale),
             )
             return True
-        await self._run(ctx, cmd, values)
+        await self._run(ctx, cmd.handler, values)
         return True
 
     # --- pieces ---------------------------------------------------------------------------
@@ -142,16 +163,16 @@ class Dispatcher:
             cmd, words = sub, words[1:]
         return cmd, words
 
-    async def _run(self, ctx: Context, cmd: Command, values: dict) -> None:
+    async def _run(self, ctx: Context, handler: Handler, values: dict[str, Any]) -> None:
         try:
-            await cmd.handler(ctx, **values)
+            await handler(ctx, **values)
         except Exception as exc:
             await self._report_failure(ctx, exc)
 
     async def _report_failure(self, ctx: Context, exc: Exception) -> None:
         ref = secrets.token_hex(4)
         log.error(
-            "handler failed (ref %s, command %s, room %s, event %s)",
+            "command failed (ref %s, command %s, room %s, event %s)",
             ref,
             ctx.command.name if ctx.command else "-",
             ctx.request.room_id,

@@ -85,7 +85,7 @@ async def test_failing_handler_gets_apology_with_reference(local_bot, failing_co
     with caplog.at_level(logging.ERROR, logger="commands.dispatcher"):
         [apology] = await local_bot.say("!kaputt_test")
     assert failing_command == [MAYOR]
-    assert apology.body.startswith("Entschuldigung, da ist bei mir etwas schiefgegangen.")
+    assert apology.body.startswith("Entschuldigung, bei der Bearbeitung ist ein Fehler aufgetreten.")
     match = re.search(r"Fehlernummer: ([0-9a-f]{8})", apology.body)
     assert match, apology.body
     assert "Datenbank weg" not in apology.body and "Traceback" not in apology.body
@@ -117,7 +117,7 @@ async def test_denied_command_names_the_needed_role(local_bot, declare):
     declare("nur_koord_test", summary={"de": "x"}, role=Role.COORDINATOR)(handler)
     denied = await local_bot.text("!nur_koord_test")
     allowed = await local_bot.text("!nur_koord_test", sender="@koordination:localhost")
-    assert "nur Koordinator·innen der Kleinstadtakademie" in denied
+    assert "nur Koordinatorinnen und Koordinatoren der Kleinstadtakademie" in denied
     assert "Koordinationsteam" in denied
     assert allowed.startswith("🏓 Pong!")
 
@@ -226,3 +226,84 @@ def test_a_removed_command_is_gone_under_every_name():
     assert REGISTRY.find("weg_de") is cmd
     REGISTRY.remove(cmd)
     assert [REGISTRY.find(w) for w in ("weg_test", "weg_de", "gone")] == [None, None, None]
+
+
+# --- nothing a user sends stops the bot or goes unanswered (issue 9, item 3) -----------------
+
+
+@pytest.mark.parametrize("number", ["²", "³", "1²", "①", "١٢"])
+async def test_a_digit_int_refuses_gets_the_usage_reply(local_bot, number):
+    [answer] = await local_bot.say(f"!tandem info {number}")
+    assert (answer.reply.template, answer.reply.data["problem"]) == ("error_usage", "not_a_number")
+    assert f"„{number}“" in answer.body
+    assert "!tandem info 3" in answer.body  # a correct example
+
+
+@pytest.fixture
+def int_command(declare):
+    calls = []
+
+    async def handler(ctx, number=None):
+        calls.append(number)
+        await ctx.reply("ping", version="t", uptime_seconds=1)
+
+    from commands.registry import Arg
+
+    cmd = declare("zahl_test", summary={"de": "x"}, args=[Arg("number", "int", required=False)])(handler)
+    return cmd, calls
+
+
+def _logged_refs(caplog, event_id):
+    return [r for r in caplog.records if event_id in r.getMessage() and r.exc_info is not None]
+
+
+async def test_a_binder_that_raises_gets_the_error_notice_logged_with_the_event(
+    local_bot, int_command, caplog, monkeypatch
+):
+    cmd, calls = int_command
+
+    def broken_bind(words):
+        raise ValueError("invalid literal for int() with base 10: '²'")
+
+    monkeypatch.setattr(cmd, "bind", broken_bind)
+    with caplog.at_level(logging.ERROR, logger="commands.dispatcher"):
+        [notice] = await local_bot.say("!zahl_test 3")
+    assert notice.reply.template == "error_internal"
+    assert notice.in_reply_to is not None
+    assert "invalid literal" not in notice.body and "ValueError" not in notice.body
+    [record] = _logged_refs(caplog, notice.in_reply_to)
+    assert notice.reply.data["ref"] in record.getMessage() and "zahl_test" not in notice.body
+    assert calls == []
+    monkeypatch.undo()
+    [pong] = await local_bot.say("!zahl_test 3")  # the dispatcher still works
+    assert pong.reply.template == "ping" and calls == [3]
+
+
+async def test_a_failing_role_lookup_or_parser_gets_the_error_notice(local_bot, caplog, monkeypatch):
+    async def no_roles(user):
+        raise ConnectionError("homeserver gone")
+
+    with caplog.at_level(logging.ERROR, logger="commands.dispatcher"):
+        monkeypatch.setattr(local_bot.dispatcher, "role_of", no_roles)
+        [command] = await local_bot.say("!ping")
+        [plain] = await local_bot.say("Hallo Bot")  # the plain-text path asks for the role too
+        monkeypatch.undo()
+
+        def broken_split(body, prefix):
+            raise IndexError("string index out of range")
+
+        monkeypatch.setattr("commands.dispatcher.split_command", broken_split)
+        [parser] = await local_bot.say("!ping", is_direct=False)
+    for notice in (command, plain, parser):
+        assert notice.reply.template == "error_internal"
+        assert _logged_refs(caplog, notice.in_reply_to)
+
+
+async def test_a_failure_on_a_message_not_for_the_bot_stays_silent(local_bot, caplog, monkeypatch):
+    def broken_split(body, prefix):
+        raise IndexError("string index out of range")
+
+    monkeypatch.setattr("commands.dispatcher.split_command", broken_split)
+    with caplog.at_level(logging.ERROR, logger="commands.dispatcher"):
+        assert await local_bot.say("Guten Morgen zusammen", is_direct=False) == []
+    assert caplog.records  # logged for the operator, not answered in the group
