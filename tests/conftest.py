@@ -58,12 +58,14 @@ def synapse(tmp_path_factory) -> LocalSynapse:
 
 @pytest.fixture
 async def make_bot(synapse, tmp_path):
-    """``await make_bot(**settings)`` starts a bot (new account unless ``account=`` is given)."""
+    """``await make_bot(**settings)`` starts a bot (new account unless ``account=`` is given;
+    ``clock=`` replaces the system clock)."""
     running: list[RunningBot] = []
 
-    async def factory(account=None, data=None, **overrides) -> RunningBot:
+    async def factory(account=None, data=None, clock=None, **overrides) -> RunningBot:
         account = account or synapse.register(unique("bot"))
-        bot = await start_bot(bot_settings(synapse, account, data or tmp_path / "bot", **overrides))
+        settings = bot_settings(synapse, account, data or tmp_path / "bot", **overrides)
+        bot = await start_bot(settings, clock)
         bot.account = account
         running.append(bot)
         return bot

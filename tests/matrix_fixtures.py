@@ -29,6 +29,7 @@ from nio import (
 
 from bot.homeserver import Account, LocalSynapse
 from bot.runtime import KleinstadtBot
+from commands.context import Clock
 from config.settings import Settings
 
 _names = itertools.count(1)
@@ -54,8 +55,8 @@ class RunningBot:
         await asyncio.wait_for(self.task, WAIT)
 
 
-async def start_bot(settings: Settings) -> RunningBot:
-    bot = KleinstadtBot(settings)
+async def start_bot(settings: Settings, clock: Clock | None = None) -> RunningBot:
+    bot = KleinstadtBot(settings, clock)
     task = asyncio.ensure_future(bot.run())
     ready = asyncio.ensure_future(bot.ready.wait())
     done, _ = await asyncio.wait({task, ready}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
