@@ -20,6 +20,8 @@ from babel.numbers import format_decimal
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from commands.parsing import neutralise
+
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
 
@@ -220,7 +222,11 @@ class Renderer:
     # --- rendering ------------------------------------------------------------------------
 
     def render(self, template: str, data: dict[str, Any] | None = None) -> tuple[str, str]:
+        """``(plain body, html)``. Bidi and control characters are neutralised in the result,
+        whatever brought them in (user text, stored data, a display name, content), so no message
+        displays other than it reads."""
         markup = self.env.get_template(f"{template}.html").render(**(data or {})).strip()
+        markup = neutralise(markup)
         return html_to_text(markup), markup
 
 
