@@ -1,8 +1,10 @@
-"""Every bot message comes from a Jinja2 template per locale: HTML autoescaped, plain text derived.
+"""Every bot message comes from one Jinja2 template: HTML autoescaped, plain text derived.
 
-Templates live in ``config/templates/<locale>/<name>.html`` (operator-editable). Filters format
-numbers and dates for the locale with Babel and turn operator Markdown into HTML with
-markdown-it (raw HTML in Markdown is escaped, never passed through).
+A message is one template, ``config/templates/<name>.html``, for every locale. Its words are
+German and marked for translation (``{% trans %}…{% endtrans %}``, ``_("…")``); Jinja2's i18n
+extension looks them up in the locale's gettext catalog (``config.catalogs``), loaded once per
+renderer. Filters format numbers and dates for the locale with Babel and turn operator Markdown
+into HTML with markdown-it (raw HTML in Markdown is escaped, never passed through).
 """
 
 from __future__ import annotations
@@ -20,13 +22,17 @@ from babel.numbers import format_decimal
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from config.catalogs import locales, translations
+
 from commands.parsing import neutralise
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "config" / "templates"
-LOCALES = ("de", "en")
+# Whitespace inside {% trans %} blocks is collapsed, so a catalog's message IDs do not depend on
+# how a template is indented; ``pybabel extract`` uses the same settings (pyproject.toml).
+I18N_POLICIES = {"ext.i18n.trimmed": True}
 DATETIME_PATTERNS = {"de": "d. MMMM y, HH:mm 'Uhr'", "en": "d MMMM y, h:mm a"}
 DATE_PATTERNS = {"de": "d. MMMM y", "en": "d MMMM y"}
 
@@ -164,12 +170,13 @@ class Renderer:
         templates: Path | None = None,
         extra_globals: dict[str, Any] | None = None,
     ):
-        if locale not in LOCALES:
-            raise ValueError(f"unknown locale {locale}")
+        if locale not in locales():
+            raise ValueError(f"unknown locale {locale} (catalogs: {', '.join(locales())})")
         self.locale = locale
         self.tz = ZoneInfo(timezone)
         root = templates or TEMPLATES
-        loaders = [FileSystemLoader(str(root / locale))]
+        # TODO(issue 10): the per-locale folders go once every message is one template
+        loaders = [FileSystemLoader(str(root)), FileSystemLoader(str(root / locale))]
         if locale != "de":
             loaders.append(FileSystemLoader(str(root / "de")))
         self.env = Environment(
@@ -179,7 +186,10 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             auto_reload=False,
+            extensions=["jinja2.ext.i18n"],
         )
+        self.env.policies.update(I18N_POLICIES)
+        self.env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
         self.env.filters.update(
             number=self.number,
             datetime=self.datetime,
@@ -190,6 +200,7 @@ class Renderer:
         )
         self.env.globals.update(extra_globals or {})
         self.env.globals["locale"] = locale
+        self.env.globals["command"] = self.command
 
     # --- filters --------------------------------------------------------------------------
 
@@ -207,17 +218,27 @@ class Renderer:
         return value.astimezone(self.tz)
 
     def datetime(self, value: datetime | int | float) -> str:
-        return format_datetime(self._aware(value), DATETIME_PATTERNS[self.locale], locale=self.locale)
+        pattern = DATETIME_PATTERNS.get(self.locale, "long")
+        return format_datetime(self._aware(value), pattern, locale=self.locale)
 
     def date(self, value: Any) -> str:
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         if isinstance(value, datetime):
             value = self._aware(value).date()
-        return format_date(value, DATE_PATTERNS[self.locale], locale=self.locale)
+        return format_date(value, DATE_PATTERNS.get(self.locale, "long"), locale=self.locale)
 
     def duration(self, seconds: int | float) -> str:
         return format_timedelta(timedelta(seconds=seconds), threshold=1.5, locale=self.locale)
+
+    def command(self, *names: str) -> str:
+        """``{{ command("profile", "town") }}`` → ``!profil ort``: a text names another command
+        by its declaration, in the locale's words, so it always names it one way."""
+        from commands import load_families
+        from commands.registry import REGISTRY
+
+        load_families()
+        return REGISTRY.invocation(names, str(self.env.globals.get("prefix", "!")), self.locale)
 
     # --- rendering ------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from commands.context import Context, Role
 from commands.registry import REGISTRY, Arg, command
+from config.catalogs import N_
 
 GROUP_ORDER = ["general", "towns", "content", "community", "tandems", "admin"]
 
@@ -23,12 +24,9 @@ def bot_version() -> str:
     "help",
     aliases={"de": ["hilfe"], "en": ["help"]},
     group="general",
-    args=[Arg("command", required=False, label={"de": "befehl", "en": "command"})],
-    summary={"de": "Zeigt, was der Bot kann.", "en": "Shows what the bot can do."},
-    help={
-        "de": "Ohne Angabe: alle Befehle, die du nutzen darfst. Mit einem Befehl: seine Details.",
-        "en": "Without an argument: every command you may use. With a command: its details.",
-    },
+    args=[Arg("command", required=False, label=N_("Befehl"))],
+    summary=N_("Zeigt, was der Bot kann."),
+    help=N_("Ohne Angabe: alle Befehle, die Sie nutzen können. Mit einem Befehl: seine Einzelheiten."),
     examples=["hilfe", "hilfe berechtigt"],
 )
 async def help_command(ctx: Context, command: str | None = None) -> None:
@@ -69,7 +67,7 @@ async def help_command(ctx: Context, command: str | None = None) -> None:
     "ping",
     aliases={"de": ["ping"]},
     group="general",
-    summary={"de": "Prüft, ob der Bot antwortet.", "en": "Checks that the bot answers."},
+    summary=N_("Prüft, ob der Bot antwortet."),
     examples=["ping"],
 )
 async def ping(ctx: Context) -> None:
@@ -82,11 +80,8 @@ async def ping(ctx: Context) -> None:
     aliases={"de": ["status"]},
     group="admin",
     role=Role.COORDINATOR,
-    summary={"de": "Zeigt den Zustand des Bots.", "en": "Shows the bot's state."},
-    help={
-        "de": "Version, Laufzeit, Datenbankstand und beantwortete Anfragen der letzten 24 Stunden.",
-        "en": "Version, uptime, database schema and requests answered in the last 24 hours.",
-    },
+    summary=N_("Zeigt den Zustand des Bots."),
+    help=N_("Version, Laufzeit, Datenbankstand und beantwortete Anfragen der letzten 24 Stunden."),
     examples=["status"],
 )
 async def status(ctx: Context) -> None:

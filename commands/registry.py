@@ -3,17 +3,23 @@
 ``!help``, usage lines and "did you mean" all come from these declarations, so they cannot drift
 from the code. A family module declares its commands with ``@command`` (and ``.subcommand``)
 at import time; ``commands.load_families()`` imports every family.
+
+Summaries, help texts, argument labels and examples are German, marked with ``N_`` for the
+message catalogs (``config.catalogs``) and translated where they are shown. Usage lines and
+examples name a command as the sender typed it (``!eligible`` stays ``!eligible`` on a German
+bot), otherwise by its name in the bot's locale.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from commands.context import Context, Role, Services
 from commands.parsing import parse_number
+from config.catalogs import translate
 
 if TYPE_CHECKING:
     from commands.scheduling import Deliver
@@ -22,6 +28,16 @@ Handler = Callable[..., Awaitable[None]]
 ArgKind = Literal["word", "text", "int", "mxid", "choice"]
 MXID_RE = re.compile(r"^@[^\s:]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 MAX_TEXT_ARG = 500
+# A declared text: German marked with N_. TODO(issue 10): {"de": …, "en": …} goes once every
+# family declares catalog texts.
+Text = str | dict[str, str]
+
+
+def text_in(value: Text, locale: str) -> str:
+    """A declared text in ``locale``, translated by the message catalog."""
+    if isinstance(value, dict):
+        return value.get(locale) or value.get("de") or next(iter(value.values()), "")
+    return translate(locale, value)
 
 
 @dataclass(frozen=True)
@@ -32,10 +48,10 @@ class Arg:
     kind: ArgKind = "word"
     required: bool = True
     choices: tuple[str, ...] = ()
-    label: dict[str, str] = field(default_factory=dict)  # shown in usage, per locale
+    label: Text = ""  # shown in usage lines: German, marked with N_
 
     def usage(self, locale: str) -> str:
-        label = self.label.get(locale) or self.name
+        label = text_in(self.label, locale) or self.name
         if self.kind == "choice":
             label = "|".join(self.choices)
         return f"<{label}>" if self.required else f"[{label}]"
@@ -54,9 +70,9 @@ class UsageError(Exception):
 class Command:
     name: str
     handler: Handler | None
-    summary: dict[str, str]
-    help: dict[str, str] = field(default_factory=dict)
-    examples: list[str] = field(default_factory=list)
+    summary: Text
+    help: Text = ""
+    examples: list[str] = field(default_factory=list)  # from the command word on, e.g. "hilfe ping"
     aliases: dict[str, list[str]] = field(default_factory=dict)
     args: list[Arg] = field(default_factory=list)
     role: Role = Role.MEMBER
@@ -64,6 +80,7 @@ class Command:
     hidden: bool = False
     parent: Command | None = None
     subcommands: dict[str, Command] = field(default_factory=dict)
+    text_values: dict[str, str] = field(default_factory=dict)  # fills %(name)s in summary and help
 
     # --- declaration -----------------------------------------------------------------------
 
@@ -71,19 +88,19 @@ class Command:
         self,
         name: str,
         *,
-        summary: dict[str, str],
+        summary: Text,
         args: list[Arg] | None = None,
         role: Role | None = None,
         aliases: dict[str, list[str]] | None = None,
         examples: list[str] | None = None,
-        help: dict[str, str] | None = None,
+        help: Text = "",
     ) -> Callable[[Handler], Command]:
         def register(handler: Handler) -> Command:
             sub = Command(
                 name=name,
                 handler=handler,
                 summary=summary,
-                help=help or {},
+                help=help,
                 examples=examples or [],
                 aliases=aliases or {},
                 args=args or [],
@@ -116,11 +133,40 @@ class Command:
     def path(self) -> list[Command]:
         return [*(self.parent.path if self.parent else []), self]
 
-    def usage(self, prefix: str, locale: str) -> str:
-        words = [prefix + self.path[0].display_name(locale)]
-        words += [c.display_name(locale) for c in self.path[1:]]
-        words += [a.usage(locale) for a in self.args]
-        return " ".join(words)
+    def shown_words(self, locale: str, typed: Sequence[str] = ()) -> list[str]:
+        """The words that call this command: as the sender typed them (``typed``, lower-case,
+        from the top-level word on), else each command's name in ``locale``."""
+        return [
+            typed[depth]
+            if depth < len(typed) and typed[depth] in cmd.all_names()
+            else cmd.display_name(locale)
+            for depth, cmd in enumerate(self.path)
+        ]
+
+    def invocation(self, prefix: str, locale: str, typed: Sequence[str] = ()) -> str:
+        """``!berechtigt``, ``!tandem anlegen``: the command as texts show it."""
+        return prefix + " ".join(self.shown_words(locale, typed))
+
+    def usage(self, prefix: str, locale: str, typed: Sequence[str] = ()) -> str:
+        return " ".join([self.invocation(prefix, locale, typed), *(a.usage(locale) for a in self.args)])
+
+    def example_lines(self, prefix: str, locale: str, typed: Sequence[str] = ()) -> list[str]:
+        """The declared examples in ``locale``; their command words (``berechtigt``, ``zentralort
+        setzen``) become the words of ``invocation``."""
+        return [self._example(text_in(e, locale), prefix, locale, typed) for e in self.examples]
+
+    def _example(self, example: str, prefix: str, locale: str, typed: Sequence[str]) -> str:
+        words = example.split(" ")
+        cmd = self.path[0]
+        if words[0].lower() not in cmd.all_names():
+            return prefix + example
+        rest = words[1:]
+        while rest and rest[0].lower() in cmd.subcommands:
+            cmd, rest = cmd.subcommands[rest[0].lower()], rest[1:]
+        same = 0  # what the sender typed applies where the example follows this command's path
+        while same < min(len(cmd.path), len(self.path)) and cmd.path[same] is self.path[same]:
+            same += 1
+        return " ".join([cmd.invocation(prefix, locale, typed[:same]), *rest])
 
     def unique_subcommands(self) -> list[Command]:
         seen: list[Command] = []
@@ -136,8 +182,9 @@ class Command:
         return min(roles, default=self.role)
 
     def text(self, attr: Literal["summary", "help"], locale: str) -> str:
-        values: dict[str, str] = getattr(self, attr)
-        return values.get(locale) or values.get("de") or next(iter(values.values()), "")
+        value: Text = getattr(self, attr)
+        shown = text_in(value, locale)
+        return shown % self.text_values if self.text_values and shown else shown
 
     # --- binding ---------------------------------------------------------------------------
 
@@ -241,24 +288,38 @@ class Registry:
             groups.setdefault(cmd.group, []).append(cmd)
         return groups
 
-    def describe(self, cmd: Command, role: Role, prefix: str, locale: str) -> dict[str, Any]:
-        """Template data for ``!help <command>``."""
+    def invocation(self, names: Sequence[str], prefix: str, locale: str) -> str:
+        """How texts name a command: ``("profile", "town")`` → ``!profil ort`` in German.
+        Raises KeyError for a name nobody declared, so a template cannot point to nothing."""
+        cmd = self.find(names[0])
+        if cmd is None:
+            raise KeyError(names[0])
+        for name in names[1:]:
+            cmd = cmd.subcommands[name]
+        return cmd.invocation(prefix, locale)
+
+    def describe(
+        self, cmd: Command, role: Role, prefix: str, locale: str, typed: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Template data for ``!help <command>``; ``typed``: the command's words as the sender
+        typed them."""
         subs = [
             {
-                "usage": s.usage(prefix, locale),
+                "usage": s.usage(prefix, locale, typed),
                 "summary": s.text("summary", locale),
                 "role": s.role.label,
                 "allowed": s.role <= role,
             }
             for s in cmd.unique_subcommands()
         ]
+        name = cmd.shown_words(locale, typed)[-1]
         return {
-            "name": cmd.display_name(locale),
-            "usage": cmd.usage(prefix, locale) if cmd.handler else None,
+            "name": name,
+            "usage": cmd.usage(prefix, locale, typed) if cmd.handler else None,
             "summary": cmd.text("summary", locale),
             "help": cmd.text("help", locale),
-            "aliases": [prefix + n for n in cmd.all_names() if n != cmd.display_name(locale)],
-            "examples": [prefix + e for e in cmd.examples],
+            "aliases": [prefix + n for n in cmd.all_names() if n != name],
+            "examples": cmd.example_lines(prefix, locale, typed),
             "role": cmd.role.label,
             "allowed": cmd.role <= role or any(s.role <= role for s in cmd.unique_subcommands()),
             "subcommands": subs,
@@ -271,17 +332,21 @@ REGISTRY = Registry()
 def command(
     name: str,
     *,
-    summary: dict[str, str],
+    summary: Text,
     group: str = "general",
     args: list[Arg] | None = None,
     role: Role = Role.MEMBER,
     aliases: dict[str, list[str]] | None = None,
     examples: list[str] | None = None,
-    help: dict[str, str] | None = None,
+    help: Text = "",
+    text_values: dict[str, str] | None = None,
     hidden: bool = False,
     registry: Registry = REGISTRY,
 ) -> Callable[[Handler | None], Command]:
-    """Declare a top-level command. Decorate ``None``-returning async handlers ``(ctx, **args)``."""
+    """Declare a top-level command. Decorate ``None``-returning async handlers ``(ctx, **args)``.
+
+    ``summary``, ``help``, argument labels and examples are German marked with ``N_``;
+    ``text_values`` fill ``%(name)s`` placeholders in summary and help."""
 
     def register(handler: Handler | None) -> Command:
         return registry.add(
@@ -289,7 +354,8 @@ def command(
                 name=name,
                 handler=handler,
                 summary=summary,
-                help=help or {},
+                help=help,
+                text_values=text_values or {},
                 examples=examples or [],
                 aliases=aliases or {},
                 args=args or [],

@@ -57,9 +57,9 @@ def test_console_in_a_pipe_answers_ping_and_help(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("🏓 Pong! kleinstadtbot ")
-    assert "Das kann ich für dich tun:" in out
+    assert "Das kann ich für Sie tun" in out
     assert "• !ping – Prüft, ob der Bot antwortet." in out
-    assert "<" not in out.replace("<befehl>", "")  # plain text, no HTML
+    assert "<" not in out.replace("<Befehl>", "")  # plain text, no HTML
     assert "> " not in out  # no prompt when not interactive
     assert "Traceback" not in result.stderr
     with sqlite3.connect(db) as conn:
@@ -99,7 +99,7 @@ async def test_console_as_coordinator_in_process(tmp_path):
     out = io.StringIO()
     code = await run_console(settings, stdin=io.StringIO("!status\n"), stdout=out)
     assert code == 0
-    assert "Schema-Version" in out.getvalue()
+    assert "Schemaversion" in out.getvalue()
     member = io.StringIO()
     await run_console(settings, as_user="@gast:localhost", stdin=io.StringIO("!status\n"), stdout=member)
-    assert "nur Koordinator·innen" in member.getvalue()
+    assert "nur Koordinatorinnen und Koordinatoren" in member.getvalue()

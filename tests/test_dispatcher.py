@@ -85,7 +85,7 @@ async def test_failing_handler_gets_apology_with_reference(local_bot, failing_co
     with caplog.at_level(logging.ERROR, logger="commands.dispatcher"):
         [apology] = await local_bot.say("!kaputt_test")
     assert failing_command == [MAYOR]
-    assert apology.body.startswith("Entschuldigung, da ist bei mir etwas schiefgegangen.")
+    assert apology.body.startswith("Entschuldigung, bei der Bearbeitung ist ein Fehler aufgetreten.")
     match = re.search(r"Fehlernummer: ([0-9a-f]{8})", apology.body)
     assert match, apology.body
     assert "Datenbank weg" not in apology.body and "Traceback" not in apology.body
@@ -117,7 +117,7 @@ async def test_denied_command_names_the_needed_role(local_bot, declare):
     declare("nur_koord_test", summary={"de": "x"}, role=Role.COORDINATOR)(handler)
     denied = await local_bot.text("!nur_koord_test")
     allowed = await local_bot.text("!nur_koord_test", sender="@koordination:localhost")
-    assert "nur Koordinator·innen der Kleinstadtakademie" in denied
+    assert "nur Koordinatorinnen und Koordinatoren der Kleinstadtakademie" in denied
     assert "Koordinationsteam" in denied
     assert allowed.startswith("🏓 Pong!")
 

@@ -22,7 +22,7 @@ async def test_help_lists_only_what_the_role_allows(local_bot, declare):
 async def test_unknown_command_suggests_the_closest(local_bot):
     text = await local_bot.text("!hlife")
     assert "kenne ich leider nicht" in text
-    assert "Meintest du !hilfe" in text
+    assert "Meinten Sie !hilfe?" in text
 
 
 async def test_help_for_one_command_shows_usage_and_examples(local_bot):

@@ -193,14 +193,27 @@ def test_english_error_templates_are_english(en, de):
     assert "Anführungszeichen" not in en_body
 
 
-def test_every_template_exists_in_both_locales():
-    from bot.rendering import TEMPLATES
+def test_one_template_speaks_each_locale_with_plural_forms(de, en):
+    assert de.render("error_rate_limited", {"seconds": 1})[0].endswith(
+        "etwa 1 Sekunde, dann antworte ich wieder."
+    )
+    assert "etwa 30 Sekunden" in de.render("error_rate_limited", {"seconds": 30})[0]
+    assert "about 1 second," in en.render("error_rate_limited", {"seconds": 1})[0]
+    assert "about 30 seconds," in en.render("error_rate_limited", {"seconds": 30})[0]
 
-    german = {p.name for p in (TEMPLATES / "de").glob("*.html")}
-    english = {p.name for p in (TEMPLATES / "en").glob("*.html")}
-    assert german, "no templates found"
-    assert sorted(german - english) == [], "German templates without an English counterpart"
-    assert sorted(english - german) == [], "English templates without a German counterpart"
+
+def test_texts_name_commands_by_their_declaration_in_the_locale(de, en):
+    assert de.command("profile", "town") == "!profil ort"
+    assert en.command("profile", "town") == "!profile town"
+    assert "<code>!berechtigt " in de.render("error_quote")[1]
+    assert "<code>!eligible " in en.render("error_quote")[1]
+    with pytest.raises(KeyError):
+        de.command("gibtsnicht")
+
+
+def test_a_locale_without_catalog_is_refused():
+    with pytest.raises(ValueError, match="unknown locale"):
+        Renderer("fr")
 
 
 def test_soft_line_breaks_in_markdown_become_spaces_in_the_plain_body():

@@ -40,7 +40,7 @@ async def test_unknown_command_gets_a_suggestion(make_bot, make_user):
     mayor = await make_user("mayor")
     room = await mayor.dm(bot.user_id)
     answer = await mayor.ask(room, "!pnig")
-    assert "Meintest du !ping" in answer.body
+    assert "Meinten Sie !ping?" in answer.body
 
 
 async def test_member_is_refused_a_coordinator_command(make_bot, make_user, synapse):
@@ -49,7 +49,7 @@ async def test_member_is_refused_a_coordinator_command(make_bot, make_user, syna
     mayor = await make_user("mayor")
     room = await mayor.dm(bot.user_id)
     refused = await mayor.ask(room, "!status")
-    assert "nur Koordinator·innen" in refused.body
+    assert "nur Koordinatorinnen und Koordinatoren" in refused.body
     own_room = await coordinator.dm(bot.user_id)
     allowed = await coordinator.ask(own_room, "!status")
     assert "Schema-Version" in allowed.body
@@ -78,7 +78,7 @@ async def test_power_level_in_coordination_room_makes_a_coordinator(make_bot, ma
             break
         await asyncio.sleep(0.1)
     refused = await staff.ask(room, "!status")
-    assert "nur Koordinator·innen" in refused.body
+    assert "nur Koordinatorinnen und Koordinatoren" in refused.body
 
 
 async def test_html_in_an_argument_comes_back_escaped(make_bot, make_user):
