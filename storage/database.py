@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import pkgutil
@@ -19,8 +20,53 @@ log = logging.getLogger(__name__)
 Upgrade = Callable[[aiosqlite.Connection], Awaitable[None]]
 
 
-class DatabaseTooNew(RuntimeError):
+class DatabaseUnusable(RuntimeError):
+    """The database file cannot be used as it is. The message is one line for the operator:
+    what is wrong, which file, and what to do."""
+
+
+class DatabaseTooNew(DatabaseUnusable):
     """The database was written by a newer kleinstadtbot than this one."""
+
+
+# SQLite's primary result codes (``sqlite3.Error.sqlite_errorname`` without extended suffixes)
+# that mean the file itself is the problem, not the SQL, with what the operator should do.
+_FILE_PROBLEMS = {
+    "SQLITE_NOTADB": "is not a database (wrong file, or overwritten); restore a backup or set "
+    "`database` to the right file",
+    "SQLITE_CORRUPT": "is damaged (truncated or overwritten); restore a backup, or move the file "
+    "away to start with an empty database",
+    "SQLITE_BUSY": "is locked by another process; stop the other process (a second kleinstadtbot, "
+    "or a tool holding the file open) and start again",
+    "SQLITE_LOCKED": "is locked by another process; stop the other process (a second kleinstadtbot, "
+    "or a tool holding the file open) and start again",
+    "SQLITE_CANTOPEN": "cannot be opened; check that its folder exists and that the bot's user may "
+    "read and write there",
+    "SQLITE_PERM": "cannot be opened; check that the bot's user may read and write it",
+    "SQLITE_READONLY": "is read-only; give the bot's user write access to the file and its folder",
+    "SQLITE_FULL": "cannot grow: the disk is full; free some space and start again",
+    "SQLITE_IOERR": "cannot be read or written (input/output error); check the disk, or restore a "
+    "backup on another one",
+}
+
+
+def unusable(path: Path | str, exc: BaseException) -> DatabaseUnusable | None:
+    """The operator's explanation of ``exc`` if it says the database file cannot be used
+    (damaged, not a database, locked, unreadable); None for any other error (a bug)."""
+    if isinstance(exc, DatabaseUnusable):
+        return exc
+    if isinstance(exc, PermissionError | IsADirectoryError | NotADirectoryError):
+        return DatabaseUnusable(
+            f"database {path} cannot be created or opened ({exc.strerror}); check "
+            "the path and that the bot's user may write there"
+        )
+    if not isinstance(exc, sqlite3.Error):
+        return None
+    name = getattr(exc, "sqlite_errorname", None) or ""
+    primary = "_".join(name.split("_")[:2])  # SQLITE_IOERR_SHORT_READ -> SQLITE_IOERR
+    if primary not in _FILE_PROBLEMS:
+        return None
+    return DatabaseUnusable(f"database {path} {_FILE_PROBLEMS[primary]} (SQLite: {exc})")
 
 
 PAGE_CACHE_KIB = 512
@@ -85,6 +131,24 @@ class Database:
         return self._conn
 
     async def open(self, migrate: bool = True) -> Database:
+        """Connect, set the pragmas and (by default) migrate.
+
+        A file that cannot be used (damaged, not a database, locked by another process,
+        unreadable) raises ``DatabaseUnusable`` with one line for the operator, and the
+        connection is closed first: aiosqlite's worker thread would otherwise keep the
+        process alive after the error."""
+        try:
+            await self._open(migrate)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await self.close()
+            explained = unusable(self.path, exc)
+            if explained is not None and explained is not exc:
+                raise explained from None
+            raise
+        return self
+
+    async def _open(self, migrate: bool) -> None:
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = await aiosqlite.connect(str(self.path), isolation_level=None)
@@ -102,7 +166,6 @@ class Database:
             await self._conn.execute(pragma)
         if migrate:
             await self.migrate()
-        return self
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -125,11 +188,20 @@ class Database:
         )
         async with self.conn.execute("SELECT max(version) FROM schema_version") as cur:
             row = await cur.fetchone()
-        return row[0] or 0
+        return (row[0] if row else None) or 0
 
     async def migrate(self, migrations: list[Migration] | None = None, until: int | None = None) -> int:
         """Apply pending migrations (all, or up to ``until``), each in its own transaction.
-        Returns the version reached."""
+        Returns the version reached. A file that cannot be used raises ``DatabaseUnusable``."""
+        try:
+            return await self._migrate(migrations, until)
+        except sqlite3.Error as exc:
+            explained = unusable(self.path, exc)
+            if explained is None:
+                raise
+            raise explained from None
+
+    async def _migrate(self, migrations: list[Migration] | None, until: int | None) -> int:
         migrations = discover_migrations() if migrations is None else migrations
         current = await self.version()
         latest = migrations[-1].version if migrations else 0
@@ -188,25 +260,42 @@ class Database:
         return await asyncio.to_thread(backup_file, self.path, Path(target))
 
 
+class BackupFailed(RuntimeError):
+    """The backup could not be written (the source database was fine)."""
+
+
 def backup_file(source: Path, target: Path) -> Path:
     """Copy the database at ``source`` to ``target`` with the online backup API.
 
     Opens its own connection, so it works from a second process while the bot writes.
+    A source that cannot be used raises ``DatabaseUnusable``, a target that cannot be written
+    ``BackupFailed``; both with a one-line message, and no partial file is left behind.
     """
     if not source.is_file():
-        raise FileNotFoundError(f"database {source} does not exist")
+        raise DatabaseUnusable(
+            f"database {source} does not exist; check `database` in the config "
+            "(or KLEINSTADTBOT_DATABASE) and the working directory"
+        )
     target = target.resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     try:
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+        src.execute("SELECT count(*) FROM sqlite_master").fetchone()  # a database at all?
+    except sqlite3.Error as exc:
+        raise unusable(source, exc) or exc from None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         dst = sqlite3.connect(partial)
         try:
             src.backup(dst, pages=1024, sleep=0.005)
             dst.execute("PRAGMA journal_mode=DELETE")
         finally:
             dst.close()
+        partial.replace(target)
+    except (OSError, sqlite3.Error) as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
+        raise BackupFailed(f"the backup to {target} failed: {exc}") from None
     finally:
         src.close()
-    partial.replace(target)
     return target

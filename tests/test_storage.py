@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from storage.database import Database, DatabaseTooNew, Migration, discover_migrations, run_script
+from storage.database import (
+    Database,
+    DatabaseTooNew,
+    DatabaseUnusable,
+    Migration,
+    discover_migrations,
+    run_script,
+)
 from storage.runtime_state import RuntimeStateRepository, Session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,8 +190,54 @@ async def test_online_backup_is_consistent_while_another_connection_writes(tmp_p
 async def test_backup_of_a_missing_database_fails_clearly(tmp_path):
     from storage.database import backup_file
 
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(DatabaseUnusable, match=r"none\.db does not exist"):
         backup_file(tmp_path / "none.db", tmp_path / "copy.db")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _database_threads() -> int:
+    import threading
+
+    return sum("_connection_worker_thread" in t.name for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("kind, says", [("truncated", "is damaged"), ("text", "is not a database")])
+async def test_an_unusable_file_is_explained_and_leaves_no_thread_behind(tmp_path, kind, says):
+    path = tmp_path / "bot.db"
+    if kind == "text":
+        path.write_bytes(b"# notes, not a database\n" * 300)
+    else:
+        with sqlite3.connect(path) as conn:
+            for i in range(20):
+                conn.execute(f"CREATE TABLE t{i} (x TEXT)")
+                conn.executemany(f"INSERT INTO t{i} VALUES (?)", [("x" * 500,)] * 40)
+        conn.close()
+        with path.open("r+b") as handle:
+            handle.truncate(path.stat().st_size // 2)
+    threads = _database_threads()
+    with pytest.raises(DatabaseUnusable) as info:
+        await Database(path).open()
+    message = str(info.value)
+    assert str(path) in message and says in message and "restore a backup" in message
+    assert "\n" not in message
+    # aiosqlite's worker thread ends: left running, it keeps the process alive after the error
+    for _ in range(200):
+        if _database_threads() == threads:
+            break
+        await asyncio.sleep(0.01)
+    assert _database_threads() == threads
+
+
+async def test_a_bug_in_sql_is_not_mistaken_for_a_bad_file(tmp_path):
+    async def broken(conn):
+        await conn.execute("SELECT * FROM no_such_table")
+
+    database = await Database(tmp_path / "ok.db").open(migrate=False)
+    try:
+        with pytest.raises(sqlite3.OperationalError):
+            await database.migrate([Migration(1, "broken", broken)])
+    finally:
+        await database.close()
 
 
 async def test_cli_db_backup(tmp_path):
