@@ -6,9 +6,18 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from config.settings import ConfigError, Settings, load_settings
+from storage.database import BackupFailed, DatabaseUnusable
+
+# Exit statuses, for supervisors and scripts (README: "Running in production").
+EXIT_FAILED = 1  # the action was refused or failed (an import file, a backup target)
+EXIT_CONFIG = 2  # invalid settings, or bad command-line usage (argparse)
+EXIT_LOGIN = 3  # the homeserver refused the bot's credentials
+EXIT_DATABASE = 4  # the database file cannot be used (damaged, not a database, locked, missing)
 
 
 def _settings(args: argparse.Namespace, **overrides) -> Settings:
@@ -56,7 +65,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     for line in problems:
         print(f"config error: {line}", file=sys.stderr)
     if problems:
-        return 2
+        return EXIT_CONFIG
     print(
         f"config OK: {settings.user_id} on {settings.homeserver}, database {settings.database}, "
         f"locale {settings.locale}, {len(settings.coordinators)} coordinator(s)"
@@ -103,31 +112,54 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line. ``kleinstadtbot --help`` lists every command with its actions (the
+    overview is built from the same calls that declare them, so it cannot miss one)."""
     parser = argparse.ArgumentParser(
         prog="kleinstadtbot",
+        usage="%(prog)s [-h] COMMAND ...",
         description="Matrix bot of the Kleinstadtakademie.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config", "-c", metavar="PATH", help="YAML config file (default: $KLEINSTADTBOT_CONFIG)"
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # argparse would list only the first word of each command; the overview below lists all
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS)
+    overview: list[tuple[str, str]] = []
 
-    p = sub.add_parser("run", parents=[common], help="run the bot against its homeserver")
-    p.set_defaults(func=cmd_run)
+    def leaf(
+        subparsers: Any,
+        words: str,
+        help: str,
+        func: Callable[[argparse.Namespace], int],
+        positionals: tuple[str, ...] = (),
+        with_config: bool = True,
+    ) -> argparse.ArgumentParser:
+        """A command that does something: ``words`` as typed after ``kleinstadtbot``."""
+        command = subparsers.add_parser(
+            words.split()[-1], parents=[common] if with_config else [], help=help, description=help
+        )
+        for name in positionals:
+            command.add_argument(name.lower(), metavar=name)
+        command.set_defaults(func=func)
+        overview.append((" ".join([words, *positionals]), help))
+        return command
 
-    p = sub.add_parser(
-        "console", parents=[common], help="chat with the bot in the terminal (no homeserver needed)"
-    )
+    def group(name: str, help: str, dest: str) -> Any:
+        """A word that only groups actions (``config``, ``db``, …)."""
+        grouping = sub.add_parser(name, help=help, description=help)
+        return grouping.add_subparsers(dest=dest, required=True, metavar="ACTION")
+
+    leaf(sub, "run", "run the bot against its homeserver", cmd_run)
+    p = leaf(sub, "console", "chat with the bot in the terminal (no homeserver needed)", cmd_console)
     p.add_argument(
         "--as",
         dest="as_user",
         metavar="@user:server",
         help="the Matrix ID you write as (default: first coordinator, else a guest)",
     )
-    p.set_defaults(func=cmd_console)
-
-    p = sub.add_parser("demo", help="start a local Synapse with demo users and the bot")
+    p = leaf(sub, "demo", "start a local Synapse with demo users and the bot", cmd_demo, with_config=False)
     p.add_argument(
         "--data",
         default="demo-data",
@@ -135,52 +167,57 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for the homeserver and bot data (default: demo-data)",
     )
     p.add_argument("--port", type=int, default=8008, help="homeserver port on 127.0.0.1")
-    p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("config", help="configuration tools")
-    config_sub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    c = config_sub.add_parser("check", parents=[common], help="validate the config without connecting")
-    c.set_defaults(func=cmd_config_check)
+    actions = group("config", "configuration tools", "config_command")
+    leaf(actions, "config check", "validate the config without connecting", cmd_config_check)
 
-    p = sub.add_parser("content", help="FAQ and module content tools")
-    content_sub = p.add_subparsers(dest="content_command", required=True, metavar="ACTION")
-    c = content_sub.add_parser(
-        "check", parents=[common], help="validate the FAQ and modules; prints file:line: problem"
+    actions = group("content", "FAQ and module content tools", "content_command")
+    p = leaf(
+        actions,
+        "content check",
+        "validate the FAQ and modules; prints file:line: problem",
+        cmd_content_check,
     )
-    c.add_argument("--dir", metavar="DIR", help="content folder (default: content_dir setting or shipped)")
-    c.set_defaults(func=cmd_content_check)
+    p.add_argument("--dir", metavar="DIR", help="content folder (default: content_dir setting or shipped)")
 
-    p = sub.add_parser("db", help="database tools")
-    db_sub = p.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    c = db_sub.add_parser(
-        "backup", parents=[common], help="consistent copy of the database, safe while the bot runs"
+    actions = group("db", "database tools", "db_command")
+    leaf(
+        actions,
+        "db backup",
+        "consistent copy of the database, safe while the bot runs",
+        cmd_db_backup,
+        positionals=("PATH",),
     )
-    c.add_argument("path", metavar="PATH")
-    c.set_defaults(func=cmd_db_backup)
 
-    p = sub.add_parser("data", help="reference data: municipality register, central places")
-    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-    c = data_sub.add_parser(
-        "import-municipalities",
-        parents=[common],
-        help="replace the register with a Destatis GV100AD file (raw or CSV)",
+    actions = group("data", "reference data: municipality register, central places", "data_command")
+    p = leaf(
+        actions,
+        "data import-municipalities",
+        "replace the register with a Destatis GV100AD file (raw or CSV)",
+        cmd_data_import,
+        positionals=("FILE",),
     )
-    c.add_argument("file", metavar="FILE")
-    c.add_argument(
+    p.add_argument(
         "--population-date",
         metavar="YYYY-MM-DD",
         help="population reference date (needed for the raw GV100AD file)",
     )
-    c.set_defaults(func=cmd_data_import)
-    c = data_sub.add_parser(
-        "import-central-places",
-        parents=[common],
-        help="record central-place functions from a CSV with ags,function",
+    p = leaf(
+        actions,
+        "data import-central-places",
+        "record central-place functions from a CSV with ags,function",
+        cmd_data_import,
+        positionals=("FILE",),
     )
-    c.add_argument("file", metavar="FILE")
-    c.add_argument("--reason", help="reason shown with each record (default: the file name)")
-    c.set_defaults(func=cmd_data_import)
+    p.add_argument("--reason", help="reason shown with each record (default: the file name)")
 
+    width = max(len(words) for words, _ in overview) + 2
+    parser.epilog = "\n".join(
+        [
+            "commands (kleinstadtbot COMMAND --help shows a command's options):",
+            *(f"  {words.ljust(width)}{help}" for words, help in overview),
+        ]
+    )
     return parser
 
 
@@ -192,7 +229,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         for line in exc.problems:
             print(f"config error: {line}", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
+    except DatabaseUnusable as exc:
+        print(f"database error: {exc}", file=sys.stderr)
+        return EXIT_DATABASE
+    except BackupFailed as exc:
+        print(f"backup error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
 

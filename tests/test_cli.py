@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import io
 import os
 import re
@@ -10,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.cli import build_parser
 from bot.console import run_console
 from config.settings import Settings
@@ -17,7 +21,9 @@ from config.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, env: dict | None = None, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("KLEINSTADTBOT_")}
     full_env.update(env or {})
     return subprocess.run(
@@ -27,19 +33,39 @@ def run_cli(*args: str, env: dict | None = None, stdin: str | None = None) -> su
         capture_output=True,
         text=True,
         input=stdin,
-        timeout=60,
+        timeout=timeout,
     )
 
 
-def test_help_lists_every_subcommand():
+def _leaves(parser: argparse.ArgumentParser, words: tuple[str, ...] = ()) -> dict[str, str]:
+    """Every command line the parser accepts (``db backup``, …) with its help text."""
+    found: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                found.update(_leaves(child, (*words, name)))
+    if not found and words:
+        found[" ".join(words)] = parser.description or ""
+    return found
+
+
+def test_help_lists_every_subcommand_with_its_actions():
     result = run_cli("--help")
     assert result.returncode == 0
-    listed = set(re.findall(r"^    (\w+)\s", result.stdout, re.MULTILINE))
-    assert {"run", "console", "demo", "config", "db"} <= listed
-    # everything the parser knows is listed, with a help line
-    parser = build_parser()
-    choices = next(a for a in parser._actions if a.dest == "command").choices
-    assert set(choices) == listed
+    assert result.stdout.startswith("usage: kleinstadtbot [-h] COMMAND ...")
+    listed = {
+        m.group(1).strip(): m.group(2)
+        for m in re.finditer(r"^  ((?:[a-z][\w-]* ?)+(?:[A-Z]+)?)\s{2,}(.+)$", result.stdout, re.MULTILINE)
+    }
+    leaves = _leaves(build_parser())
+    # what the README promises, and everything the parser knows, each with its help line
+    assert {"run", "console", "demo", "config check", "db backup", "content check"} <= set(leaves)
+    assert {"data import-municipalities", "data import-central-places"} <= set(leaves)
+    for words, help in leaves.items():
+        line = next((k for k in listed if k == words or k.startswith(words + " ")), None)
+        assert line is not None, f"{words!r} missing from --help"
+        assert listed[line] == help
+    assert "db backup PATH" in listed and "data import-central-places FILE" in listed
 
 
 def test_subcommand_help_and_bad_usage():
@@ -103,3 +129,92 @@ async def test_console_as_coordinator_in_process(tmp_path):
     member = io.StringIO()
     await run_console(settings, as_user="@gast:localhost", stdin=io.StringIO("!status\n"), stdout=member)
     assert "nur Koordinatorinnen und Koordinatoren" in member.getvalue()
+
+
+# --- a database that cannot be used: one line, a non-zero status, and the process ends --------
+
+RUN_ENV = {
+    "KLEINSTADTBOT_HOMESERVER": "http://127.0.0.1:9",  # closed: the database fails first
+    "KLEINSTADTBOT_USER_ID": "@kleinstadtbot:localhost",
+    "KLEINSTADTBOT_ACCESS_TOKEN": "syt_not_used",
+}
+
+
+async def _damaged(path: Path, kind: str) -> Path:
+    if kind == "not a database":
+        path.write_bytes(b"Kleinstadtakademie " * 500)
+        return path
+    from tests.local_bot import migrated_database
+
+    await (await migrated_database(path)).close()
+    with path.open("r+b") as handle:  # cut off after a third: tables point past the end
+        handle.truncate(path.stat().st_size // 3)
+    return path
+
+
+def _one_line(result: subprocess.CompletedProcess, *expected: str) -> str:
+    assert result.returncode == 4, (result.returncode, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("database error: ") and "Traceback" not in result.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["run", "console"])
+@pytest.mark.parametrize(
+    "kind, advice",
+    [("truncated", "is damaged"), ("not a database", "is not a database")],
+)
+async def test_a_bad_database_ends_the_start_with_one_line(tmp_path, command, kind, advice):
+    db = await _damaged(tmp_path / "bot.db", kind)
+    before = db.read_bytes()
+    env = {**RUN_ENV, "KLEINSTADTBOT_DATABASE": str(db)}
+    # a hang (the database thread keeping the process alive) fails here by the timeout
+    result = await asyncio.to_thread(run_cli, command, env=env, stdin="!ping\n", timeout=30)
+    _one_line(result, str(db), advice, "restore a backup")
+    assert db.read_bytes() == before  # nothing was written into the damaged file
+
+
+@pytest.mark.parametrize("command", ["run", "console"])
+async def test_a_database_locked_by_another_process_ends_the_start_with_one_line(tmp_path, command):
+    from tests.local_bot import migrated_database
+
+    db = tmp_path / "bot.db"
+    await (await migrated_database(db)).close()
+    holder = sqlite3.connect(db, isolation_level=None)  # "another process": a second connection
+    try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        env = {**RUN_ENV, "KLEINSTADTBOT_DATABASE": str(db)}
+        result = await asyncio.to_thread(run_cli, command, env=env, stdin="!ping\n", timeout=30)
+    finally:
+        holder.close()
+    _one_line(result, str(db), "locked by another process", "stop the other process")
+
+
+def test_db_backup_of_a_missing_database_is_one_line(tmp_path):
+    missing = tmp_path / "nirgends.db"
+    result = run_cli(
+        "db", "backup", str(tmp_path / "copy.db"), env={"KLEINSTADTBOT_DATABASE": str(missing)}, timeout=30
+    )
+    _one_line(result, str(missing), "does not exist")
+    assert not (tmp_path / "copy.db").exists()
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_db_backup_into_an_unwritable_place_is_one_line(tmp_path):
+    source = tmp_path / "bot.db"
+    sqlite3.connect(source).execute("CREATE TABLE t (x)").connection.close()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_cli(
+        "db", "backup", str(blocker / "copy.db"), env={"KLEINSTADTBOT_DATABASE": str(source)}, timeout=30
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"backup error: the backup to {blocker / 'copy.db'} failed: "
+        + result.stderr.split("failed: ", 1)[1].strip()
+    ]
+    assert "Traceback" not in result.stderr
