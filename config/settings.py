@@ -224,6 +224,27 @@ def _format_errors(error: ValidationError) -> list[str]:
     return lines
 
 
+# Parser contexts that begin where something is opened that must be closed: a problem found
+# later (often only at the end of the file) is a consequence, the place to fix is the opening.
+_OPENED = ("quoted scalar", "flow sequence", "flow mapping")
+
+
+def _yaml_error_place(error: Exception, text: str) -> str:
+    """`` (line N…)`` for a YAML error, numbered from 1 as editors do, pointing at the line to
+    fix. The parser's own text is left out: it may quote the value, and values stay unechoed."""
+    problem = getattr(error, "problem_mark", None)
+    if problem is None:
+        return ""
+    context = getattr(error, "context_mark", None)
+    what = getattr(error, "context", None) or ""
+    at_end = problem.index >= len(text.rstrip())
+    if context is not None and (context.line < problem.line or at_end) and any(o in what for o in _OPENED):
+        return f" (line {context.line + 1}: a quote or bracket opened there is not closed)"
+    # the end of the file counts as the last line with content, not the empty line after it
+    last = text.rstrip().count("\n")
+    return f" (line {min(problem.line, last) + 1})"
+
+
 def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
     """Read the settings from ``path`` (or ``$KLEINSTADTBOT_CONFIG``) and the environment.
 
@@ -239,11 +260,12 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
         try:
             import yaml
 
-            loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except Exception as exc:  # yaml.YAMLError, UnicodeDecodeError
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            raise ConfigError([f"config: {file} is not valid YAML{where}"]) from None
+            text = file.read_text(encoding="utf-8")
+            loaded = yaml.safe_load(text)
+        except UnicodeDecodeError:
+            raise ConfigError([f"config: {file} is not UTF-8 text"]) from None
+        except Exception as exc:  # yaml.YAMLError
+            raise ConfigError([f"config: {file} is not valid YAML{_yaml_error_place(exc, text)}"]) from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError([f"config: {file} must be a mapping of keys to values"])
 

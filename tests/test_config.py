@@ -234,3 +234,32 @@ def test_unknown_nested_key_is_an_error(tmp_path):
         f"{key}: unknown setting; see config/example.yaml for the known keys"
         for key in ("rate_limit.comands", "retry.max_429", "sync.timout_ms")
     ]
+
+
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ('homeserver: "https://matrix.example.org\n', "line 1: a quote or bracket opened there"),
+        ('coordinators: ["@anna:example.org"\nlocale: de\n', "line 1: a quote or bracket opened there"),
+        ('locale: de\nhomeserver: "x\n\n\n', "line 2: a quote or bracket opened there"),
+        ("locale: de: en\n", "(line 1)"),
+        ("locale: de\n  sync: 3\n", "(line 2)"),
+        ("locale: de\n\n\n- timezone\n", "(line 4)"),
+    ],
+)
+def test_yaml_error_names_the_line_to_fix_counting_from_one(tmp_path, text, line):
+    file = tmp_path / "c.yaml"
+    file.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_settings(file)
+    [problem] = info.value.problems
+    assert problem.startswith(f"config: {file} is not valid YAML (") and line in problem
+    assert "matrix.example.org" not in problem and "anna" not in problem  # values are not echoed
+
+
+def test_config_that_is_not_utf8_is_named_as_such(tmp_path):
+    file = tmp_path / "c.yaml"
+    file.write_bytes("locale: de\nspace_name: Kleinstädte\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_settings(file)
+    assert info.value.problems == [f"config: {file} is not UTF-8 text"]
