@@ -271,8 +271,8 @@ async def test_overlong_plain_text_in_a_group_is_ignored(local_bot):
 async def test_missing_arg_gives_usage_with_examples(local_bot, test_commands):
     [message] = await local_bot.say("!parsetest")
     body = message.body
-    assert "Da fehlt noch eine Angabe: <ort>." in body  # the label, not the internal name
-    assert "So geht es: !parsetest_de <ort> [count]" in body
+    assert "Es fehlt noch eine Angabe: <ort>." in body  # the label, not the internal name
+    assert "Aufruf: !parsetest_de <ort> [count]" in body
     assert '!parsetest "Bad Berleburg" 12.000' in body
     assert "!hilfe parsetest_de" in body
     assert test_commands == []
@@ -280,14 +280,14 @@ async def test_missing_arg_gives_usage_with_examples(local_bot, test_commands):
 
 async def test_extra_args_and_bad_kinds_name_the_offending_word(local_bot, test_commands):
     extra = await local_bot.text("!parsetest Hof 3 zuviel")
-    assert "Mit „zuviel“ kann ich hier nichts anfangen" in extra
+    assert "„zuviel“ ist bei diesem Befehl nicht vorgesehen" in extra
     not_number = await local_bot.text("!parsetest Hof drei")
-    assert "„drei“ ist keine Zahl" in not_number
+    assert "„drei“ ist keine gültige Zahl" in not_number
     not_user = await local_bot.text("!parsetest setze anna an")
     assert "„anna“ ist keine Matrix-ID" in not_user and "@name:server.de" in not_user
     assert "!parsetest setze @anna:example.org an" in not_user  # the subcommand's example
     not_choice = await local_bot.text("!parsetest setze @anna:example.org vielleicht")
-    assert "möglich sind: an, aus" in not_choice
+    assert "Möglich sind: an, aus" in not_choice
     assert test_commands == []
 
 
@@ -300,7 +300,7 @@ async def test_usage_reply_in_english(tmp_path, test_commands):
     finally:
         await bot.db.close()
     assert "!parsetest_en <town> [count]" in text
-    assert "Da fehlt" not in text
+    assert "Es fehlt noch" not in text
 
 
 async def test_coordinator_only_subcommand_is_denied(local_bot, declare):
@@ -311,7 +311,7 @@ async def test_coordinator_only_subcommand_is_denied(local_bot, declare):
     cmd.subcommand("geheim", summary={"de": "y"}, role=Role.COORDINATOR)(handler)
     denied = await local_bot.text("!parsetest_admin geheim")
     allowed = await local_bot.text("!parsetest_admin geheim", sender="@koordination:localhost")
-    assert "nur Koordinator·innen" in denied
+    assert "nur Koordinatorinnen und Koordinatoren" in denied
     assert allowed.startswith("🏓 Pong!")
 
 
