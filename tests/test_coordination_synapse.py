@@ -15,7 +15,7 @@ from tests.matrix_fixtures import assert_answers, unique
 
 pytestmark = pytest.mark.synapse
 
-ARKEBEK = "01051002"  # 225 inhabitants: eligible only as a Grundzentrum with mittelzentrale Teilfunktion
+HALLENBERG = "05958020"  # 4,367 inhabitants, in no Gemeindeverband: the central-place function decides
 
 
 async def coordination(make_bot, make_user, synapse, **settings):
@@ -44,31 +44,31 @@ async def test_central_place_set_in_the_coordination_changes_what_mayors_are_tol
     bot, lead, staff, room = await coordination(make_bot, make_user, synapse)
     mayor = await make_user("mayor")
     own, dm = await staff.dm(bot.user_id), await mayor.dm(bot.user_id)
-    before = await mayor.ask(dm, f"!berechtigt {ARKEBEK}")
-    assert "Arkebek" in before.body and "❔" in before.body  # depends on the central-place function
+    before = await mayor.ask(dm, f"!berechtigt {HALLENBERG}")
+    assert "Hallenberg" in before.body and "❔" in before.body  # depends on the central-place function
 
-    denied = await mayor.ask(dm, f"!zentralort setzen {ARKEBEK} grundzentrum_mz Regionalplan")
-    assert "Arkebek" not in denied.body and await central_places(bot) == []
+    denied = await mayor.ask(dm, f"!zentralort setzen {HALLENBERG} grundzentrum_mz Regionalplan")
+    assert "Hallenberg" not in denied.body and await central_places(bot) == []
 
-    reason = "Regionalplan Westküste 2024 <script>alert(1)</script>"
-    command = await staff.send(own, f"!zentralort setzen {ARKEBEK} grundzentrum_mz {reason}")
+    reason = "Regionalplan Arnsberg 2024 <script>alert(1)</script>"
+    command = await staff.send(own, f"!zentralort setzen {HALLENBERG} grundzentrum_mz {reason}")
     recorded = await staff.wait_reply(own, command)
     assert_answers(recorded, command, staff.user_id)
-    assert "Arkebek" in recorded.body and ARKEBEK in recorded.body and reason in recorded.body
+    assert "Hallenberg" in recorded.body and HALLENBERG in recorded.body and reason in recorded.body
     html = recorded.source["content"]["formatted_body"]
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert await central_places(bot) == [(ARKEBEK, "grundzentrum_mz", staff.user_id)]
+    assert await central_places(bot) == [(HALLENBERG, "grundzentrum_mz", staff.user_id)]
 
     # every mayor's answer now carries the verdict and the coordination's reason, escaped
-    after = await mayor.ask(dm, "!berechtigt Arkebek")
+    after = await mayor.ask(dm, "!berechtigt Hallenberg")
     assert "✅" in after.body and reason in after.body
     assert "<script>" not in after.source["content"]["formatted_body"]
     listing = await staff.ask(own, "!zentralort liste")
-    assert ARKEBEK in listing.body and "Regionalplan Westküste 2024" in listing.body
+    assert HALLENBERG in listing.body and "Regionalplan Arnsberg 2024" in listing.body
 
-    cleared = await staff.ask(own, f"!zentralort löschen {ARKEBEK}")
-    assert ARKEBEK in cleared.body and await central_places(bot) == []
-    assert (await mayor.ask(dm, f"!berechtigt {ARKEBEK}")).body == before.body
+    cleared = await staff.ask(own, f"!zentralort löschen {HALLENBERG}")
+    assert HALLENBERG in cleared.body and await central_places(bot) == []
+    assert (await mayor.ask(dm, f"!berechtigt {HALLENBERG}")).body == before.body
 
     # the lead takes the power level away; the bot's next answer in that room shows it has
     # seen the change, and from then on staff is refused
@@ -76,8 +76,8 @@ async def test_central_place_set_in_the_coordination_changes_what_mayors_are_tol
     levels["users"][staff.user_id] = 0
     await lead.client.room_put_state(room, "m.room.power_levels", levels)
     await lead.ask(room, "!ping")
-    refused = await staff.ask(own, f"!zentralort setzen {ARKEBEK} mittelzentrum Regionalplan")
-    assert "Arkebek" not in refused.body and await central_places(bot) == []
+    refused = await staff.ask(own, f"!zentralort setzen {HALLENBERG} mittelzentrum Regionalplan")
+    assert "Hallenberg" not in refused.body and await central_places(bot) == []
 
 
 MODULE = """---
