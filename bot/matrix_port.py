@@ -15,6 +15,7 @@ from nio import (
     RoomResolveAliasError,
 )
 
+from bot.roles import creators_are_privileged
 from bot.sending import MessageSender
 from commands.context import MatrixError, Reply, Request
 
@@ -23,13 +24,6 @@ def _check(response: Any, what: str) -> Any:
     if isinstance(response, ErrorResponse):
         raise MatrixError(f"{what}: {response.status_code} {response.message}", response.status_code)
     return response
-
-
-def creators_are_privileged(room_version: str | None) -> bool:
-    """Room version 12 and later give creators unlimited power; they must not be listed."""
-    if not room_version:
-        return False
-    return (room_version.isdigit() and int(room_version) >= 12) or "hydra" in room_version
 
 
 class NioMatrix:
