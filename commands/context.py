@@ -165,6 +165,7 @@ class Context:
     command: Command | None
     _send: Callable[[Reply], Awaitable[str | None]]
     sent: list[Reply] = field(default_factory=list)
+    typed: tuple[str, ...] = ()  # the command's words as the sender typed them: ("eligible",)
 
     @property
     def sender(self) -> str:
@@ -185,6 +186,14 @@ class Context:
     @property
     def prefix(self) -> str:
         return self.services.settings.command_prefix
+
+    def invocation(self, cmd: Command | None = None) -> str:
+        """``cmd`` (default: the command being answered) as answers show it, in usage lines and
+        examples: as the sender typed it (``!eligible`` on a German bot), else in the locale."""
+        target = cmd or self.command
+        if target is None:
+            raise ValueError("no command to name")
+        return target.invocation(self.prefix, self.locale, self.typed)
 
     async def reply(self, template: str, *, mentions: list[str] | None = None, **data: Any) -> str | None:
         """Answer the request with a template and its data."""

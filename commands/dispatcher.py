@@ -98,13 +98,15 @@ class Dispatcher:
                 suggestions=self.registry.suggest(word, role, prefix),
             )
             return True
-        cmd, words = self._resolve_subcommand(cmd, words)
-        ctx = self._context(request, role, cmd, send)
+        cmd, words, typed = self._resolve_subcommand(cmd, word, words)
+        ctx = self._context(request, role, cmd, send, typed)
         if cmd.handler is None:
-            await ctx.reply("help_command", **self.registry.describe(cmd, role, prefix, self.locale))
+            await ctx.reply("help_command", **self.registry.describe(cmd, role, prefix, self.locale, typed))
             return True
         if role < cmd.role:
-            await ctx.reply("error_denied", needed=cmd.role.label, usage=cmd.usage(prefix, self.locale))
+            await ctx.reply(
+                "error_denied", needed=cmd.role.label, usage=cmd.usage(prefix, self.locale, typed)
+            )
             return True
         try:
             values = cmd.bind(words)
@@ -113,9 +115,9 @@ class Dispatcher:
                 "error_usage",
                 problem=exc.problem,
                 detail={k: v.usage(self.locale) if isinstance(v, Arg) else v for k, v in exc.detail.items()},
-                usage=cmd.usage(prefix, self.locale),
-                examples=[prefix + e for e in cmd.examples[:3]],
-                help_word=prefix + self._help_word() + " " + cmd.path[0].display_name(self.locale),
+                usage=cmd.usage(prefix, self.locale, typed),
+                examples=cmd.example_lines(prefix, self.locale, typed)[:3],
+                help_word=prefix + self._help_word() + " " + typed[0],
             )
             return True
         await self._run(ctx, cmd.handler, values)
@@ -123,8 +125,10 @@ class Dispatcher:
 
     # --- pieces ---------------------------------------------------------------------------
 
-    def _context(self, request: Request, role: Role, cmd: Command | None, send: Send) -> Context:
-        return Context(request, role, self.locale, self.services, cmd, send)
+    def _context(
+        self, request: Request, role: Role, cmd: Command | None, send: Send, typed: tuple[str, ...] = ()
+    ) -> Context:
+        return Context(request, role, self.locale, self.services, cmd, send, typed=typed)
 
     async def _rate_ok(self, request: Request, send: Send) -> bool:
         verdict = self.limiter.check(request.sender, self.services.clock.monotonic())
@@ -155,13 +159,19 @@ class Dispatcher:
         await ctx.reply("plain_text_fallback", help_word=help_word)
         return True
 
-    def _resolve_subcommand(self, cmd: Command, words: list[str]) -> tuple[Command, list[str]]:
+    def _resolve_subcommand(
+        self, cmd: Command, word: str, words: list[str]
+    ) -> tuple[Command, list[str], tuple[str, ...]]:
+        """The subcommand the words name, the remaining words, and the command's words as the
+        sender typed them (usage lines and examples repeat them)."""
+        typed = [word]
         while words and cmd.subcommands:
             sub = cmd.subcommands.get(words[0].lower())
             if sub is None:
                 break
+            typed.append(words[0].lower())
             cmd, words = sub, words[1:]
-        return cmd, words
+        return cmd, words, tuple(typed)
 
     async def _run(self, ctx: Context, handler: Handler, values: dict[str, Any]) -> None:
         try:

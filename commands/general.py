@@ -39,7 +39,7 @@ async def help_command(ctx: Context, command: str | None = None) -> None:
                 "error_unknown_command", word=word, suggestions=REGISTRY.suggest(word, ctx.role, prefix)
             )
             return
-        await ctx.reply("help_command", **REGISTRY.describe(cmd, ctx.role, prefix, locale))
+        await ctx.reply("help_command", **REGISTRY.describe(cmd, ctx.role, prefix, locale, (word,)))
         return
     visible = REGISTRY.visible(ctx.role)
     groups = [
@@ -47,7 +47,7 @@ async def help_command(ctx: Context, command: str | None = None) -> None:
             "key": key,
             "commands": [
                 {
-                    "usage": c.usage(prefix, locale) if c.handler else prefix + c.display_name(locale),
+                    "usage": c.usage(prefix, locale) if c.handler else c.invocation(prefix, locale),
                     "summary": c.text("summary", locale),
                 }
                 for c in visible[key]
@@ -59,7 +59,7 @@ async def help_command(ctx: Context, command: str | None = None) -> None:
         "help_list",
         groups=groups,
         role=ctx.role.label,
-        help_word=prefix + (ctx.command.display_name(locale) if ctx.command else "help"),
+        help_word=ctx.invocation(),
     )
 
 

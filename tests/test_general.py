@@ -33,3 +33,22 @@ async def test_help_for_one_command_shows_usage_and_examples(local_bot):
 
 async def _noop(ctx):
     return None
+
+
+async def test_usage_and_examples_name_the_command_as_it_was_typed(local_bot):
+    english_words = await local_bot.text("!profile town")  # a German bot, the English names
+    assert "Aufruf: !profile town <" in english_words
+    german_words = await local_bot.text("!profil ort")
+    assert "Aufruf: !profil ort <" in german_words
+    as_eligible = await local_bot.text("!hilfe eligible")
+    assert "Aufruf: !eligible [" in as_eligible
+    assert "!eligible Bad Berleburg" in as_eligible and "!berechtigt Bad" not in as_eligible
+    as_berechtigt = await local_bot.text("!hilfe berechtigt")
+    assert "Aufruf: !berechtigt [" in as_berechtigt and "!berechtigt Bad Berleburg" in as_berechtigt
+    assert "!eligible" in as_berechtigt  # named once more among the other names
+
+
+async def test_a_command_with_subcommands_lists_them_as_typed(local_bot):
+    text = await local_bot.text("!centralplace", sender="@koordination:localhost")
+    assert "!centralplace setzen <" in text
+    assert "!zentralort setzen 07231001" not in text and "!centralplace setzen 07231001" in text

@@ -272,9 +272,9 @@ async def test_missing_arg_gives_usage_with_examples(local_bot, test_commands):
     [message] = await local_bot.say("!parsetest")
     body = message.body
     assert "Es fehlt noch eine Angabe: <ort>." in body  # the label, not the internal name
-    assert "Aufruf: !parsetest_de <ort> [count]" in body
+    assert "Aufruf: !parsetest <ort> [count]" in body  # the command as typed
     assert '!parsetest "Bad Berleburg" 12.000' in body
-    assert "!hilfe parsetest_de" in body
+    assert "!hilfe parsetest" in body
     assert test_commands == []
 
 
@@ -299,7 +299,7 @@ async def test_usage_reply_in_english(tmp_path, test_commands):
         text = await bot.text("!parsetest")
     finally:
         await bot.db.close()
-    assert "!parsetest_en <town> [count]" in text
+    assert "Usage: !parsetest <town> [count]" in text  # English label, the command as typed
     assert "Es fehlt noch" not in text
 
 
