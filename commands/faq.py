@@ -12,6 +12,7 @@ import logging
 from commands.context import Context, Role, Services
 from commands.faq_search import CACHE_KEY, Library, content_root, library, load_library, words
 from commands.registry import Arg, command, on_startup, plain_text_handler
+from config.content import FaqEntry
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def _faq_word(ctx: Context) -> str:
     return ctx.prefix + ("frage" if ctx.locale == "de" else "faq")
 
 
-def _entry_data(entry) -> dict:
+def _entry_data(entry: FaqEntry) -> dict[str, str]:
     return {"id": entry.id, "question": entry.question, "answer": entry.answer, "source": entry.source}
 
 
@@ -34,7 +35,7 @@ def _entry_data(entry) -> dict:
     summary={"de": "Antworten auf häufige Fragen.", "en": "Answers to frequent questions."},
     help={
         "de": "Ohne Angabe: alle Fragen nach Thema. Mit einer Frage oder ein paar Stichwörtern: die "
-        "passende Antwort. Im Direktchat kannst du deine Frage auch einfach so schreiben.",
+        "passende Antwort. Im Direktchat können Sie Ihre Frage auch einfach so schreiben.",
         "en": "Without an argument: all questions by topic. With a question or a few keywords: the "
         "best answer. In a direct chat you can also just write your question.",
     },
@@ -44,8 +45,8 @@ async def faq(ctx: Context, question: str | None = None) -> None:
     lib = await library(ctx.services)
     if not question:
         groups: dict[str, list[dict]] = {}
-        for entry in lib.faq(ctx.locale):
-            groups.setdefault(entry.category, []).append({"id": entry.id, "question": entry.question})
+        for item in lib.faq(ctx.locale):
+            groups.setdefault(item.category, []).append({"id": item.id, "question": item.question})
         await ctx.reply(
             "faq_list",
             groups=[{"title": k, "entries": v} for k, v in groups.items()],
@@ -75,7 +76,7 @@ async def answer_plain_question(ctx: Context) -> bool:
     otherwise offer the closest questions. Returns False when nothing fits (the dispatcher then
     sends its short greeting with the help hint)."""
     text = ctx.request.body.strip()  # the transport has removed a mention of the bot
-    if not words(text):  # "Hallo", "Danke": the dispatcher's greeting fits better
+    if not words(text, ctx.locale):  # "Hallo", "Danke": the dispatcher's greeting fits better
         return False
     lib = await library(ctx.services)
     found = lib.ask(ctx.locale, text)
@@ -100,7 +101,7 @@ async def answer_plain_question(ctx: Context) -> bool:
     summary={"de": "Lädt Fragen und Module neu.", "en": "Reloads the FAQ and the modules."},
     help={
         "de": "Liest die FAQ- und Moduldateien neu ein, ohne Neustart. Wenn etwas fehlerhaft ist, bleibt "
-        "die bisherige Fassung aktiv und du bekommst eine Liste der Fehler mit Datei und Zeile.",
+        "die bisherige Fassung aktiv und Sie erhalten eine Liste der Fehler mit Datei und Zeile.",
         "en": "Re-reads the FAQ and module files without a restart. If something is wrong, the current "
         "version stays in service and you get the problems with file and line.",
     },

@@ -1,16 +1,19 @@
 """Finding the FAQ entry or module someone means, however they type it.
 
-Deterministic and explainable, no remote service:
+Deterministic and explainable, no remote service, one ``Language`` per locale (German and
+English: Snowball stemmer, stop words, the synonym list of ``faq/synonyms.<locale>.yaml``):
 
-1. Normalise: lower case, umlauts as ae/oe/ue/ss (``config.topics.fold``), words only, German
-   stop words out, Snowball German stemming.
-2. Compounds: a long word that is not in the index is split into two known words
+1. Normalise: lower case, umlauts as ae/oe/ue/ss (``config.topics.fold``), words only.
+2. Synonyms: words and phrases people use for the same thing ("Gebühr", "Teilnahmebeitrag")
+   become the word the content uses ("kosten"), matched on their stems, in the question and
+   in the entries alike. Then stop words out and Snowball stemming.
+3. Compounds: a long word that is not in the index is split into known words
    ("Bürgermeistertandem" → "buergermeister" + "tandem"); index words are split the same way.
-3. Typos: a query word the index does not know is replaced by the closest index word
-   (rapidfuzz ratio ≥ 85, ≥ 80 for long words), counted by how close it is.
-4. Rank with BM25F over weighted fields (question and alternative phrasings highest, then tags,
+4. Typos: a query word the index does not know is replaced by the closest index word or
+   synonym (rapidfuzz ratio ≥ 85, ≥ 80 for long words), counted by how close it is.
+5. Rank with BM25F over weighted fields (question and alternative phrasings highest, then tags,
    then the answer).
-5. Confidence: the share of the query's weight (IDF) that the best entry covers (a word found
+6. Confidence: the share of the query's weight (IDF) that the best entry covers (a word found
    only in the answer counts half). Words the index has never seen (weather, football) weigh
    the most, so off-topic questions stay below the threshold and get suggestions or nothing
    instead of a wrong answer. A lower share suffices when the best entry clearly leads.
@@ -22,61 +25,267 @@ import asyncio
 import math
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import Stemmer
 
 from config.content import CONTENT_DIR, Content, FaqEntry, Module, Problem, load_content
 from config.topics import default_topics, fold
 
+if TYPE_CHECKING:
+    from commands.context import Services
+
 WORD_RE = re.compile(r"[a-z0-9]+")
+CODE_SPAN = re.compile(r"`[^`]*`")
 CONFIDENT = 0.6  # share of the query weight the best hit must cover ...
 CONFIDENT_LEADING = 0.35  # ... or this much, if it scores LEAD times the runner-up
 LEAD = 1.5
+CONTESTED = 0.35  # share of the query weight the runner-up covers and the best hit does not
 MIN_LEAD = 1.1  # closer than this to the runner-up: ambiguous ("Austausch"), offer both
 FUZZY_CUTOFF = 80  # rapidfuzz ratio for words of 8 letters or more
 FUZZY_CUTOFF_SHORT = 85  # for 6 and 7 letters (shorter words are not corrected)
 FUZZY_SURE = 90  # a guess this close counts like the word itself (one letter off in a long word)
 ANSWER_ONLY = 0.5  # a query word found only in the answer covers this share of its weight
+COMPOUND_PART = 0.5  # a part of an indexed compound ("jugend" in "Jugendparlament") counts this much
+PHRASING_BONUS = 1.5  # the question has the very words of an entry's question or phrasing
+PHRASING_FIELDS = ("question", "alternatives", "title")
+LOWER_KNOWN = 0.5  # a known word written in lower case in a cased German text (a verb)
+MISSING_KNOWN = 2.0  # a query word other entries know but the best one lacks weighs this much more
 STRONG_FIELD = 1.0  # fields weighted at least this much (not the answer or body) count fully
 K1 = 1.2
 B = 0.75
 
-# Frequent German words that say nothing about the topic (folded spelling), plus the question
-# words and fillers people put around a question.
-_STOP_WORDS_TEXT = """
+# Frequent words that say nothing about the topic (folded spelling), plus the question words
+# and fillers people put around a question.
+_GERMAN_STOP_WORDS = """
 a ab aber alle allem allen aller alles als also am an ans auch auf aus bei beim bin bis bist bitte
 da dabei damit dann das dass dein deine dem den denn der des dich die dir doch dort du durch
 ein eine einem einen einer eines er es etwa euch euer eure fuer gibt gibts geht hab habe haben hat
-hallo hi hier ich ihr ihre im in ins ist ja jemand kann kannst koennen koennte man mein meine mich
+hallo hi hier ich ihr ihre im in ins ist ja jemand kann kannst koennen koennte man mein meine mich gab
 mir mit moechte muss muessen nach nicht noch nun nur ob oder ohne sagen sag sein seine sich sie
 sind so soll sollte ueber um und uns unser unsere unter vom von vor war was weiss welche welcher
-welches wenn wer werden wie wieso wir wird wo woher wohin zu zum zur guten tag danke moin servus
+welches wenn wer werden wie wieso wir wird woher wohin zu zum zur guten tag danke moin servus
 erklaeren erklaer erzaehl mal eigentlich genau gerne gern heisst bedeutet infos info informationen
 weiter weitere weiteren mehr gut viel viele sehr schon heute morgen jetzt immer dazu davon
 funktioniert funktionieren klappt laeuft machen macht tun finde finden bekomme bekommen lautet
 gelten gilt fallen habt versteht verstehst kurz diese dieser dieses dies direkt ueberall leute
-wieviel wieviele eigentlich einfach wirklich
-the a an is are what who how do does can i you of to for and in on it my me
+wieviel wieviele eigentlich einfach wirklich andere anderen anderer anderes waren ging gehen
+gemeint meint meinen ueberhaupt lassen laesst selbst passiert passieren geschah ihnen ihrem ihren ihrer ihres
 """
-STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
+_ENGLISH_STOP_WORDS = """
+a about actually all also am an and any anything are as at be been being but by can could do does
+doing done for from get gets getting got had has have having hello hi how i if in into is it its
+just know let like me more much my of on or our ours please really so some tell than thanks that
+the their them then there these they this those to too us very want was we well were what whats
+many lot lots get got here way possible able need needs wants like ok okay yes someone somebody
+anyone anybody something thing things kind sort bit exactly currently basically still mean did
+explain explained describe briefly brief short few words
+means meant other others another
+ourselves yourself yourselves themselves myself itself happen happened happens happening
+which who will with would you your yours s re ve ll d m t
+"""
+# Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
+# verbs that take them although they are stop words ("Welche Städte machen mit?")
+SEPARABLE_PARTICLES = frozenset(
+    [
+        "an",
+        "ab",
+        "auf",
+        "aus",
+        "bei",
+        "ein",
+        "fest",
+        "her",
+        "hin",
+        "los",
+        "mit",
+        "nach",
+        "teil",
+        "vor",
+        "weg",
+        "zu",
+        "zurueck",
+        "zusammen",
+    ]
+)
+SEPARABLE_BASES = frozenset(
+    [
+        "machen",
+        "macht",
+        "mache",
+        "geht",
+        "gehen",
+        "gibt",
+        "geben",
+        "kommt",
+        "kommen",
+        "finde",
+        "findet",
+        "finden",
+        "tun",
+        "laeuft",
+    ]
+)
+# Question words that hint at the kind of answer ("Wann …", "Wie lange …"): they count, but
+# less than the words that name the topic
+CUE_WORDS = {
+    "de": frozenset(
+        ["wann", "warum", "weshalb", "wo", "wofuer", "wozu", "wen", "wem", "lange", "oft", "anzahl"]
+    ),
+    "en": frozenset(["when", "why", "where", "whom", "long", "often", "number"]),
+}
+CUE = 0.3  # a cue word counts this share of its weight
+# Words that say who asks or where, not what about ("Bürgermeister", "Stadt"): they count less,
+# so "Wie viel verdient ein Bürgermeister?" is not taken for a question about tandems
+ROLE_WORDS = {
+    "de": frozenset(["buergermeister", "stadt", "gemeinde", "kleinstadt", "kleinstadtakademie"]),
+    "en": frozenset(["mayor", "town", "municipality", "small", "kleinstadtakademie"]),
+}
+ROLE = 0.5
+LOWER_UNKNOWN = 0.35  # an unknown word written in lower case in a cased German text (a verb)
+DIGIT_GROUP_RE = re.compile(r"(\d)[.,](?=\d{3}\b)")
+# Question shapes that name what is asked without a topic word: English "Who is it for?" asks
+# for the target group as German "Für wen …?" does (that one is a synonym)
+QUESTION_PATTERNS: dict[str, list[tuple[re.Pattern[str], tuple[str, ...]]]] = {
+    "en": [(re.compile(r"^who\b.*\bfor$"), ("target", "group"))],
+}
+SENTENCE_RE = re.compile(r"[.!?;:\n]+")
+SENTENCE_WORD_RE = re.compile(r"\w+")
+STOP_WORDS = {"de": frozenset(_GERMAN_STOP_WORDS.split()), "en": frozenset(_ENGLISH_STOP_WORDS.split())}
+STEMMERS = {"de": "german", "en": "english"}
 
 
-@lru_cache(maxsize=1)
-def _stemmer():
-    return Stemmer.Stemmer("german")
+@lru_cache(maxsize=4)
+def _stemmer(name: str) -> Stemmer.Stemmer:
+    return Stemmer.Stemmer(name)
 
 
-@lru_cache(maxsize=20_000)
-def stem(word: str) -> str:
-    return _stemmer().stemWord(word)
+@lru_cache(maxsize=40_000)
+def stem(word: str, stemmer: str = "german") -> str:
+    return _stemmer(stemmer).stemWord(word)
 
 
-def words(text: str) -> list[str]:
+@dataclass(frozen=True)
+class Word:
+    text: str  # folded, synonyms replaced
+    lower: bool = False  # written in lower case inside a text that capitalises its nouns
+
+
+class Language:
+    """How one locale's text becomes index words: synonyms, stop words, Snowball stemmer.
+
+    ``synonyms`` maps a word the content uses to the words and phrases people use for it
+    (``faq/synonyms.<locale>.yaml``). A variant is recognised by its stems, so inflected forms
+    match too, and is replaced by the content's word before stop words are dropped (phrases may
+    contain stop words: "vor Ort", "sign up")."""
+
+    def __init__(self, code: str, synonyms: Mapping[str, Iterable[str]] | None = None):
+        self.code = code if code in STEMMERS else "de"
+        self.stemmer = STEMMERS[self.code]
+        self.stop_words = STOP_WORDS[self.code]
+        self.cue_words = CUE_WORDS[self.code]
+        self.role_words = ROLE_WORDS[self.code]
+        self.phrases: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.variants: dict[str, tuple[str, ...]] = {}  # one-word variants, for compounds and typos
+        self.variant_stems: dict[str, tuple[str, ...]] = {}
+        for canonical, variants in (synonyms or {}).items():
+            # a term of several words is one concept, as a German compound is: "pilot phase"
+            # becomes "pilotphase", so it does not match "pilot projects" by half
+            named = WORD_RE.findall(fold(canonical))
+            target = ("".join(named),) if named else ()
+            for variant in [canonical] * (len(named) > 1) + list(variants):
+                found = WORD_RE.findall(fold(variant))
+                if not found or not target:
+                    continue
+                self.phrases[tuple(self.stem(w) for w in found)] = target
+                if len(found) == 1:
+                    self.variants[found[0]] = target
+                    self.variant_stems[self.stem(found[0])] = target
+        self.longest = max((len(key) for key in self.phrases), default=0)
+
+    def stem(self, word: str) -> str:
+        return stem(word, self.stemmer)
+
+    def words(self, text: str, known: Callable[[str], bool] | None = None) -> list[str]:
+        """Folded words with synonyms replaced and stop words out (not yet stemmed)."""
+        return [w.text for w in self.tokens(text, known)]
+
+    def tokens(self, text: str, known: Callable[[str], bool] | None = None) -> list[Word]:
+        """``words`` with how each was written. ``known`` tells which joined separable verbs
+        ("melden … an" → "anmelden") to use; without it none are joined."""
+        text = DIGIT_GROUP_RE.sub(r"\1", text)  # "12.000" and "12,000" as one figure
+        sentences = [SENTENCE_WORD_RE.findall(s) for s in SENTENCE_RE.split(text)]
+        # German capitalises nouns: in such a text a word written in lower case after the first
+        # of its sentence is a verb, an adjective or a filler, not a topic
+        cased = self.code == "de" and any(w[:1].isupper() for s in sentences for w in s[1:])
+        result: list[Word] = []
+        for sentence in sentences:
+            raw: list[tuple[str, bool]] = []
+            for number, original in enumerate(sentence):
+                lower = cased and number > 0 and not original[:1].isupper()
+                raw += [(w, lower) for w in WORD_RE.findall(fold(original))]
+            if known is not None:
+                raw = self._join_separated(raw, known)
+            result += self._replace(raw)
+            folded = " ".join(w for w, _lower in raw)
+            for pattern, words in QUESTION_PATTERNS.get(self.code, ()):
+                if pattern.search(folded):
+                    result += [Word(w) for w in words]
+        return result
+
+    def _join_separated(
+        self, raw: list[tuple[str, bool]], known: Callable[[str], bool]
+    ) -> list[tuple[str, bool]]:
+        """A German separable verb whose particle ends the sentence, joined again if the joined
+        verb is known: "Wie melden wir uns an?" → "anmelden"."""
+        if self.code != "de" or len(raw) < 2 or raw[-1][0] not in SEPARABLE_PARTICLES:
+            return raw
+        particle = raw[-1][0]
+        for position, (word, _lower) in enumerate(raw[:4]):
+            if position == len(raw) - 1 or len(word) < 3:
+                continue
+            if word in self.stop_words and word not in SEPARABLE_BASES:
+                continue
+            if known(particle + word):
+                return [*raw[:position], (particle + word, False), *raw[position + 1 : -1]]
+        return raw
+
+    def _replace(self, raw: list[tuple[str, bool]]) -> list[Word]:
+        stems = [self.stem(w) for w, _lower in raw] if self.phrases else []
+        result: list[Word] = []
+        position = 0
+        while position < len(raw):
+            for size in range(min(self.longest, len(raw) - position), 0, -1):
+                target = self.phrases.get(tuple(stems[position : position + size]))
+                if target is not None:
+                    result += [Word(w) for w in target]
+                    position += size
+                    break
+            else:
+                word, lower = raw[position]
+                if word not in self.stop_words and len(word) > 1:
+                    result.append(Word(word, lower))
+                position += 1
+        return result
+
+    def resolve(self, word: str) -> tuple[str, ...]:
+        """A known word as the content's word(s): a synonym (or a form of it) becomes its target."""
+        return self.variants.get(word) or self.variant_stems.get(self.stem(word)) or (word,)
+
+
+@lru_cache(maxsize=4)
+def plain_language(locale: str) -> Language:
+    """The locale's language without a synonym list."""
+    return Language(locale)
+
+
+def words(text: str, locale: str = "de") -> list[str]:
     """Folded words without stop words (not yet stemmed)."""
-    return [w for w in WORD_RE.findall(fold(text)) if w not in STOP_WORDS and len(w) > 1]
+    return plain_language(locale).words(text)
 
 
 @dataclass(frozen=True)
@@ -90,7 +299,8 @@ class Doc:
 @dataclass(frozen=True)
 class QueryTerm:
     term: str  # the index term (stem) it stands for
-    factor: float  # 1 for a known word, less for a guessed one, 0 for a word no entry has
+    factor: float  # how much it counts in the ranking: 1 for a topic word, less for a guessed
+    #                word, a question word or a verb, 0 for a word no entry has
     weight: float  # its share of the query weight (IDF)
     covers: float  # how much of that weight an entry containing ``term`` covers
 
@@ -103,48 +313,75 @@ class Hit:
     matched: tuple[str, ...] = ()
     lead: float = 0.0  # the best hit's score divided by the runner-up's (0 for the others)
     strong: bool = False  # some query word is in the question, phrasings or tags (not just the answer)
+    contested: bool = False  # the runner-up has a weighty query word this one lacks
 
     @property
     def confident(self) -> bool:
         """Most of the question is covered and no other entry scores about the same, or a good
-        part is covered and the entry clearly leads."""
+        part is covered and the entry clearly leads (and no other entry has a part of the
+        question it lacks: "Wie viele Menschen leben in Mölln?")."""
         return (self.confidence >= CONFIDENT and self.lead >= MIN_LEAD) or (
-            self.strong and self.confidence >= CONFIDENT_LEADING and self.lead >= LEAD
+            self.strong and self.confidence >= CONFIDENT_LEADING and self.lead >= LEAD and not self.contested
         )
 
 
 @dataclass
 class Index:
     weights: dict[str, float]
+    language: Language = field(default_factory=lambda: plain_language("de"))
     docs: list[str] = field(default_factory=list)
-    tf: list[dict[str, Counter]] = field(default_factory=list)
-    lengths: list[dict[str, int]] = field(default_factory=list)
+    tf: list[dict[str, dict[str, float]]] = field(default_factory=list)  # field → term → count
+    lengths: list[dict[str, float]] = field(default_factory=list)
     avg_length: dict[str, float] = field(default_factory=dict)
-    df: Counter = field(default_factory=Counter)
-    words: set[str] = field(default_factory=set)  # folded index words (compounds, typos)
+    df: Counter[str] = field(default_factory=Counter)
+    words: set[str] = field(default_factory=set)  # known words: the index's and the synonyms'
+    known_stems: set[str] = field(default_factory=set)  # their stems
+    phrasings: list[set[frozenset[str]]] = field(default_factory=list)  # terms of each question
     word_list: list[str] = field(default_factory=list)  # the same, sorted (deterministic typos)
-    _seen: dict[str, list[str]] = field(default_factory=dict)  # index word → its terms (build only)
+    _seen: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # word → terms (build)
 
     # --- building -------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, docs: list[Doc], weights: dict[str, float]) -> Index:
-        index = cls(weights=dict(weights))
-        raw = [{name: words(doc.fields.get(name, "")) for name in weights} for doc in docs]
-        index.words = {w for fields in raw for ws in fields.values() for w in ws}
-        totals: Counter = Counter()
+    def build(cls, docs: list[Doc], weights: dict[str, float], language: Language | None = None) -> Index:
+        index = cls(weights=dict(weights), language=language or plain_language("de"))
+        lang = index.language
+        texts = [{name: doc.fields.get(name, "") for name in weights} for doc in docs]
+        # first the plain words, then again with separable verbs joined where the joined verb
+        # is a word of the content ("Wie trage ich mich aus?" → "austragen")
+        index.words = {w for fields in texts for text in fields.values() for w in lang.words(text)}
+        index.words |= set(lang.variants)
+        index.known_stems = {lang.stem(w) for w in index.words} | set(lang.variant_stems)
+        raw = [{name: lang.words(text, index.known) for name, text in fields.items()} for fields in texts]
+        index.phrasings = [
+            {
+                frozenset(lang.stem(w) for w in lang.words(line, index.known))
+                for name in PHRASING_FIELDS
+                for line in fields.get(name, "").split("\n")
+                if line.strip()
+            }
+            for fields in texts
+        ]
+        totals: dict[str, float] = dict.fromkeys(weights, 0.0)
         for doc, fields in zip(docs, raw, strict=True):
-            tf = {name: Counter(index._terms(ws, split=True)) for name, ws in fields.items()}
+            tf = {name: index._counts(ws) for name, ws in fields.items()}
             index.docs.append(doc.id)
             index.tf.append(tf)
             index.lengths.append({name: sum(c.values()) for name, c in tf.items()})
-            for name, counter in tf.items():
-                totals[name] += sum(counter.values())
-            index.df.update({t for counter in tf.values() for t in counter})
+            for name, counts in tf.items():
+                totals[name] += sum(counts.values())
+            index.df.update({t for counts in tf.values() for t in counts})
         count = max(1, len(docs))
         index.avg_length = {name: max(1.0, totals[name] / count) for name in weights}
         index.word_list = sorted(w for w in index.words if len(w) >= 4)
         return index
+
+    def known(self, word: str) -> bool:
+        return word in self.words or self.language.stem(word) in self.known_stems
+
+    def _stems(self, word: str) -> list[str]:
+        """The terms of a known word (a synonym counts as the content's word)."""
+        return [self.language.stem(w) for w in self.language.resolve(word)]
 
     def _split(self, word: str, loose: bool = False) -> list[str]:
         """Two known words a compound is made of, or [] ("tandempartner" → tandem, partner).
@@ -169,13 +406,17 @@ class Index:
                 return [head.removesuffix("s") if len(head) > 4 else head, tail]
         return []
 
-    def _terms(self, ws: list[str], split: bool) -> list[str]:
-        terms = []
+    def _counts(self, ws: list[str]) -> dict[str, float]:
+        """Term counts of a field: each word once, each part of a compound a little less."""
+        counts: dict[str, float] = {}
         for w in ws:
             if w not in self._seen:
-                self._seen[w] = [stem(w)] + [stem(p) for p in self._split(w, loose=True)]
-            terms.extend(self._seen[w] if split else self._seen[w][:1])
-        return terms
+                self._seen[w] = [(self.language.stem(w), 1.0)] + [
+                    (t, COMPOUND_PART) for part in self._split(w, loose=True) for t in self._stems(part)
+                ]
+            for term, count in self._seen[w]:
+                counts[term] = counts.get(term, 0.0) + count
+        return counts
 
     # --- searching ------------------------------------------------------------------------
 
@@ -185,17 +426,33 @@ class Index:
 
     def query_terms(self, text: str) -> list[QueryTerm]:
         """The query's words as index terms, each with its share of the query weight."""
-        result: list[QueryTerm] = []
+        result: dict[str, QueryTerm] = {}
         unknown_idf = self.idf("\0")  # a word no entry has: the highest weight
-        for w in dict.fromkeys(words(text)):
-            term = stem(w)
+
+        def add(term: QueryTerm) -> None:
+            if term.term not in result or result[term.term].covers < term.covers:
+                result[term.term] = term
+
+        tokens = {t.text: t for t in reversed(self.language.tokens(text, self.known))}
+        for w, token in reversed(tokens.items()):
+            term = self.language.stem(w)
             if term in self.df:
-                result.append(QueryTerm(term, 1.0, self.idf(term), self.idf(term)))
+                # question words ("wann") and verbs ("bietet") say less about the topic than nouns
+                if w in self.language.cue_words:
+                    share = CUE
+                elif w in self.language.role_words:
+                    share = ROLE
+                else:
+                    share = LOWER_KNOWN if token.lower else 1.0
+                add(QueryTerm(term, share, share * self.idf(term), share * self.idf(term)))
                 continue
-            parts = [stem(p) for p in self._split(w)]
+            parts = [t for p in self._split(w) for t in self._stems(p) if t in self.df]
             if parts:
-                result += [QueryTerm(p, 1.0, self.idf(p), self.idf(p)) for p in parts]
+                for p in parts:
+                    add(QueryTerm(p, 1.0, self.idf(p), self.idf(p)))
                 continue
+            # a verb in a cased German text or a figure ("12.000 Einwohner") is rarely the topic
+            unknown = unknown_idf * (LOWER_UNKNOWN if token.lower or w.isdigit() else 1.0)
             cutoff = FUZZY_CUTOFF if len(w) >= 8 else FUZZY_CUTOFF_SHORT
             from rapidfuzz import fuzz, process  # imported on first use: 3 MB start-up does not need
 
@@ -204,15 +461,17 @@ class Index:
                 if len(w) >= 6
                 else None
             )
-            if close is not None and stem(close[0]) in self.df:
+            guesses = [t for t in self._stems(close[0]) if t in self.df] if close is not None else []
+            if close is not None and guesses:
                 # a guessed word counts by how close it is; a loose guess (below 90) also keeps
                 # the weight of an unknown word, so it alone never makes a confident answer
-                found, factor = stem(close[0]), close[1] / 100
-                weight = self.idf(found) if close[1] >= FUZZY_SURE else unknown_idf
-                result.append(QueryTerm(found, factor, weight, factor * self.idf(found)))
+                factor = close[1] / 100
+                for found in guesses:
+                    weight = self.idf(found) if close[1] >= FUZZY_SURE else unknown
+                    add(QueryTerm(found, factor, weight, factor * self.idf(found)))
             else:
-                result.append(QueryTerm(term, 0.0, unknown_idf, 0.0))
-        return result
+                add(QueryTerm(term, 0.0, unknown, 0.0))
+        return list(result.values())
 
     def search(self, text: str, limit: int = 5) -> list[Hit]:
         terms = self.query_terms(text)
@@ -220,9 +479,13 @@ class Index:
         if not terms or total <= 0:
             return []
         hits: list[Hit] = []
+        known = [t for t in terms if t.factor > 0]
+        exact = frozenset(t.term for t in known) if len(known) == len(terms) else None
         for position, doc_id in enumerate(self.docs):
             tf, lengths = self.tf[position], self.lengths[position]
-            score, covered, matched, strong = 0.0, 0.0, [], False
+            score, covered, matched, strong, missing = 0.0, 0.0, [], False, 0.0
+            # asked in the very words of one of its phrasings
+            score_bonus = PHRASING_BONUS if exact is not None and exact in self.phrasings[position] else 1.0
             for t in terms:
                 if t.factor == 0.0:
                     continue
@@ -238,12 +501,14 @@ class Index:
                     covered += t.covers * (1.0 if strongest >= STRONG_FIELD else ANSWER_ONLY)
                     strong = strong or strongest >= STRONG_FIELD
                     matched.append(t.term)
+                else:
+                    missing += t.weight
             if score > 0:
                 hits.append(
                     Hit(
                         doc_id,
-                        round(score, 6),
-                        round(min(1.0, covered / total), 4),
+                        round(score * score_bonus, 6),
+                        round(min(1.0, covered / (total + (MISSING_KNOWN - 1) * missing)), 4),
                         tuple(matched),
                         strong=strong,
                     )
@@ -252,7 +517,10 @@ class Index:
         hits.sort(key=lambda h: (-h.score, order[h.id]))
         if hits:
             lead = hits[0].score / hits[1].score if len(hits) > 1 else math.inf
-            hits[0] = replace(hits[0], lead=lead)
+            best = set(hits[0].matched)
+            other = set(hits[1].matched) - best if len(hits) > 1 else set()
+            contested = sum(t.weight for t in terms if t.term in other) >= CONTESTED * total
+            hits[0] = replace(hits[0], lead=lead, contested=contested)
         return hits[:limit]
 
 
@@ -261,7 +529,7 @@ FAQ_WEIGHTS = {"question": 3.0, "alternatives": 2.5, "tags": 2.0, "answer": 0.5}
 MODULE_WEIGHTS = {"title": 3.0, "id": 2.5, "format": 2.0, "topics": 1.5, "summary": 1.0, "body": 0.5}
 
 
-def faq_docs(entries) -> list[Doc]:
+def faq_docs(entries: Iterable[FaqEntry]) -> list[Doc]:
     return [
         Doc(
             e.id,
@@ -269,14 +537,14 @@ def faq_docs(entries) -> list[Doc]:
                 "question": e.question,
                 "alternatives": "\n".join(e.alternatives),
                 "tags": " ".join(e.tags),
-                "answer": e.answer,
+                "answer": CODE_SPAN.sub(" ", e.answer),  # `!befehle` are not what it is about
             },
         )
         for e in entries
     ]
 
 
-def module_docs(modules, topic_label) -> list[Doc]:
+def module_docs(modules: Iterable[Module], topic_label: Callable[[str], str]) -> list[Doc]:
     return [
         Doc(
             m.id,
@@ -300,29 +568,38 @@ CACHE_KEY = "content.library"
 
 @dataclass
 class Library:
-    """The content in service and its search indexes (kept in ``services.cache``)."""
+    """The content in service and its search indexes (kept in ``services.cache``).
+
+    An index is built on first use of its locale (``prepare`` builds them ahead, off the event
+    loop), so a German bot never builds the English index or loads the English stemmer."""
 
     content: Content
     problems: list[Problem]
-    faq_index: dict[str, Index] = field(default_factory=dict)
-    module_index: dict[str, Index] = field(default_factory=dict)
+    _faq_index: dict[str, Index] = field(default_factory=dict)
+    _module_index: dict[str, Index] = field(default_factory=dict)
+    _languages: dict[str, Language] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, content: Content, problems: list[Problem]) -> Library:
-        topics = default_topics()
+    def build(cls, content: Content, problems: list[Problem], locales: Iterable[str] = ()) -> Library:
+        return cls(content, problems).prepare(*locales)
 
-        def label(topic_id: str) -> str:
-            topic = topics.by_id.get(topic_id)
-            return " ".join(topic.name.values()) + " " + " ".join(topic.aliases) if topic else topic_id
+    def prepare(self, *locales: str) -> Library:
+        """Build the indexes of ``locales`` now (the bot does this in a thread at start)."""
+        for locale in locales:
+            self.faq_index(locale)
+            self.module_index(locale)
+        return self
 
-        library = cls(content, problems)
-        for locale, entries in content.faq.items():
-            library.faq_index[locale] = Index.build(faq_docs(entries), FAQ_WEIGHTS)
-        for locale, modules in content.modules.items():
-            library.module_index[locale] = Index.build(module_docs(modules, label), MODULE_WEIGHTS)
-        return library
+    def language(self, locale: str) -> Language:
+        if locale not in self._languages:
+            self._languages[locale] = Language(locale, self.content.synonyms.get(locale))
+        return self._languages[locale]
 
     # --- FAQ ------------------------------------------------------------------------------
+
+    def faq_locale(self, locale: str) -> str:
+        """The locale whose FAQ serves ``locale`` (German if it has none)."""
+        return locale if self.content.faq.get(locale) else "de"
 
     def faq(self, locale: str) -> list[FaqEntry]:
         return self.content.faq_for(locale)
@@ -330,9 +607,18 @@ class Library:
     def faq_entry(self, locale: str, entry_id: str) -> FaqEntry | None:
         return next((e for e in self.faq(locale) if e.id == entry_id), None)
 
+    def faq_index(self, locale: str) -> Index | None:
+        key = self.faq_locale(locale)
+        if key not in self._faq_index:
+            entries = self.content.faq.get(key)
+            if not entries:
+                return None
+            self._faq_index[key] = Index.build(faq_docs(entries), FAQ_WEIGHTS, self.language(key))
+        return self._faq_index[key]
+
     def ask(self, locale: str, question: str, limit: int = 3) -> list[tuple[FaqEntry, Hit]]:
         """The best FAQ entries for ``question``, best first, with their confidence."""
-        index = self.faq_index.get(locale) or self.faq_index.get("de")
+        index = self.faq_index(locale)
         if index is None:
             return []
         entries = {e.id: e for e in self.faq(locale)}
@@ -347,28 +633,48 @@ class Library:
         key = fold(module_id).replace(" ", "-")
         return next((m for m in self.modules(locale) if m.id == key), None)
 
+    def module_index(self, locale: str) -> Index | None:
+        key = locale if self.content.modules.get(locale) else "de"
+        if key not in self._module_index:
+            modules = self.content.modules.get(key)
+            if not modules:
+                return None
+            topics = default_topics()
+
+            def label(topic_id: str) -> str:
+                topic = topics.by_id.get(topic_id)
+                return " ".join(topic.name.values()) + " " + " ".join(topic.aliases) if topic else topic_id
+
+            self._module_index[key] = Index.build(
+                module_docs(modules, label), MODULE_WEIGHTS, plain_language(key)
+            )
+        return self._module_index[key]
+
     def find_modules(self, locale: str, text: str, limit: int = 5) -> list[tuple[Module, Hit]]:
-        index = self.module_index.get(locale) or self.module_index.get("de")
+        index = self.module_index(locale)
         if index is None:
             return []
         modules = {m.id: m for m in self.modules(locale)}
         return [(modules[h.id], h) for h in index.search(text, limit) if h.id in modules]
 
 
-def load_library(root: Path | None = None) -> Library:
+def load_library(root: Path | None = None, locales: Iterable[str] = ()) -> Library:
     """Read, check and index the content below ``root`` (the valid part, plus the problems)."""
     content, problems = load_content(root)
-    return Library.build(content, problems)
+    return Library.build(content, problems, locales)
 
 
-def content_root(settings) -> Path:
+def content_root(settings: Any) -> Path:
     return Path(settings.content_dir) if settings.content_dir else CONTENT_DIR
 
 
-async def library(services) -> Library:
-    """The library in service, loaded on first use."""
+async def library(services: Services) -> Library:
+    """The library in service, loaded (with the bot's locale indexed) on first use."""
 
     async def build() -> Library:
-        return await asyncio.to_thread(load_library, content_root(services.settings))
+        return await asyncio.to_thread(
+            load_library, content_root(services.settings), (services.settings.locale,)
+        )
 
-    return await services.cached(CACHE_KEY, build)
+    lib: Library = await services.cached(CACHE_KEY, build)
+    return lib

@@ -4,6 +4,8 @@ Layout under ``config/content/`` (or the ``content_dir`` setting):
 
 - ``faq/<locale>.yaml``: ``faq:`` a list of entries (id, question, alternatives, answer, tags,
   optional category and source).
+- ``faq/synonyms.<locale>.yaml``: ``synonyms:`` the words and phrases people use for the FAQ's
+  own words, for the FAQ search.
 - ``modules/*.md``: one module per file, YAML front matter between ``---`` lines (id, title,
   format, topics, duration, audience, summary), then the body in ``## `` sections. Modules in
   ``modules/<locale>/*.md`` are that locale's versions; the top folder holds the German ones.
@@ -89,6 +91,8 @@ class Content:
 
     faq: dict[str, list[FaqEntry]] = field(default_factory=dict)
     modules: dict[str, list[Module]] = field(default_factory=dict)
+    # FAQ search: the content's word → the words and phrases people use for it, per locale
+    synonyms: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def faq_for(self, locale: str) -> list[FaqEntry]:
         return self.faq.get(locale) or self.faq.get("de") or []
@@ -307,6 +311,53 @@ def load_faq_file(path: Path, root: Path) -> tuple[list[FaqEntry], list[Problem]
     return entries, problems
 
 
+# --- FAQ synonyms ---------------------------------------------------------------------------
+
+SYNONYMS_PREFIX = "synonyms."  # faq/synonyms.<locale>.yaml
+
+
+def load_synonym_file(path: Path, root: Path) -> tuple[dict[str, tuple[str, ...]], list[Problem]]:
+    """``synonyms:`` a mapping from a word the FAQ uses to the words and phrases people use for
+    it (``kosten: [Gebühr, Teilnahmebeitrag]``). A word or phrase belongs to one entry only."""
+    name = _rel(path, root)
+    try:
+        data = _yaml(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        return {}, [Problem(name, 1, "file is not UTF-8 text")]
+    except yaml.YAMLError as exc:
+        line, message = _yaml_error(exc)
+        return {}, [Problem(name, line, message)]
+    if not isinstance(data, _Located) or not isinstance(data.get("synonyms"), _Located):
+        return {}, [Problem(name, 1, "expected 'synonyms:' with one 'word: [other words]' per line")]
+    table: _Located = data["synonyms"]
+    synonyms: dict[str, tuple[str, ...]] = {}
+    problems: list[Problem] = []
+    first: dict[str, tuple[str, int]] = {}
+    for key, value in table.items():
+        line = table.key_lines.get(str(key), table.line)
+        variants = _text_list(value)
+        if not str(key).strip() or not variants:
+            problems.append(Problem(name, line, f"'{key}': give a word and a list of other words for it"))
+            continue
+        kept = []
+        for variant in variants:
+            folded = " ".join(variant.lower().split())
+            if folded in first and first[folded][0] != str(key):
+                problems.append(
+                    Problem(
+                        name,
+                        line,
+                        f"'{variant}' is listed for '{key}' and for '{first[folded][0]}' (line "
+                        f"{first[folded][1]}); a word can stand for one thing only",
+                    )
+                )
+                continue
+            first.setdefault(folded, (str(key), line))
+            kept.append(variant.strip())
+        synonyms[str(key).strip()] = tuple(kept)
+    return synonyms, problems
+
+
 # --- modules --------------------------------------------------------------------------------
 
 _SECTION = re.compile(r"^##\s+(.+?)\s*#*\s*$")
@@ -447,6 +498,11 @@ def load_content(root: Path | None = None, topics: TopicList | None = None) -> t
         problems.append(Problem(_rel(faq_dir, root), 1, "FAQ folder missing"))
     else:
         for path in sorted(faq_dir.glob("*.yaml")):
+            if path.stem.startswith(SYNONYMS_PREFIX) and path.stem[len(SYNONYMS_PREFIX) :] in LOCALES:
+                synonyms, found = load_synonym_file(path, root)
+                content.synonyms[path.stem[len(SYNONYMS_PREFIX) :]] = synonyms
+                problems += found
+                continue
             if path.stem not in LOCALES:
                 problems.append(
                     Problem(
