@@ -12,7 +12,7 @@ COORDINATOR = "@koordination:localhost"
 async def test_faq_without_words_lists_questions_by_category(local_bot):
     text = await local_bot.text("!frage")
     assert "Häufige Fragen" in text
-    assert "Mitmachen" in text and "Der Bot und deine Daten" in text
+    assert "Mitmachen" in text and "Der Bot und Ihre Daten" in text
     assert "Wer darf bei der Kleinstadtakademie mitmachen?" in text
     assert "!frage wer-darf-mitmachen" in text
 
@@ -33,9 +33,9 @@ async def test_faq_by_id_and_english_alias(local_bot):
 
 
 async def test_faq_unclear_offers_close_questions_and_help(local_bot):
-    text = await local_bot.text("!frage Austausch")  # tandems, modules and principles all fit
-    assert "Meintest du" in text
-    assert "!frage tandems" in text and "!frage module" in text
+    text = await local_bot.text("!frage Austausch")  # tandems and principles both fit
+    assert "Quelle:" not in text  # no answer, only choices
+    assert "!frage tandems" in text and "!frage prinzipien" in text
     assert "!hilfe" in text
 
 
@@ -61,6 +61,28 @@ async def test_plain_off_topic_question_offers_no_wrong_answer(local_bot):
     assert "Dazu habe ich leider keine Antwort" in text
     assert "!hilfe" in text
     assert "Quelle:" not in text
+
+
+async def test_plain_question_with_a_separable_verb_finds_the_entry(local_bot):
+    text = await local_bot.text("Wie melden wir uns als Gemeinde an?", is_direct=True)
+    assert "Wie kann sich unsere Stadt anmelden?" in text
+    assert "!berechtigt <Ort>" in text
+
+
+async def test_english_bot_answers_english_questions_from_the_english_faq(tmp_path):
+    bot = await make_local_bot(tmp_path, locale="en")
+    try:
+        text = await bot.text("Do we have to pay anything to take part?", is_direct=True)
+        assert "What does taking part cost?" in text
+        assert "free of charge" in text and "coordinators" in text
+        assert "Teilnahme" not in text and "kostenlos" not in text
+        listing = await bot.text("!faq")
+        assert "The bot and your data" in listing and "!faq daten-loeschen" in listing
+        assert "How do I delete my data?" in listing
+        by_id = await bot.text("!faq wer-darf-mitmachen")
+        assert "reserved for small towns" in by_id and "!eligible <town>" in by_id
+    finally:
+        await bot.db.close()
 
 
 async def test_plain_greeting_gets_the_greeting(local_bot):
@@ -91,7 +113,7 @@ def _copy_content(tmp_path: Path) -> Path:
 
 async def test_reload_is_for_coordinators_only(local_bot):
     text = await local_bot.text("!neuladen")
-    assert "nur Koordinator·innen" in text
+    assert "nur Koordinatorinnen und Koordinatoren" in text
 
 
 async def test_reload_picks_up_changed_content(tmp_path):
@@ -106,7 +128,7 @@ async def test_reload_picks_up_changed_content(tmp_path):
         faq.write_text(changed, encoding="utf-8")
         assert "Kleinstädten vorbehalten" in await bot.text("!frage wer-darf-mitmachen")  # cached
         text = await bot.text("!neuladen", sender=COORDINATOR)
-        assert "Inhalte neu geladen: 21 Fragen, 10 Module" in text
+        assert "Inhalte neu geladen: 25 Fragen, 10 Module" in text
         assert "Neu: nur für Kleinstädte." in await bot.text("!frage wer-darf-mitmachen")
     finally:
         await bot.db.close()

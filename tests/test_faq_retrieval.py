@@ -1,65 +1,106 @@
-"""Retrieval quality: questions as towns ask them must find the right FAQ entry."""
+"""Retrieval quality: questions written against the topics must find the right FAQ entry.
+
+The evaluation set (``tests/faq_eval``) has a tuning half and a held-out half. Only the tuning
+half carries regression floors here; the held-out half is printed (``-s``) and reported by
+``bench/faq.py``, never used to tune the content or the search.
+"""
+
+import re
 
 import pytest
+from rapidfuzz import fuzz, process
 
-from commands.faq_search import FAQ_WEIGHTS, Index, faq_docs, load_library, stem, words
+from commands.faq_search import FAQ_WEIGHTS, Index, Language, faq_docs, load_library, stem, words
 from config.content import FaqEntry
-from tests.faq_questions import OFF_TOPIC, RETRIEVAL_SET
+from tests.faq_eval import HALVES, LOCALES, evaluate, load, split
+
+# Floors for the tuning half: a regression guard, well below today's figures (bench/README.md)
+MIN_TOP1 = 0.80
+MIN_OFFERED = 0.95
+MAX_WRONG_CONFIDENT = 2
 
 
 @pytest.fixture(scope="module")
 def library():
-    lib = load_library()
-    assert not lib.problems, [str(p) for p in lib.problems]
+    lib = load_library(locales=LOCALES)
+    assert not [p for p in lib.problems if "/faq/" in p.file], [str(p) for p in lib.problems]
     return lib
 
 
-def test_retrieval_set_is_big_and_points_to_real_entries(library):
-    ids = {e.id for e in library.faq("de")}
-    assert len(RETRIEVAL_SET) >= 40
-    assert {expected for _q, expected in RETRIEVAL_SET} <= ids
-    own = {e.question.lower() for e in library.faq("de")} | {
-        a.lower() for e in library.faq("de") for a in e.alternatives
-    }
-    assert not [q for q, _id in RETRIEVAL_SET if q.lower() in own], "test questions must not copy the FAQ"
+def _normalised(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
 
 
-def test_top1_accuracy_at_least_90_percent(library):
-    misses = []
-    confident = 0
-    for question, expected in RETRIEVAL_SET:
-        found = library.ask("de", question)
-        if not found or found[0][0].id != expected:
-            misses.append((question, expected, found[0][0].id if found else None))
-        elif found[0][1].confident:
-            confident += 1
-    accuracy = 1 - len(misses) / len(RETRIEVAL_SET)
-    print(
-        f"\nFAQ retrieval: top-1 accuracy {accuracy:.0%} ({len(RETRIEVAL_SET) - len(misses)}/"
-        f"{len(RETRIEVAL_SET)}), confident and right {confident}/{len(RETRIEVAL_SET)}"
-    )
-    for miss in misses:
-        print("  miss:", miss)
-    assert accuracy >= 0.9
+def test_evaluation_set_is_big_split_by_the_rule_and_points_to_real_entries(library):
+    halves = {half: load(half) for half in HALVES}
+    for locale in LOCALES:
+        everything = halves["tuning"][locale] + halves["heldout"][locale]
+        assert len(everything) >= 100, locale
+        assert sum(q.expected is None for q in everything) >= 10, "questions no entry answers"
+        tuning, heldout = split(everything)
+        assert (set(tuning), set(heldout)) == (set(halves["tuning"][locale]), set(halves["heldout"][locale]))
+        assert not {q.text for q in tuning} & {q.text for q in heldout}
+        ids = {e.id for e in library.faq(locale)}
+        assert {q.expected for q in everything if q.expected} <= ids, locale
+        own = {_normalised(e.question) for e in library.faq(locale)} | {
+            _normalised(a) for e in library.faq(locale) for a in e.alternatives
+        }
+        copied = [q.text for q in everything if _normalised(q.text) in own]
+        assert copied == [], "evaluation questions must not be the entries' own wording"
+        phrasings = [_normalised(a) for e in library.faq(locale) for a in e.alternatives]
+        close = [
+            (q.text, found[0])
+            for q in everything
+            if (
+                found := process.extractOne(
+                    _normalised(q.text), phrasings, scorer=fuzz.ratio, score_cutoff=90
+                )
+            )
+        ]
+        assert close == [], "an alternative phrasing must not echo an evaluation question"
 
 
-def test_no_confident_answer_for_off_topic_questions(library):
-    confident = [
-        (q, found[0][0].id) for q in OFF_TOPIC if (found := library.ask("de", q)) and found[0][1].confident
-    ]
-    assert confident == []
+@pytest.mark.parametrize("locale", LOCALES)
+def test_tuning_half_quality(library, locale):
+    figures = evaluate(library, locale, load("tuning")[locale])
+    print(f"\nFAQ {locale} tuning half: {figures.line()}")
+    for wrong in figures.wrong_confident:
+        print("  wrong confident:", wrong)
+    for missed in figures.missed:
+        print("  not offered:", missed)
+    assert figures.top1_share >= MIN_TOP1
+    assert figures.offered_share >= MIN_OFFERED
+    assert len(figures.wrong_confident) <= MAX_WRONG_CONFIDENT
 
 
-def test_confident_answers_are_almost_always_right(library):
-    answered = [
-        (q, exp, found[0][0].id)
-        for q, exp in RETRIEVAL_SET
-        if (found := library.ask("de", q)) and found[0][1].confident
-    ]
-    wrong = [a for a in answered if a[1] != a[2]]
-    print(f"\nconfident answers: {len(answered)}, of them wrong: {wrong}")
-    assert len(answered) >= 0.75 * len(RETRIEVAL_SET)
-    assert len(wrong) <= 0.05 * len(answered)
+@pytest.mark.parametrize("locale", LOCALES)
+def test_heldout_half_is_reported(library, locale):
+    """Reported, not asserted: a floor here would invite tuning on the held-out half."""
+    figures = evaluate(library, locale, load("heldout")[locale])
+    print(f"\nFAQ {locale} held-out half: {figures.line()}")
+    assert figures.answerable + figures.unanswerable == len(load("heldout")[locale])
+
+
+def test_english_questions_are_searched_in_the_english_faq(library):
+    [(entry, hit), *_] = library.ask("en", "What does taking part cost?")
+    assert entry.id == "kosten" and hit.confident
+    assert "free of charge" in entry.answer
+    [(entry, _hit), *_] = library.ask("de", "Was kostet die Teilnahme?")
+    assert "kostenlos" in entry.answer
+
+
+def test_both_languages_have_the_same_entries_and_figures(library):
+    german = {e.id: e for e in library.faq("de")}
+    english = {e.id: e for e in library.faq("en")}
+    assert list(german) == list(english)
+
+    def figures(text: str) -> list[str]:
+        # "2.126" and "2,126", "24,4" and "24.4": the same figure
+        return sorted(re.sub(r"[.,]", "", n) for n in re.findall(r"\d[\d.,]*\d|\d", text))
+
+    for entry_id, entry in german.items():
+        assert figures(entry.answer) == figures(english[entry_id].answer), entry_id
+        assert entry.source == english[entry_id].source, entry_id
 
 
 def test_umlauts_case_and_ae_spelling_are_the_same():
@@ -67,8 +108,8 @@ def test_umlauts_case_and_ae_spelling_are_the_same():
     assert stem("kleinstaedten") == stem("kleinstädte".replace("ä", "ae"))
 
 
-def _index(*entries: FaqEntry) -> Index:
-    return Index.build(faq_docs(list(entries)), FAQ_WEIGHTS)
+def _index(*entries: FaqEntry, language: Language | None = None) -> Index:
+    return Index.build(faq_docs(list(entries)), FAQ_WEIGHTS, language)
 
 
 def test_compound_words_split_into_known_words():
@@ -98,9 +139,54 @@ def test_word_only_in_the_answer_is_not_enough_for_confidence():
     assert hit.id == "a" and not hit.confident
 
 
+def test_synonyms_find_the_entry_by_the_words_people_use():
+    entries = (
+        FaqEntry("kosten", "Was kostet die Teilnahme?", "Nichts bekannt."),
+        FaqEntry("kongress", "Wann ist der Kongress?", "Im Juni."),
+    )
+    plain = _index(*entries)
+    assert plain.search("Fallen Gebühren an?") == []
+    with_synonyms = _index(*entries, language=Language("de", {"kosten": ["Gebühr", "Teilnahmebeitrag"]}))
+    [hit, *_] = with_synonyms.search("Fallen Gebühren an?")
+    assert hit.id == "kosten" and hit.confident
+    assert with_synonyms.search("Gibt es einen Teilnahmebeitrag?")[0].id == "kosten"
+
+
+def test_a_separable_verb_split_by_the_question_is_joined_again():
+    index = _index(
+        FaqEntry("anmeldung", "Wie kann ich mich anmelden?", "Bei der Koordination."),
+        FaqEntry("daten", "Wie lösche ich meine Daten?", "Mit !profil löschen."),
+    )
+    [hit, *_] = index.search("Wie melde ich mich an?")
+    assert hit.id == "anmeldung" and hit.confident
+
+
+def test_a_lower_case_word_in_a_german_question_weighs_less_than_a_noun():
+    index = _index(
+        FaqEntry("themen", "Um welche Themen geht es?", "Wohnen, Klima."),
+        FaqEntry("kongress", "Wann ist der Kongress?", "Im Juni."),
+    )
+    [verb] = index.search("Welche Themen werden behandelt?")
+    [noun] = index.search("Welche Themen hat das Wetter?")
+    assert verb.id == noun.id == "themen"
+    assert verb.confidence > noun.confidence
+
+
+def test_english_uses_the_english_stemmer_and_stop_words():
+    index = _index(
+        FaqEntry("kosten", "What does taking part cost?", "Unknown.", tags=("fee",)),
+        FaqEntry("kongress", "When is the congress?", "In June."),
+        language=Language("en"),
+    )
+    [hit, *_] = index.search("Are there any fees?")
+    assert hit.id == "kosten" and hit.confident
+    assert index.search("the congresses")[0].id == "kongress"
+
+
 def test_ranking_is_deterministic(library):
-    first = [library.ask("de", q) for q, _ in RETRIEVAL_SET[:10]]
-    again = [load_library().ask("de", q) for q, _ in RETRIEVAL_SET[:10]]
+    questions = [q.text for q in load("tuning")["de"][:10]]
+    first = [library.ask("de", q) for q in questions]
+    again = [load_library().ask("de", q) for q in questions]
 
     def ranked(results):
         return [[(e.id, h.score) for e, h in r] for r in results]
