@@ -78,6 +78,7 @@ async def test_pause_resume_and_end_in_the_tandem_room_and_by_number(make_bot, m
     await anna.join(room)
     await ben.join(room)
     welcome = await anna.wait_notice(room, lambda e: e.sender == bot.user_id)
+    assert set(welcome.source["content"]["m.mentions"]["user_ids"]) == {anna.user_id, ben.user_id}
     levels = await anna.state(room, "m.room.power_levels")
     name = await anna.state(room, "m.room.name")
 
@@ -111,6 +112,9 @@ async def test_pause_resume_and_end_in_the_tandem_room_and_by_number(make_bot, m
         room, lambda e: e in announcements(anna, room, bot) and e.event_id != welcome.event_id
     )
     assert closing.decrypted and "Wittenberge" in closing.body and "Bad Berleburg" in closing.body
+    assert (
+        closing.source["content"]["msgtype"] == "m.notice" and "formatted_body" in closing.source["content"]
+    )
     assert (await tandem_states(bot, number)) == [
         ("creating", coordinator.user_id),
         ("active", coordinator.user_id),
