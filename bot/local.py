@@ -56,6 +56,7 @@ class LocalMatrix:
         self.aliases: dict[str, str] = {}
         self.known_users = known_users  # None: every well-formed ID exists
         self._ids = itertools.count(1)
+        self._rooms_by_key: dict[str, str] = {}  # txn_key -> room: a key creates one room
 
     @property
     def user_id(self) -> str:
@@ -85,6 +86,8 @@ class LocalMatrix:
         preset: str = "private_chat",
         txn_key: str | None = None,
     ) -> str:
+        if txn_key is not None and txn_key in self._rooms_by_key:
+            return self._rooms_by_key[txn_key]
         room_id = f"!local{next(self._ids)}:{self.server_name}"
         room = LocalRoom(room_id, name, topic, encrypted=encrypted, space=space)
         room.members.add(self.user_id)
@@ -94,6 +97,8 @@ class LocalMatrix:
         for event in initial_state or []:
             room.state[(event["type"], event.get("state_key", ""))] = event["content"]
         self.rooms[room_id] = room
+        if txn_key is not None:
+            self._rooms_by_key[txn_key] = room_id
         return room_id
 
     def _room(self, room_id: str) -> LocalRoom:

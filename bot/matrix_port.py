@@ -1,7 +1,16 @@
-"""The real ``MatrixPort``: room operations on the homeserver through nio."""
+"""The real ``MatrixPort``: room operations on the homeserver through nio.
+
+Room creation with a ``txn_key`` is idempotent, as sending with a transaction ID is: the room
+gets a local alias derived from the key, and the homeserver refuses a second room with the same
+alias (``M_ROOM_IN_USE``), so a retry after a lost answer or a crash returns the first room.
+The alias stays out of sight (no canonical alias); the room carries the key in a state event.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import re
 from typing import Any
 
 from nio import (
@@ -15,9 +24,21 @@ from nio import (
     RoomResolveAliasError,
 )
 
-from bot.roles import creators_are_privileged
+from bot.roles import creators_are_privileged, read_create_event
 from bot.sending import MessageSender
 from commands.context import MatrixError, Reply, Request
+
+log = logging.getLogger(__name__)
+ROOM_KEY_EVENT = "de.kleinstadtakademie.room_key"  # state event: the key a room was made with
+
+
+def room_key_alias(bot_user_id: str, key: str) -> str:
+    """The local alias (without ``#`` and server) that stands for "the room made with ``key``":
+    the bot's localpart, the key in readable form and a digest that keeps keys apart."""
+    localpart = bot_user_id.split(":", 1)[0].lstrip("@")
+    readable = re.sub(r"[^a-z0-9]+", "-", key.lower()).strip("-")[:40]
+    digest = hashlib.sha256(f"{bot_user_id}\n{key}".encode()).hexdigest()[:12]
+    return f"{localpart}.{readable}.{digest}"
 
 
 def _check(response: Any, what: str) -> Any:
@@ -82,19 +103,53 @@ class NioMatrix:
             if creators_are_privileged(version):
                 users = {u: lvl for u, lvl in power_levels["users"].items() if u != self.user_id}
                 power_levels = {**power_levels, "users": users}
-        response = await self.client.room_create(
-            name=name,
-            topic=topic,
-            invite=list(invite or []),
-            initial_state=state,
-            power_level_override=power_levels,
-            preset=RoomPreset(preset),
-            space=space,
-            room_version=room_version,
-        )
+        alias = room_key_alias(self.user_id, txn_key) if txn_key else None
+        if txn_key:
+            state += [
+                {"type": "m.room.canonical_alias", "state_key": "", "content": {}},
+                {"type": ROOM_KEY_EVENT, "state_key": "", "content": {"key": txn_key}},
+            ]
+
+        async def create(alias: str | None) -> Any:
+            return await self.client.room_create(
+                name=name,
+                topic=topic,
+                alias=alias,
+                invite=list(invite or []),
+                initial_state=state,
+                power_level_override=power_levels,
+                preset=RoomPreset(preset),
+                space=space,
+                room_version=room_version,
+            )
+
+        response = await create(alias)
+        if isinstance(response, RoomCreateError) and alias and response.status_code == "M_ROOM_IN_USE":
+            existing = await self._made_with_key(alias, txn_key or "")
+            if existing is not None:
+                log.info("room %r exists already (key %s): %s", name, txn_key, existing)
+                return existing
+            # someone else holds the alias, or a creation broke off half-way: a room without it
+            log.warning("alias #%s is not a room the bot made with key %s; creating without", alias, txn_key)
+            response = await create(None)
         if isinstance(response, RoomCreateError):
             raise MatrixError(f"creating room {name!r}: {response.message}", response.status_code)
         return response.room_id
+
+    async def _made_with_key(self, alias: str, key: str) -> str | None:
+        """The room behind ``#alias`` if the bot made it with ``key`` and finished setting it up."""
+        server = self.user_id.split(":", 1)[1]
+        room_id = await self.resolve_alias(f"#{alias}:{server}")
+        if room_id is None:
+            return None
+        create = await read_create_event(self.client, room_id)
+        if create is None or create.get("sender") != self.user_id:
+            return None
+        try:
+            marker = await self.get_state(room_id, ROOM_KEY_EVENT)
+        except MatrixError:  # not a member there
+            return None
+        return room_id if (marker or {}).get("key") == key else None
 
     async def invite(self, room_id: str, user_id: str) -> None:
         _check(await self.client.room_invite(room_id, user_id), f"inviting {user_id}")

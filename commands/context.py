@@ -103,7 +103,10 @@ class MatrixPort(Protocol):
         initial_state: list[dict[str, Any]] | None = None,
         preset: str = "private_chat",
         txn_key: str | None = None,
-    ) -> str: ...
+    ) -> str:
+        """Create a room and return its ID. With ``txn_key``, creating again with the same key
+        returns the room made the first time instead of a second one (a retry after a lost
+        answer or a crash); the key must name one room for good, not be reused for another."""
 
     async def invite(self, room_id: str, user_id: str) -> None: ...
 

@@ -163,7 +163,8 @@ async def tandem_create(ctx: Context, user_a: str, user_b: str, topic: str) -> N
                 services, {user_a: MAYOR_LEVEL, user_b: MAYOR_LEVEL}, requester=ctx.sender
             ),
             initial_state=[parent_state(space_id, server_of(matrix.user_id))],
-            txn_key=f"tandem-{tandem_id}",
+            # the record's number and time: a restored backup can reuse the number, not both
+            txn_key=f"tandem-{tandem_id}-{now:%Y%m%dT%H%M%S}",
         )
         await repo.set_room(tandem_id, room_id, services.clock.now())
         await add_child(services, room_id, space_id)

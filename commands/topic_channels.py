@@ -101,12 +101,17 @@ async def topic_create(ctx: Context, name: str, description: str | None = None) 
         preset="private_chat",
         power_levels=room_power_levels(services, requester=ctx.sender),
     )
+    key = f"topic-{fold(label)}"  # a retry after a lost answer gets the same room, not a second
     try:
-        room_id = await services.matrix.create_room(initial_state=[*base_state, restricted], **kwargs)
+        room_id = await services.matrix.create_room(
+            initial_state=[*base_state, restricted], txn_key=key, **kwargs
+        )
     except MatrixError as exc:  # homeserver or room version without restricted joins
         log.warning("restricted topic channel refused (%s); falling back to invite", exc)
         join_rule = "invite"
-        room_id = await services.matrix.create_room(initial_state=base_state, **kwargs)
+        room_id = await services.matrix.create_room(
+            initial_state=base_state, txn_key=f"{key}-invite", **kwargs
+        )
     channel = await repo.add(
         room_id=room_id,
         name=label,
