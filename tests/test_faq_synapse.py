@@ -34,3 +34,26 @@ async def test_module_excerpt_by_id(make_bot, make_user):
     assert "Format: Lernwerkstatt" in answer.body
     assert "!modul digitale-lernwerkstatt ganz" in answer.body
     assert "<h4>Worum es geht</h4>" in answer.source["content"]["formatted_body"]
+
+
+async def test_english_question_gets_the_english_answer(make_bot, make_user):
+    bot = await make_bot(locale="en")
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id)
+    answer = await mayor.ask(room, "Can our municipality get a grant?")
+    assert answer.body.startswith("Is there funding for our town?")
+    assert "400,000 euros" in answer.body and "coordinators" in answer.body
+    assert "Fördermittel" not in answer.body and "Quelle" not in answer.body
+    assert "<strong>" in answer.source["content"]["formatted_body"]
+
+
+async def test_german_question_in_the_users_words_finds_the_right_entry(make_bot, make_user):
+    bot = await make_bot()
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id)
+    answer = await mayor.ask(
+        room, "Wir sind Mitgliedsgemeinde einer Samtgemeinde. Welche Einwohnerzahl gilt?"
+    )
+    assert answer.body.startswith("Unsere Gemeinde gehört zu einem Gemeindeverband.")
+    assert "Einheitsgemeinden und Gemeindeverbänden" in answer.body
+    assert "Quelle: BBSR Stadt- und Gemeindetyp" in answer.body
