@@ -83,7 +83,7 @@ just know let like me more much my of on or our ours please really so some tell 
 the their them then there these they this those to too us very want was we well were what whats
 many lot lots get got here way possible able need needs wants like ok okay yes someone somebody
 anyone anybody something thing things kind sort bit exactly currently basically still mean did
-explain explained describe briefly brief short few words
+explain explained describe briefly brief short few words work works worked part
 means meant other others another
 ourselves yourself yourselves themselves myself itself happen happened happens happening
 which who will with would you your yours s re ve ll d m t
