@@ -7,7 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from commands.context import Context, Role
 from commands.registry import REGISTRY, Arg, command
-from config.catalogs import N_
+from config.catalogs import N_, NP_
 
 GROUP_ORDER = ["general", "towns", "content", "community", "tandems", "admin"]
 
@@ -24,7 +24,7 @@ def bot_version() -> str:
     "help",
     aliases={"de": ["hilfe"], "en": ["help"]},
     group="general",
-    args=[Arg("command", required=False, label=N_("Befehl"))],
+    args=[Arg("command", required=False, label=NP_("usage", "Befehl"))],
     summary=N_("Zeigt, was der Bot kann."),
     help=N_("Ohne Angabe: alle Befehle, die Sie nutzen können. Mit einem Befehl: seine Einzelheiten."),
     examples=["hilfe", "hilfe berechtigt"],

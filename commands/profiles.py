@@ -12,6 +12,7 @@ from commands.academy_space import invite_to_space
 from commands.context import Context, Services
 from commands.registry import Arg, command
 from commands.towns_search import find_towns
+from config.catalogs import N_, NP_
 from config.topics import default_topics
 from storage.community import ProfileRepository, TandemRepository, TopicChannelRepository
 
@@ -33,14 +34,12 @@ def topic_labels(ids, locale: str) -> list[str]:
     "profile",
     aliases={"de": ["profil"], "en": ["profile"]},
     group="community",
-    summary={"de": "Dein Profil: deine Stadt und deine Themen.", "en": "Your profile: your town and topics."},
-    help={
-        "de": "Ohne Angabe zeigt der Befehl dein Profil. Mit deiner Stadt und deinen Themen kann die "
-        "Koordination passende Tandems vorschlagen. Du kannst alles jederzeit ansehen, "
-        "exportieren und löschen.",
-        "en": "Without arguments it shows your profile. With your town and topics the coordinators "
-        "can suggest good tandems. You can view, export and delete everything at any time.",
-    },
+    summary=N_("Ihr Profil: Ihre Stadt oder Gemeinde und Ihre Themen."),
+    help=N_(
+        "Ohne Angabe zeigt der Befehl Ihr Profil. Mit Ihrer Stadt oder Gemeinde und Ihren Themen "
+        "können Koordinatorinnen und Koordinatoren passende Tandems vorschlagen. Sie können alles "
+        "jederzeit ansehen, exportieren und löschen."
+    ),
     examples=["profil ort Wittenberge", "profil themen hinzufügen Wohnen", "profil"],
 )
 async def profile_cmd(ctx: Context) -> None:
@@ -64,8 +63,8 @@ def _profile_data(profile, locale: str) -> dict | None:
 @profile_cmd.subcommand(
     "town",
     aliases={"de": ["ort", "stadt", "gemeinde"], "en": ["town"]},
-    args=[Arg("town", "text", label={"de": "Stadt oder AGS", "en": "town or AGS"})],
-    summary={"de": "Verknüpft dich mit deiner Stadt oder Gemeinde.", "en": "Links you to your town."},
+    args=[Arg("town", "text", label=NP_("usage", "Stadt oder AGS"))],
+    summary=N_("Verknüpft Ihr Profil mit Ihrer Stadt oder Gemeinde."),
     examples=["profil ort Wittenberge", "profil ort 07141501"],
 )
 async def profile_town(ctx: Context, town: str) -> None:
@@ -103,11 +102,11 @@ async def profile_town(ctx: Context, town: str) -> None:
     "topics",
     aliases={"de": ["themen", "thema"], "en": ["topics"]},
     args=[
-        Arg("action", label={"de": "hinzufügen|entfernen", "en": "add|remove"}),
-        Arg("topic", "text", label={"de": "Thema", "en": "topic"}),
+        Arg("action", label=NP_("usage", "hinzufügen|entfernen")),
+        Arg("topic", "text", label=NP_("usage", "Thema")),
     ],
-    summary={"de": "Fügt ein Thema hinzu oder entfernt es.", "en": "Adds or removes a topic."},
-    examples=["profil themen hinzufügen Wohnen", "profil themen entfernen Mobilität"],
+    summary=N_("Fügt ein Thema hinzu oder entfernt es."),
+    examples=[N_("profil themen hinzufügen Wohnen"), N_("profil themen entfernen Mobilität")],
 )
 async def profile_topics(ctx: Context, action: str, topic: str) -> None:
     action = action.lower()
@@ -146,12 +145,9 @@ async def profile_topics(ctx: Context, action: str, topic: str) -> None:
 @profile_cmd.subcommand(
     "delete",
     aliases={"de": ["löschen", "loeschen"], "en": ["delete"]},
-    args=[Arg("confirm", required=False, label={"de": "bestätigen", "en": "confirm"})],
-    summary={
-        "de": "Löscht alles, was der Bot über dich gespeichert hat.",
-        "en": "Deletes everything the bot stores about you.",
-    },
-    examples=["profil löschen", "profil löschen bestätigen"],
+    args=[Arg("confirm", required=False, label=NP_("usage", "bestätigen"))],
+    summary=N_("Löscht alles, was der Bot über Sie gespeichert hat."),
+    examples=["profil löschen", N_("profil löschen bestätigen")],
 )
 async def profile_delete(ctx: Context, confirm: str | None = None) -> None:
     if confirm is None or confirm.lower() not in CONFIRM_WORDS:
@@ -172,10 +168,7 @@ async def forget_person(services: Services, user_id: str) -> dict:
 @profile_cmd.subcommand(
     "export",
     aliases={"de": ["export", "exportieren"], "en": ["export"]},
-    summary={
-        "de": "Schickt dir alles, was der Bot über dich gespeichert hat.",
-        "en": "Sends you everything the bot stores about you.",
-    },
+    summary=N_("Zeigt Ihnen alles, was der Bot über Sie gespeichert hat."),
     examples=["profil export"],
 )
 async def profile_export(ctx: Context) -> None:

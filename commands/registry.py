@@ -28,16 +28,17 @@ Handler = Callable[..., Awaitable[None]]
 ArgKind = Literal["word", "text", "int", "mxid", "choice"]
 MXID_RE = re.compile(r"^@[^\s:]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 MAX_TEXT_ARG = 500
+USAGE = "usage"  # the catalog context of argument labels: placeholders in usage lines
 # A declared text: German marked with N_. TODO(issue 10): {"de": …, "en": …} goes once every
 # family declares catalog texts.
 Text = str | dict[str, str]
 
 
-def text_in(value: Text, locale: str) -> str:
+def text_in(value: Text, locale: str, context: str | None = None) -> str:
     """A declared text in ``locale``, translated by the message catalog."""
     if isinstance(value, dict):
         return value.get(locale) or value.get("de") or next(iter(value.values()), "")
-    return translate(locale, value)
+    return translate(locale, value, context)
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,10 @@ class Arg:
     kind: ArgKind = "word"
     required: bool = True
     choices: tuple[str, ...] = ()
-    label: Text = ""  # shown in usage lines: German, marked with N_
+    label: Text = ""  # shown in usage lines: German, marked with NP_("usage", …)
 
     def usage(self, locale: str) -> str:
-        label = text_in(self.label, locale) or self.name
+        label = text_in(self.label, locale, USAGE) or self.name
         if self.kind == "choice":
             label = "|".join(self.choices)
         return f"<{label}>" if self.required else f"[{label}]"

@@ -13,6 +13,7 @@ from typing import Any
 from commands.academy_space import add_child, ensure_space, parent_state, room_power_levels, server_of
 from commands.context import Context, MatrixError, Reply, Role
 from commands.registry import Arg, command
+from config.catalogs import N_, NP_
 from config.topics import default_topics, fold
 from storage.community import TopicChannel, TopicChannelRepository
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
     "topics",
     aliases={"de": ["themen"], "en": ["topics"]},
     group="community",
-    summary={"de": "Zeigt die Themenkanäle.", "en": "Lists the topic channels."},
+    summary=N_("Zeigt die Themenkanäle."),
     examples=["themen"],
 )
 async def topics_list(ctx: Context) -> None:
@@ -50,11 +51,8 @@ topic_cmd = command(
     "topic",
     aliases={"de": ["thema"], "en": ["topic"]},
     group="community",
-    summary={
-        "de": "Themenkanäle anlegen, beitreten, verlassen.",
-        "en": "Create, join, leave topic channels.",
-    },
-    examples=["thema beitreten Wohnen", "thema verlassen Wohnen"],
+    summary=N_("Themenkanäle anlegen, ihnen beitreten und sie verlassen."),
+    examples=[N_("thema beitreten Wohnen"), N_("thema verlassen Wohnen")],
 )(None)
 
 
@@ -70,11 +68,11 @@ async def find_channel(ctx: Context, name: str) -> TopicChannel | None:
     aliases={"de": ["anlegen", "erstellen", "neu"], "en": ["create"]},
     role=Role.COORDINATOR,
     args=[
-        Arg("name", label={"de": "Name", "en": "name"}),
-        Arg("description", "text", required=False, label={"de": "Beschreibung", "en": "description"}),
+        Arg("name", label=NP_("usage", "Name")),
+        Arg("description", "text", required=False, label=NP_("usage", "Beschreibung")),
     ],
-    summary={"de": "Legt einen Themenkanal an.", "en": "Creates a topic channel."},
-    examples=["thema anlegen Wohnen", 'thema anlegen "Ländliche Kultur" Austausch über Kulturarbeit'],
+    summary=N_("Legt einen Themenkanal an."),
+    examples=[N_("thema anlegen Wohnen"), N_('thema anlegen "Ländliche Kultur" Austausch über Kulturarbeit')],
 )
 async def topic_create(ctx: Context, name: str, description: str | None = None) -> None:
     topic = default_topics().match(name)
@@ -148,9 +146,9 @@ async def channel_or_explain(ctx: Context, name: str):
 @topic_cmd.subcommand(
     "join",
     aliases={"de": ["beitreten", "mitmachen"], "en": ["join"]},
-    args=[Arg("name", "text", label={"de": "Thema", "en": "topic"})],
-    summary={"de": "Lädt dich in einen Themenkanal ein.", "en": "Invites you to a topic channel."},
-    examples=["thema beitreten Wohnen"],
+    args=[Arg("name", "text", label=NP_("usage", "Thema"))],
+    summary=N_("Lädt Sie in einen Themenkanal ein."),
+    examples=[N_("thema beitreten Wohnen")],
 )
 async def topic_join(ctx: Context, name: str) -> None:
     channel = await channel_or_explain(ctx, name)
@@ -167,9 +165,9 @@ async def topic_join(ctx: Context, name: str) -> None:
 @topic_cmd.subcommand(
     "leave",
     aliases={"de": ["verlassen", "austreten"], "en": ["leave"]},
-    args=[Arg("name", "text", label={"de": "Thema", "en": "topic"})],
-    summary={"de": "Nimmt dich aus einem Themenkanal heraus.", "en": "Takes you out of a topic channel."},
-    examples=["thema verlassen Wohnen"],
+    args=[Arg("name", "text", label=NP_("usage", "Thema"))],
+    summary=N_("Nimmt Sie aus einem Themenkanal heraus."),
+    examples=[N_("thema verlassen Wohnen")],
 )
 async def topic_leave(ctx: Context, name: str) -> None:
     channel = await channel_or_explain(ctx, name)

@@ -32,6 +32,12 @@ def N_(message: str) -> str:
     return message
 
 
+def NP_(context: str, message: str) -> str:
+    """Like ``N_``, with a context that tells translators where the text stands (``"usage"``: a
+    placeholder in a usage line, ``<Thema>``); translate it with ``translate(…, context)``."""
+    return message
+
+
 def catalog_path(locale: str, suffix: str = ".mo") -> Path:
     return LOCALE_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}{suffix}"
 
@@ -58,8 +64,10 @@ def translations(locale: str) -> gettext.NullTranslations:
         ) from None
 
 
-def translate(locale: str, message: str) -> str:
-    """``message`` (German, marked with ``N_``) in ``locale``."""
+def translate(locale: str, message: str, context: str | None = None) -> str:
+    """``message`` (German, marked with ``N_``, or ``NP_`` with its ``context``) in ``locale``."""
     if not message:  # gettext("") would return the catalog's header
         return message
+    if context is not None:
+        return translations(locale).pgettext(context, message)
     return translations(locale).gettext(message)

@@ -39,9 +39,9 @@ async def test_topics_add_remove_forgivingly(local_bot):
     assert "„Innenstadt und Leerstand“ steht jetzt" in text
     text = await local_bot.text("!profil themen add Mobilitat", sender=ANNA)
     assert "Innenstadt und Leerstand, Mobilität" in text
-    assert "stand schon" in await local_bot.text("!profil themen hinzufügen Innenstadt", sender=ANNA)
+    assert "stand bereits" in await local_bot.text("!profil themen hinzufügen Innenstadt", sender=ANNA)
     text = await local_bot.text("!profil themen entfernen Innenstadt", sender=ANNA)
-    assert "entfernt" in text and "Deine Themen: Mobilität" in text
+    assert "entfernt" in text and "Ihre Themen: Mobilität" in text
 
 
 async def test_topic_problems_are_explained(local_bot):

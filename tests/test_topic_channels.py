@@ -59,7 +59,7 @@ async def test_list_join_leave(local_bot):
     listing = await local_bot.text("!themen", sender=ANNA)
     assert "Mobilität (1 Mitglied)" in listing and "Klimaschutz und Klimaanpassung (0 Mitglieder)" in listing
     assert "ÖPNV" in listing and "Themen ohne eigenen Kanal" in listing and "Wohnen" in listing
-    assert "schon im Themenkanal" in await local_bot.text("!thema beitreten Mobilität", sender=ANNA)
+    assert "bereits im Themenkanal" in await local_bot.text("!thema beitreten Mobilität", sender=ANNA)
     left = await local_bot.text("!thema verlassen verkehr", sender=ANNA)
     assert "nicht mehr im Themenkanal" in left and ANNA not in room.members
     assert "nicht im Themenkanal" in await local_bot.text("!thema verlassen Mobilität", sender=ANNA)
