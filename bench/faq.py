@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from commands.faq_search import Library, load_library, stem
 from config.content import load_content
-from tests.faq_eval import HALVES, LOCALES, evaluate, load
+from tests.faq_eval import DEV, HALVES, LOCALES, evaluate, load
 
 ROUNDS = 20
 
@@ -90,6 +90,11 @@ def main() -> None:
             if verbose and half == "tuning":
                 for item in result.wrong_confident + result.missed + result.not_direct:
                     print("      ", item)
+    for locale in LOCALES:
+        probes = load(DEV)[locale]
+        result = evaluate(library, locale, probes)
+        confident = len(result.wrong_confident)
+        print(f"  dev      {locale}  off-topic probes answered confidently: {confident}/{len(probes)}")
 
     searches = [
         "Jugend",

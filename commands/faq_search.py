@@ -59,6 +59,11 @@ STRONG_FIELD = 1.0  # fields weighted at least this much (not the answer or body
 K1 = 1.2
 B = 0.75
 
+
+def word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 # Frequent words that say nothing about the topic (folded spelling), plus the question words
 # and fillers people put around a question.
 _GERMAN_STOP_WORDS = """
@@ -90,60 +95,35 @@ which who will with would you your yours s re ve ll d m t
 """
 # Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
 # verbs that take them although they are stop words ("Welche Städte machen mit?")
-SEPARABLE_PARTICLES = frozenset(
-    [
-        "an",
-        "ab",
-        "auf",
-        "aus",
-        "bei",
-        "ein",
-        "fest",
-        "her",
-        "hin",
-        "los",
-        "mit",
-        "nach",
-        "teil",
-        "vor",
-        "weg",
-        "zu",
-        "zurueck",
-        "zusammen",
-    ]
+SEPARABLE_PARTICLES = word_set(
+    "an ab auf aus bei ein fest her hin los mit nach teil vor weg zu zurueck zusammen"
 )
-SEPARABLE_BASES = frozenset(
-    [
-        "machen",
-        "macht",
-        "mache",
-        "geht",
-        "gehen",
-        "gibt",
-        "geben",
-        "kommt",
-        "kommen",
-        "finde",
-        "findet",
-        "finden",
-        "tun",
-        "laeuft",
-    ]
+SEPARABLE_BASES = word_set(
+    "machen macht mache geht gehen gibt geben kommt kommen finde findet finden tun laeuft"
 )
 # Question words that hint at the kind of answer ("Wann …", "Wie lange …"): they count, but
 # less than the words that name the topic
 CUE_WORDS = {
-    "de": frozenset(
-        ["wann", "warum", "weshalb", "wo", "wofuer", "wozu", "wen", "wem", "lange", "oft", "anzahl"]
-    ),
-    "en": frozenset(["when", "why", "where", "whom", "long", "often", "number"]),
+    "de": word_set("wann warum weshalb wo wofuer wozu wen wem lange oft anzahl"),
+    "en": word_set("when why where whom long often number"),
 }
 CUE = 0.3  # a cue word counts this share of its weight
+# Frequent English verbs: English does not capitalise nouns, so these stand in for the German
+# rule that a lower-case word is rarely the topic (an unknown one weighs LOWER_UNKNOWN)
+LIGHT_WORDS = {
+    "de": frozenset[str](),
+    "en": word_set(
+        "define defined choose chose chosen live lives lived living decide decided pick picked "
+        "give gives gave given take takes took taken make makes made go goes went gone come comes "
+        "came see sees saw seen say says said tell told use used using know known think look "
+        "looking find found help helps keep let put show shows try tried call"
+    ),
+}
 # Words that say who asks or where, not what about ("Bürgermeister", "Stadt"): they count less,
 # so "Wie viel verdient ein Bürgermeister?" is not taken for a question about tandems
 ROLE_WORDS = {
-    "de": frozenset(["buergermeister", "stadt", "gemeinde", "kleinstadt", "kleinstadtakademie"]),
-    "en": frozenset(["mayor", "town", "municipality", "small", "kleinstadtakademie"]),
+    "de": word_set("buergermeister stadt gemeinde kleinstadt kleinstadtakademie"),
+    "en": word_set("mayor town municipality smalltown kleinstadtakademie"),
 }
 ROLE = 0.5
 LOWER_UNKNOWN = 0.35  # an unknown word written in lower case in a cased German text (a verb)
@@ -155,7 +135,7 @@ QUESTION_PATTERNS: dict[str, list[tuple[re.Pattern[str], tuple[str, ...]]]] = {
 }
 SENTENCE_RE = re.compile(r"[.!?;:\n]+")
 SENTENCE_WORD_RE = re.compile(r"\w+")
-STOP_WORDS = {"de": frozenset(_GERMAN_STOP_WORDS.split()), "en": frozenset(_ENGLISH_STOP_WORDS.split())}
+STOP_WORDS = {"de": word_set(_GERMAN_STOP_WORDS), "en": word_set(_ENGLISH_STOP_WORDS)}
 STEMMERS = {"de": "german", "en": "english"}
 
 
@@ -314,14 +294,20 @@ class Hit:
     lead: float = 0.0  # the best hit's score divided by the runner-up's (0 for the others)
     strong: bool = False  # some query word is in the question, phrasings or tags (not just the answer)
     contested: bool = False  # the runner-up has a weighty query word this one lacks
+    stranger: bool = False  # the question has a topic word no entry knows ("Spielplatz")
 
     @property
     def confident(self) -> bool:
         """Most of the question is covered and no other entry scores about the same, or a good
-        part is covered and the entry clearly leads (and no other entry has a part of the
-        question it lacks: "Wie viele Menschen leben in Mölln?")."""
+        part is covered and the entry clearly leads, no other entry has a part of the question
+        it lacks ("Wie viele Menschen leben in Mölln?") and the rest is not a topic of its own
+        ("Fördermittel für einen Spielplatz")."""
         return (self.confidence >= CONFIDENT and self.lead >= MIN_LEAD) or (
-            self.strong and self.confidence >= CONFIDENT_LEADING and self.lead >= LEAD and not self.contested
+            self.strong
+            and self.confidence >= CONFIDENT_LEADING
+            and self.lead >= LEAD
+            and not self.contested
+            and not self.stranger
         )
 
 
@@ -452,7 +438,8 @@ class Index:
                     add(QueryTerm(p, 1.0, self.idf(p), self.idf(p)))
                 continue
             # a verb in a cased German text or a figure ("12.000 Einwohner") is rarely the topic
-            unknown = unknown_idf * (LOWER_UNKNOWN if token.lower or w.isdigit() else 1.0)
+            light = token.lower or w.isdigit() or w in LIGHT_WORDS[self.language.code]
+            unknown = unknown_idf * (LOWER_UNKNOWN if light else 1.0)
             cutoff = FUZZY_CUTOFF if len(w) >= 8 else FUZZY_CUTOFF_SHORT
             from rapidfuzz import fuzz, process  # imported on first use: 3 MB start-up does not need
 
@@ -520,7 +507,9 @@ class Index:
             best = set(hits[0].matched)
             other = set(hits[1].matched) - best if len(hits) > 1 else set()
             contested = sum(t.weight for t in terms if t.term in other) >= CONTESTED * total
-            hits[0] = replace(hits[0], lead=lead, contested=contested)
+            # a noun (or any English word) no entry has, not a verb, a figure or a typo's guess
+            stranger = any(t.factor == 0.0 and t.weight >= self.idf("\0") for t in terms)
+            hits[0] = replace(hits[0], lead=lead, contested=contested, stranger=stranger)
         return hits[:limit]
 
 

@@ -12,7 +12,7 @@ from rapidfuzz import fuzz, process
 
 from commands.faq_search import FAQ_WEIGHTS, Index, Language, faq_docs, load_library, stem, words
 from config.content import FaqEntry
-from tests.faq_eval import HALVES, LOCALES, evaluate, load, split
+from tests.faq_eval import DEV, HALVES, LOCALES, evaluate, load, split
 
 # Floors for the tuning half: a regression guard, well below today's figures (bench/README.md)
 MIN_TOP1 = 0.80
@@ -71,6 +71,14 @@ def test_tuning_half_quality(library, locale):
     assert figures.top1_share >= MIN_TOP1
     assert figures.offered_share >= MIN_OFFERED
     assert len(figures.wrong_confident) <= MAX_WRONG_CONFIDENT
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_off_topic_probes_rarely_get_a_confident_answer(library, locale):
+    probes = load(DEV)[locale]
+    figures = evaluate(library, locale, probes)
+    print(f"\nFAQ {locale} off-topic probes answered confidently: {figures.wrong_confident}")
+    assert len(figures.wrong_confident) <= 0.15 * len(probes)
 
 
 @pytest.mark.parametrize("locale", LOCALES)

@@ -44,9 +44,12 @@ class Question:
     expected: str | None  # the entry id that answers it, or None if no entry does
 
 
+DEV = "dev"  # off-topic probes written during tuning (dev.yaml): used for tuning, not a half
+
+
 def load(half: str) -> dict[str, list[Question]]:
-    """One half of the set: locale → questions."""
-    if half not in HALVES:
+    """One half of the set (or the dev probes): locale → questions."""
+    if half not in (*HALVES, DEV):
         raise ValueError(f"unknown half {half!r}")
     data = yaml.safe_load((HERE / f"{half}.yaml").read_text(encoding="utf-8"))
     return {
