@@ -110,6 +110,10 @@ async def topic_create(ctx: Context, name: str, description: str | None = None) 
         room_id = await services.matrix.create_room(
             initial_state=base_state, txn_key=f"{key}-invite", **kwargs
         )
+    # recorded only once it is in the Space and the creator invited: a failed step leaves no
+    # record that would block the retry, and the retry gets the same room (``txn_key``)
+    await add_child(services, room_id, space_id)
+    await services.matrix.invite(room_id, ctx.sender)
     channel = await repo.add(
         room_id=room_id,
         name=label,
@@ -120,8 +124,6 @@ async def topic_create(ctx: Context, name: str, description: str | None = None) 
         created_by=ctx.sender,
         now=services.clock.now(),
     )
-    await add_child(services, room_id, space_id)
-    await services.matrix.invite(room_id, ctx.sender)
     await ctx.emit(
         Reply(
             "topic_welcome",
@@ -173,9 +175,12 @@ async def topic_leave(ctx: Context, name: str) -> None:
     channel = await channel_or_explain(ctx, name)
     if channel is None:
         return
-    members = await ctx.services.matrix.joined_members(channel.room_id)
-    if ctx.sender not in members:
-        await ctx.reply("topic_left", name=channel.name, was_member=False)
-        return
-    await ctx.services.matrix.kick(channel.room_id, ctx.sender, reason="!thema verlassen")
+    matrix = ctx.services.matrix
+    if ctx.sender not in await matrix.joined_members(channel.room_id):
+        # an invitation not yet accepted is withdrawn, or it would stay in the person's client
+        member = await matrix.get_state(channel.room_id, "m.room.member", ctx.sender)
+        if (member or {}).get("membership") != "invite":
+            await ctx.reply("topic_left", name=channel.name, was_member=False)
+            return
+    await matrix.kick(channel.room_id, ctx.sender, reason="!thema verlassen")
     await ctx.reply("topic_left", name=channel.name, was_member=True)

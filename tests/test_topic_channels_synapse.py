@@ -149,3 +149,51 @@ async def test_an_alias_that_does_not_resolve_gives_one_space_of_the_bots_own_ac
         channel = await channel_of(again, name)
         child = await again.bot.client.room_get_state_event(space, "m.space.child", channel)
         assert child.content["via"] == ["localhost"]
+
+
+async def test_leaving_a_channel_one_is_only_invited_to_withdraws_the_invitation(make_bot, make_user):
+    coordinator, mayor = await make_user("koordination"), await make_user("mayor")
+    bot = await make_bot(coordinators=[coordinator.user_id])
+    own, dm = await coordinator.dm(bot.user_id), await mayor.dm(bot.user_id)
+    await coordinator.ask(own, "!thema anlegen Wohnen", timeout=60)
+    channel = await channel_of(bot, "Wohnen")
+    await coordinator.join(channel)
+    await mayor.ask(dm, "!thema beitreten Wohnen")
+    assert (await coordinator.member_event(channel, mayor.user_id))["content"]["membership"] == "invite"
+    # she changes her mind before accepting: the invitation must not stay in her client
+    left = await mayor.ask(dm, "!thema verlassen Wohnen")
+    withdrawn = await coordinator.member_event(channel, mayor.user_id)
+    assert withdrawn["content"]["membership"] == "leave" and withdrawn["sender"] == bot.user_id
+    again = await mayor.ask(dm, "!thema verlassen Wohnen")
+    assert again.body != left.body  # now she is neither in the channel nor invited
+
+
+async def test_a_configured_space_the_bot_may_not_change_leaves_no_channel_half_made(
+    make_bot, make_user, synapse
+):
+    lead = await make_user("leitung")
+    bot_account = synapse.register(unique("bot"))
+    localpart = unique("akademie")
+    created = await lead.client.room_create(name="Kleinstadtakademie", alias=localpart, space=True)
+    space = created.room_id
+    bot = await make_bot(account=bot_account, space=f"#{localpart}:localhost", coordinators=[lead.user_id])
+    own = await lead.dm(bot.user_id)
+    rooms = set((await bot.bot.client.joined_rooms()).rooms)
+    await lead.ask(own, "!thema anlegen Wohnen", timeout=60)  # the bot is not in the Space yet
+    [made] = set((await bot.bot.client.joined_rooms()).rooms) - rooms
+    assert await bot.bot.db.fetchone("SELECT 1 FROM topic_channels") is None
+    assert await lead.state(space, "m.space.child", made) is None
+
+    # the operator invites the bot to the Space with the power to change it; the retry
+    # completes the same room instead of answering that the channel exists
+    levels = await lead.state(space, "m.room.power_levels")
+    levels["users"][bot.user_id] = 100
+    await lead.client.room_put_state(space, "m.room.power_levels", levels)
+    await lead.client.room_invite(space, bot.user_id)
+    await lead.wait_joined(space, bot.user_id)
+    done = await lead.ask(own, "!thema anlegen Wohnen", timeout=60)
+    assert "Wohnen" in done.body
+    assert await channel_of(bot, "Wohnen") == made
+    assert set((await bot.bot.client.joined_rooms()).rooms) - rooms == {made, space}
+    assert await lead.state(space, "m.space.child", made) == {"via": ["localhost"], "suggested": False}
+    await lead.join(made)  # invited as the channel's creator
