@@ -109,6 +109,109 @@ def parse_central_function(text: str) -> str | None:
     return key if key in CENTRAL_FUNCTIONS else None
 
 
+# --- names as people know them ----------------------------------------------------------------
+#
+# The register abbreviates: "Neustadt a.d.Aisch", "Weilheim i.OB", "Grafing b.München",
+# "Schwarzenberg/Erzgeb.". ``common_name`` writes the abbreviations out, so answers say
+# "Neustadt an der Aisch"; the official name stays in ``name_official``. Rules checked against
+# every name of the 2025 edition; the few that a rule would get wrong are listed whole.
+COMMON_NAME_EXCEPTIONS = {
+    "Born a. Darß": "Born auf dem Darß",
+    "Wieck a. Darß": "Wieck auf dem Darß",
+    "Neukirchen b.Hl.Blut": "Neukirchen beim Heiligen Blut",
+    "Bernstadt a. d. Eigen": "Bernstadt auf dem Eigen",
+    "Schönau-Berzdorf a. d. Eigen": "Schönau-Berzdorf auf dem Eigen",
+    "Berka v. d. Hainich": "Berka vor dem Hainich",
+}
+_COMMON_NAME_RULES = [
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        # regions first: "i.OB" is "in Oberbayern", not "im"
+        (r"\bi\.\s?OB\b", "in Oberbayern"),
+        (r"\bi\.\s?NB\b", "in Niederbayern"),
+        (r"\bi\.\s?OFr\.", "in Oberfranken"),
+        (r"\bi\.\s?UFr\.", "in Unterfranken"),
+        (r"\bi\.\s?Bay\.", "in Bayern"),
+        (r"\bi\.\s?Schw\.", "in Schwaben"),
+        (r"\bi\.\s?Sa\.", "in Sachsen"),
+        (r"\bOPf\.", "Oberpfalz"),
+        (r"\bOdw\.", "Odenwald"),
+        (r"\bO\.\s?L\.", "Oberlausitz"),
+        (r"\bErzgeb\.", "Erzgebirge"),
+        (r"\bVogtl\.", "Vogtland"),
+        (r"/Sa\.", "/Sachsen"),
+        (r"\bThür\. Wald\b", "Thüringer Wald"),
+        (r"\bThür\.", "Thüringen"),
+        (r"\bSächs\. Schw\.", "Sächsische Schweiz"),
+        (r"\(Westf\.\)", "(Westfalen)"),
+        (r"\(Rhld\.\)", "(Rheinland)"),
+        # connectors: "a.d." an der, "i.d." in der, "v.d." vor der, "o.d." ob der; "a." am …
+        (r"\ba\.\s?d\.\s?", "an der "),
+        (r"\bi\.\s?d\.\s?", "in der "),
+        (r"\bv\.\s?d\.\s?", "vor der "),
+        (r"\bo\.\s?d\.\s?", "ob der "),
+        (r"\ba\.\s?(?=\w)", "am "),
+        (r"\bi\.\s?(?=\w)", "im "),
+        (r"\bb\.\s?(?=\w)", "bei "),
+        (r"\bv\.\s?(?=\w)", "vor "),
+        (r"\bSt\.(?=\w)", "St. "),  # "St.Gangloff"
+        (r"(?<=\S)/ (?=\S)", "/"),  # "Lauenburg/ Elbe"
+    )
+]
+
+
+def common_name(name: str) -> str:
+    """The name as people write it: abbreviations written out (``Neustadt a.d.Aisch`` →
+    ``Neustadt an der Aisch``, ``Weilheim i.OB`` → ``Weilheim in Oberbayern``). Designations
+    after a comma (``, St``, ``, M``, ``, Lutherstadt``) are dropped. Names already written out
+    stay as they are, so applying it twice changes nothing."""
+    name = name.split(",", 1)[0].strip()
+    if name in COMMON_NAME_EXCEPTIONS:
+        return COMMON_NAME_EXCEPTIONS[name]
+    if "." not in name and "/ " not in name:
+        return name
+    for pattern, replacement in _COMMON_NAME_RULES:
+        name = pattern.sub(replacement, name)
+    return " ".join(name.split())
+
+
+def name_additions(name_official: str) -> list[str]:
+    """The parts of an official name after its first comma, abbreviations left out:
+    ``Eisleben, Lutherstadt`` → ``["Lutherstadt"]``; ``Bad Tölz, St`` → ``[]``. People put them
+    in front ("Lutherstadt Eisleben", "Ostseebad Binz")."""
+    parts = [p.strip() for p in name_official.split(",")[1:]]
+    return [p for p in parts if p and p not in NAME_ABBREVIATIONS and "/" not in p]
+
+
+# Destatis's own short designations after the comma: Stadt, Markt, Große Kreisstadt.
+NAME_ABBREVIATIONS = {"St", "M", "GKSt"}
+
+
+def verband_label(kind: str, name: str) -> str:
+    """How the Gemeindeverband is called: its type once, abbreviations written out.
+
+    ``Verwaltungsgemeinschaft`` + ``VVG der Stadt Herrenberg`` → "Vereinbarte
+    Verwaltungsgemeinschaft der Stadt Herrenberg"; ``Verwaltungsverband`` + ``GVV Plochingen`` →
+    "Gemeindeverwaltungsverband Plochingen"; ``Verwaltungsgemeinschaft`` + ``Kochel a.See (VGem)``
+    → "Verwaltungsgemeinschaft Kochel am See"; ``Amt`` + ``Amt Lütjenburg`` → "Amt Lütjenburg".
+    """
+    parts = [p.strip() for p in name.split(",")]
+    while len(parts) > 1 and parts[-1] in {"Stadt", *NAME_ABBREVIATIONS}:
+        parts.pop()  # "Schwedt/Oder, Stadt" as Erfüllende Gemeinde
+    text = ", ".join(common_name(p) if i == 0 else p for i, p in enumerate(parts))
+    if text.endswith(" (VGem)"):
+        return f"Verwaltungsgemeinschaft {text[: -len(' (VGem)')]}"
+    if text.startswith("VVG "):
+        return f"Vereinbarte Verwaltungsgemeinschaft {text[4:]}"
+    if text.startswith("GVV "):
+        return f"Gemeindeverwaltungsverband {text[4:]}"
+    if text.startswith("EG "):
+        text = text[3:]
+    if not kind or text.lower().startswith(kind.lower()):
+        return text
+    return f"{kind} {text}"
+
+
 _SHARED_FIELDS = (
     "land",
     "kreis",
@@ -155,9 +258,22 @@ class Municipality:
         kreisfreie Stadt (its Kreis is the town itself)."""
         if self.kreisfrei:
             return ""
-        if "kreis" in self.kreis.lower() or self.kreis.startswith("Region") or not self.kreis_type:
-            return self.kreis
-        return f"{self.kreis_type} {self.kreis}"
+        kreis = common_name(self.kreis)
+        lower = kreis.lower()
+        # "Heidekreis", "Region Hannover", "Städteregion Aachen", "Regionalverband Saarbrücken"
+        if "kreis" in lower or "region" in lower or not self.kreis_type:
+            return kreis
+        return f"{self.kreis_type} {kreis}"
+
+    @property
+    def verband_label(self) -> str:
+        """``Amt Marne-Nordsee``, ``Verwaltungsgemeinschaft Kochel am See``; empty if none."""
+        return verband_label(self.gemeindeverband_type, self.gemeindeverband) if self.in_verband else ""
+
+    @property
+    def additions(self) -> list[str]:
+        """Honorary and other parts of the official name (``Lutherstadt``, ``Ostseebad``)."""
+        return name_additions(self.name_official)
 
     def __post_init__(self) -> None:
         # Land, Kreis, dates and types repeat thousands of times: keep one copy of each.
@@ -221,9 +337,16 @@ def _int(value: str, line: int, field: str, required: bool = True) -> int | None
     value = value.strip()
     if not value and not required:
         return None
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise RegisterImportError(line, f"{field} {value!r} is not a whole number")
     return int(value)
+
+
+def _count(value: str, line: int, field: str) -> int:
+    """A required whole number (a population)."""
+    number = _int(value, line, field)
+    assert number is not None  # required: _int raised if it was empty
+    return number
 
 
 def parse_register_csv(text: str) -> list[Municipality]:
@@ -271,10 +394,10 @@ def iter_register_csv(lines: Iterable[str]) -> Iterator[Municipality]:
             raise RegisterImportError(line, f"area_km2 {area!r} is not a number") from None
         yield Municipality(
             ags=ags,
-            name=get("name"),
+            name=common_name(get("name")),
             land=get("land"),
             kreis=get("kreis"),
-            population=_int(get("population"), line, "population"),
+            population=_count(get("population"), line, "population"),
             population_date=_iso_date(get("population_date"), line, "population_date"),
             name_official=get("name_official") or get("name"),
             ars=get("ars"),
@@ -334,7 +457,7 @@ def parse_gv100ad(text: str, population_date: str) -> list[Municipality]:
                 raise RegisterImportError(
                     number, f"municipality {ags} comes before its Land, Kreis or Gemeindeverband record"
                 )
-            population = _int(record[139:150], number, "population")
+            population = _count(record[139:150], number, "population")
             male = _int(record[150:161], number, "population_male", required=False)
             area = _int(record[128:139], number, "area", required=False)
             iso_stand = _iso_date(f"{stand[:4]}-{stand[4:6]}-{stand[6:8]}", number, "Gebietsstand")
@@ -343,7 +466,7 @@ def parse_gv100ad(text: str, population_date: str) -> list[Municipality]:
             rows.append(
                 Municipality(
                     ags=ags,
-                    name=name.split(",")[0].strip(),
+                    name=common_name(name),
                     land=lands[ags[:2]],
                     kreis=kreis_name,
                     population=population,
@@ -463,6 +586,13 @@ async def write_register(conn, rows: Iterable[Municipality], source: str) -> Reg
     return info
 
 
+SELECT_COLUMNS = (
+    "ags, name, land, kreis, population, population_date, name_official, ars, gemeinde_type, "
+    "gemeindeverband, gemeindeverband_type, regierungsbezirk, kreis_type, area_km2, population_male, "
+    "plz, gebietsstand"
+)
+
+
 class MunicipalityRepository:
     """The only writer of ``municipalities``, ``municipality_register`` and ``central_places``."""
 
@@ -471,25 +601,36 @@ class MunicipalityRepository:
 
     # register ---------------------------------------------------------------------------------
     async def all(self) -> list[Municipality]:
+        rows = await self.db.fetchall(f"SELECT {SELECT_COLUMNS} FROM municipalities ORDER BY ags")
+        return [Municipality(*row) for row in rows]
+
+    async def page(self, after: str, limit: int) -> list[Municipality]:
+        """The next ``limit`` municipalities with an AGS above ``after``, in AGS order: the
+        register in slices, so that reading it never holds all of it at once."""
         rows = await self.db.fetchall(
-            "SELECT ags, name, land, kreis, population, population_date, name_official, ars, "
-            "gemeinde_type, gemeindeverband, gemeindeverband_type, regierungsbezirk, kreis_type, "
-            "area_km2, population_male, plz, gebietsstand FROM municipalities ORDER BY ags"
+            f"SELECT {SELECT_COLUMNS} FROM municipalities WHERE ags > ? ORDER BY ags LIMIT ?",
+            (after, limit),
         )
         return [Municipality(*row) for row in rows]
 
     async def get(self, ags: str) -> Municipality | None:
-        row = await self.db.fetchone(
-            "SELECT ags, name, land, kreis, population, population_date, name_official, ars, "
-            "gemeinde_type, gemeindeverband, gemeindeverband_type, regierungsbezirk, kreis_type, "
-            "area_km2, population_male, plz, gebietsstand FROM municipalities WHERE ags = ?",
-            (ags,),
-        )
+        row = await self.db.fetchone(f"SELECT {SELECT_COLUMNS} FROM municipalities WHERE ags = ?", (ags,))
         return Municipality(*row) if row else None
+
+    async def get_many(self, keys: list[str]) -> list[Municipality]:
+        """The municipalities with these AGS, in the order given (unknown ones left out)."""
+        if not keys:
+            return []
+        marks = ", ".join("?" for _ in keys)
+        rows = await self.db.fetchall(
+            f"SELECT {SELECT_COLUMNS} FROM municipalities WHERE ags IN ({marks})", tuple(keys)
+        )
+        found = {row[0]: Municipality(*row) for row in rows}
+        return [found[key] for key in keys if key in found]
 
     async def count(self) -> int:
         row = await self.db.fetchone("SELECT count(*) FROM municipalities")
-        return row[0]
+        return row[0] if row else 0
 
     async def info(self) -> RegisterInfo | None:
         row = await self.db.fetchone(

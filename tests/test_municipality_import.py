@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -17,6 +18,8 @@ from storage.municipalities import (
     parse_register_csv,
 )
 
+T = TypeVar("T")
+
 # The first records of the raw Destatis file (Schleswig-Holstein: Land, Kreis Flensburg, Kiel, …),
 # cut from the edition the shipped CSV was made from; 220 characters each.
 RAW_HEAD = [
@@ -29,6 +32,11 @@ RAW_HEAD = [
     "                                                  61    0000000567300000096326"
     "00000047651    24937*****  2115111211901001",
 ]
+
+
+def present(value: T | None) -> T:
+    assert value is not None
+    return value
 
 
 def raw_line(text: str) -> str:
@@ -57,9 +65,9 @@ async def db(tmp_path):
 async def test_shipped_register_is_loaded_by_migration(db):
     repo = MunicipalityRepository(db)
     assert await repo.count() == len(SHIPPED_CSV.read_text(encoding="utf-8").splitlines()) - 1
-    info = await repo.info()
+    info = present(await repo.info())
     assert (info.gebietsstand, info.population_date) == ("2025-11-30", "2024-12-31")
-    town = await repo.get("05970004")
+    town = present(await repo.get("05970004"))
     assert (town.name, town.population, town.kreis) == ("Bad Berleburg", 18400, "Siegen-Wittgenstein")
 
 
@@ -74,9 +82,9 @@ async def test_good_raw_file_replaces_register(db, tmp_path):
     info = await MunicipalityRepository(db).import_file(path, "2024-12-31")
     repo = MunicipalityRepository(db)
     assert info.rows == 1 and await repo.count() == 1
-    assert (await repo.get("01001000")).population == 96326
+    assert present(await repo.get("01001000")).population == 96326
     assert await repo.get("05970004") is None
-    assert (await repo.info()).source == "GV100AD.txt"
+    assert present(await repo.info()).source == "GV100AD.txt"
 
 
 async def test_good_csv_replaces_register(db, tmp_path):
@@ -98,7 +106,7 @@ async def test_truncated_csv_changes_nothing(db, tmp_path, cut):
         await repo.import_file(path)
     assert caught.value.line == text[:cut].count("\n") + 1  # the last, cut-off line
     assert await repo.count() == before
-    assert (await repo.get("05970004")).population == 18400
+    assert present(await repo.get("05970004")).population == 18400
 
 
 async def test_truncated_raw_file_changes_nothing(db, tmp_path):
@@ -143,14 +151,14 @@ async def test_central_places_csv(db, tmp_path):
     path = tmp_path / "zo.csv"
     path.write_text("ags,function\n05970004,mittelzentrum\n01051002,Grundzentrum-MZ\n", encoding="utf-8")
     assert await repo.import_central_places(path, "cli", "2026-12-01T09:00:00+00:00") == 2
-    assert (await repo.central_place("01051002")).function == "grundzentrum_mz"
-    assert (await repo.central_place("01051002")).qualifies
+    assert present(await repo.central_place("01051002")).function == "grundzentrum_mz"
+    assert present(await repo.central_place("01051002")).qualifies
     bad = tmp_path / "bad.csv"
     bad.write_text("ags,function\n01051002,keine\n99999999,mittelzentrum\n", encoding="utf-8")
     with pytest.raises(RegisterImportError) as caught:
         await repo.import_central_places(bad, "cli", "2026-12-01T09:00:00+00:00")
     assert caught.value.line == 3
-    assert (await repo.central_place("01051002")).function == "grundzentrum_mz"  # unchanged
+    assert present(await repo.central_place("01051002")).function == "grundzentrum_mz"  # unchanged
     unknown = tmp_path / "unknown.csv"
     unknown.write_text("01051002,riesig\n", encoding="utf-8")
     with pytest.raises(RegisterImportError) as caught:
@@ -179,6 +187,24 @@ def test_cli_imports_and_refuses(tmp_path, monkeypatch, capsys):
     async def check() -> tuple[int, str]:
         async with Database(database) as db:
             repo = MunicipalityRepository(db)
-            return await repo.count(), (await repo.central_place("01001000")).function
+            return await repo.count(), present(await repo.central_place("01001000")).function
 
     assert asyncio.run(check()) == (1, "oberzentrum")
+
+
+# --- names as people know them ---------------------------------------------------------------------
+
+
+def test_raw_import_writes_abbreviations_out_and_keeps_the_official_name():
+    record = raw_line(RAW_HEAD[3])
+    renamed = record[:22] + "Neustadt a.d.Aisch, St".ljust(50) + record[72:]
+    town = parse_gv100ad("\n".join([*(raw_line(line) for line in RAW_HEAD[:3]), renamed]), "2024-12-31")[0]
+    assert (town.name, town.name_official) == ("Neustadt an der Aisch", "Neustadt a.d.Aisch, St")
+
+
+def test_csv_import_writes_abbreviations_out():
+    header, first = csv_head(1).splitlines()
+    fields = first.split(",")
+    fields[1] = "Weilheim i.OB"
+    town = parse_register_csv("\r\n".join([header, ",".join(fields)]) + "\r\n")[0]
+    assert town.name == "Weilheim in Oberbayern"
