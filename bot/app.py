@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from bot.rendering import Renderer
 from commands import load_families
 from commands.context import Clock, MatrixPort, Role, Services, SystemClock
 from commands.dispatcher import Dispatcher
-from config.settings import Settings
+from commands.registry import REGISTRY
+from commands.rhythm import RhythmError, parse_rhythm
+from commands.scheduling import Scheduling
+from config.settings import ConfigError, Settings
 from storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,24 @@ def build_dispatcher(
     clock: Clock | None = None,
 ) -> Dispatcher:
     load_families()
+    check_rhythms(settings)
     services = Services(settings=settings, db=db, matrix=matrix, clock=clock or SystemClock())
     services.started_at = services.clock.monotonic()
+    services.schedules = Scheduling(
+        services, REGISTRY.scheduled, grace=timedelta(hours=settings.scheduling.grace_hours)
+    )
     return Dispatcher(services, role_of)
+
+
+def check_rhythms(settings: Settings) -> None:
+    """The configured default check-in rhythm must be one the bot can read (checked at start and
+    by ``config check``, one line like every other setting)."""
+    try:
+        parse_rhythm(settings.checkins.default_rhythm)
+    except RhythmError as exc:
+        raise ConfigError(
+            [
+                f"checkins.default_rhythm: not a rhythm the bot can read ({exc.problem}); "
+                "e.g. 'alle 2 Wochen dienstags 10 Uhr' or 'every 2 weeks tuesday 10:00'"
+            ]
+        ) from exc

@@ -55,6 +55,9 @@ class LocalMatrix:
         self.sent: list[SentMessage] = []
         self.aliases: dict[str, str] = {}
         self.known_users = known_users  # None: every well-formed ID exists
+        self.reactions: list[tuple[str, str, str]] = []  # (room, event, emoji)
+        self.files: list[tuple[str, str, bytes]] = []  # (room, filename, data)
+        self._by_key: dict[str, str] = {}  # like a homeserver's transaction IDs: a key posts once
         self._ids = itertools.count(1)
         self._rooms_by_key: dict[str, str] = {}  # txn_key -> room: a key creates one room
 
@@ -63,6 +66,8 @@ class LocalMatrix:
         return self._user_id
 
     async def send(self, reply: Reply, request: Request | None = None) -> str | None:
+        if reply.key is not None and reply.key in self._by_key:
+            return self._by_key[reply.key]
         body, markup = self.renderer.render(reply.template, reply.data)
         room_id = reply.room_id or (request.room_id if request else "")
         message = SentMessage(
@@ -71,7 +76,31 @@ class LocalMatrix:
         self.sent.append(message)
         if self.on_send:
             self.on_send(message)
-        return f"$local{next(self._ids)}"
+        event_id = f"$local{next(self._ids)}"
+        if reply.key is not None:
+            self._by_key[reply.key] = event_id
+        return event_id
+
+    async def react(self, room_id: str, event_id: str, emoji: str, *, key: str) -> str | None:
+        if key not in self._by_key:
+            self.reactions.append((room_id, event_id, emoji))
+            self._by_key[key] = f"$local{next(self._ids)}"
+        return self._by_key[key]
+
+    async def upload(
+        self,
+        room_id: str,
+        *,
+        filename: str,
+        data: bytes,
+        mimetype: str,
+        key: str,
+        reply_to: Request | None = None,
+    ) -> str | None:
+        if key not in self._by_key:
+            self.files.append((room_id, filename, data))
+            self._by_key[key] = f"$local{next(self._ids)}"
+        return self._by_key[key]
 
     async def create_room(
         self,

@@ -192,3 +192,20 @@ class NioMatrix:
         if isinstance(response, RoomResolveAliasError):
             return None
         return response.room_id
+
+    async def react(self, room_id: str, event_id: str, emoji: str, *, key: str) -> str | None:
+        return await self.sender.react(room_id, event_id, emoji, key)
+
+    async def upload(
+        self,
+        room_id: str,
+        *,
+        filename: str,
+        data: bytes,
+        mimetype: str,
+        key: str,
+        reply_to: Request | None = None,
+    ) -> str | None:
+        return await self.sender.upload(
+            room_id, filename=filename, data=data, mimetype=mimetype, key=key, reply_to=reply_to
+        )

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import ClientError
-from nio import AsyncClient, MatrixRoom, RoomSendError
+from nio import AsyncClient, MatrixRoom, RoomSendError, UploadError
 from nio.exceptions import LocalProtocolError
 
 from commands.context import MatrixError, Reply, Request
@@ -35,7 +36,9 @@ def transaction_id(*parts: str) -> str:
     return f"ksb{digest}"
 
 
-def message_content(body: str, html: str, request: Request | None, mentions: list[str]) -> dict[str, Any]:
+def message_content(
+    body: str, html: str, request: Request | None, mentions: list[str], thread_root: str | None = None
+) -> dict[str, Any]:
     content: dict[str, Any] = {
         "msgtype": "m.notice",
         "body": body,
@@ -55,6 +58,15 @@ def message_content(body: str, html: str, request: Request | None, mentions: lis
             }
         else:
             content["m.relates_to"] = {"m.in_reply_to": {"event_id": request.event_id}}
+    elif thread_root:
+        # a fresh message in a thread (a reminder under a check-in); clients without threads
+        # show it as a reply to the thread's root
+        content["m.relates_to"] = {
+            "rel_type": "m.thread",
+            "event_id": thread_root,
+            "is_falling_back": True,
+            "m.in_reply_to": {"event_id": thread_root},
+        }
     content["m.mentions"] = {"user_ids": user_ids} if user_ids else {}
     return content
 
@@ -92,8 +104,46 @@ class MessageSender:
             txn = transaction_id("event", request.event_id, str(index))
         else:
             txn = None
-        content = message_content(body, html, answering, reply.mentions)
+        content = message_content(body, html, answering, reply.mentions, reply.thread_root)
         return await self.send_content(room_id, content, txn)
+
+    async def react(self, room_id: str, event_id: str, emoji: str, key: str) -> str | None:
+        content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": emoji}}
+        return await self.send_content(room_id, content, transaction_id("key", key), "m.reaction")
+
+    async def upload(
+        self,
+        room_id: str,
+        *,
+        filename: str,
+        data: bytes,
+        mimetype: str,
+        key: str,
+        reply_to: Request | None = None,
+    ) -> str | None:
+        """Upload a file and post it (``m.file``), encrypted where the room is encrypted. A retry
+        with the same ``key`` may upload again but posts once."""
+        encrypt = self.client.olm is not None and room_id in self.client.encrypted_rooms
+        response, keys = await self.client.upload(
+            lambda *_: io.BytesIO(data), mimetype, filename, encrypt=encrypt, filesize=len(data)
+        )
+        if isinstance(response, UploadError):
+            raise MatrixError(f"uploading {filename}: {response.message}", response.status_code)
+        content: dict[str, Any] = {
+            "msgtype": "m.file",
+            "body": filename,
+            "filename": filename,
+            "info": {"mimetype": mimetype, "size": len(data)},
+        }
+        if keys is not None:
+            content["file"] = {**keys, "url": response.content_uri}
+        else:
+            content["url"] = response.content_uri
+        if reply_to is not None and reply_to.event_id:
+            relation = message_content("", "", reply_to, [])
+            content["m.relates_to"] = relation["m.relates_to"]
+            content["m.mentions"] = relation["m.mentions"]
+        return await self.send_content(room_id, content, transaction_id("key", key))
 
     def forget(self, event_id: str) -> None:
         self._counters.pop(event_id, None)
@@ -121,13 +171,15 @@ class MessageSender:
         synced, self._synced = self._synced, asyncio.Event()
         synced.set()
 
-    async def send_content(self, room_id: str, content: dict[str, Any], txn: str | None) -> str | None:
+    async def send_content(
+        self, room_id: str, content: dict[str, Any], txn: str | None, event_type: str = "m.room.message"
+    ) -> str | None:
         await self._room_known(room_id)
         delay = 1.0
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
                 response = await self.client.room_send(
-                    room_id, "m.room.message", content, tx_id=txn, ignore_unverified_devices=True
+                    room_id, event_type, content, tx_id=txn, ignore_unverified_devices=True
                 )
             except (TimeoutError, OSError, ClientError) as exc:  # after nio's own retries
                 error: Exception | str = exc

@@ -15,8 +15,10 @@ FAMILIES = [
     "commands.profiles",
     "commands.topic_channels",
     "commands.tandems",
+    "commands.checkins",
     "commands.faq",
     "commands.modules",
+    "commands.excerpts",
 ]
 
 _loaded = False

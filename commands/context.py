@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from commands.registry import Command
+    from commands.scheduling import Scheduling
     from config.settings import Settings
     from storage.database import Database
 
@@ -57,6 +58,31 @@ class Request:
     timestamp_ms: int = 0
     is_direct: bool = False
     mentions_bot: bool = False
+    reply_to: str | None = None  # the event this message replies to (m.in_reply_to)
+    replaces: str | None = None  # an edit (m.replace): the event it corrects; body is the new text
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """An annotation (m.reaction) someone put on an event."""
+
+    sender: str
+    room_id: str
+    event_id: str
+    target_event_id: str
+    key: str
+    timestamp_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """Someone redacted an event (e.g. took a reaction back)."""
+
+    sender: str
+    room_id: str
+    event_id: str
+    redacts: str
+    timestamp_ms: int = 0
 
 
 @dataclass
@@ -72,6 +98,7 @@ class Reply:
     mentions: list[str] = field(default_factory=list)
     room_id: str | None = None
     key: str | None = None  # stable part of the transaction ID for messages not tied to a request
+    thread_root: str | None = None  # a fresh message in this thread (reminders under a check-in)
 
 
 class MatrixError(Exception):
@@ -126,6 +153,21 @@ class MatrixPort(Protocol):
 
     async def resolve_alias(self, alias: str) -> str | None: ...
 
+    async def react(self, room_id: str, event_id: str, emoji: str, *, key: str) -> str | None:
+        """Annotate ``event_id`` with ``emoji`` (m.reaction); ``key`` makes it exactly once."""
+
+    async def upload(
+        self,
+        room_id: str,
+        *,
+        filename: str,
+        data: bytes,
+        mimetype: str,
+        key: str,
+        reply_to: Request | None = None,
+    ) -> str | None:
+        """Upload ``data`` and post it as a file (encrypted where the room is)."""
+
 
 @dataclass
 class Services:
@@ -137,6 +179,7 @@ class Services:
     clock: Clock = field(default_factory=SystemClock)
     started_at: float = field(default_factory=time.monotonic)
     cache: dict[str, Any] = field(default_factory=dict)
+    schedules: Scheduling | None = None  # scheduled work, where the transport runs it
 
     _building: dict[str, asyncio.Task] = field(default_factory=dict)
 

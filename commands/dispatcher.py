@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-from commands.context import Context, Reply, Request, Role, Services
+from commands.context import Context, Reaction, Redaction, Reply, Request, Role, Services
 from commands.parsing import MAX_COMMAND_LENGTH, QuoteError, neutralise, split_command
 from commands.ratelimit import RateLimiter, Verdict
 from commands.registry import REGISTRY, Arg, Command, Handler, Registry, UsageError
@@ -46,6 +46,10 @@ class Dispatcher:
         """Whether ``request`` is for the bot at all (cheap; no I/O)."""
         if request.is_direct or request.mentions_bot:
             return True
+        if request.replaces is not None:
+            return bool(self.registry.edits)
+        if (request.thread_root or request.reply_to) and self.registry.thread_replies:
+            return True
         return neutralise(request.body).lstrip().startswith(self.services.settings.command_prefix)
 
     async def handle(self, request: Request, send: Send) -> bool:
@@ -56,6 +60,8 @@ class Dispatcher:
         ID and answered with the generic error notice, so no command is left without a reply and
         no transport loop ends."""
         request = replace(request, body=neutralise(request.body))
+        if request.replaces is not None:  # an edit is never a command
+            return await self._watch(self.registry.edits, request)
         try:
             return await self._answer(request, send)
         except Exception as exc:
@@ -142,6 +148,10 @@ class Dispatcher:
         return False
 
     async def _plain_text(self, request: Request, send: Send) -> bool:
+        if (request.thread_root or request.reply_to) and await self._watch(
+            self.registry.thread_replies, request
+        ):
+            return True  # it answered something of a family's (a note on a check-in)
         if not (request.is_direct or request.mentions_bot):
             return False
         if not await self._rate_ok(request, send):
@@ -197,3 +207,23 @@ class Dispatcher:
     def _help_word(self) -> str:
         help_cmd = self.registry.find("help")
         return help_cmd.display_name(self.locale) if help_cmd else "help"
+
+    # --- what families watch besides commands ------------------------------------------------
+
+    async def react(self, reaction: Reaction) -> bool:
+        """A reaction; True when a family took it (e.g. an answer to a check-in)."""
+        return await self._watch(self.registry.reactions, reaction)
+
+    async def redact(self, redaction: Redaction) -> bool:
+        return await self._watch(self.registry.redactions, redaction)
+
+    async def _watch(self, watchers: list[Callable[[Services, Any], Awaitable[bool]]], event: Any) -> bool:
+        """Offer ``event`` to each watcher until one takes it. A failing watcher is logged and
+        never ends the transport's loop."""
+        for watcher in watchers:
+            try:
+                if await watcher(self.services, event):
+                    return True
+            except Exception:
+                log.exception("%s could not handle %s", getattr(watcher, "__name__", watcher), event)
+        return False

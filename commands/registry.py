@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from commands.context import Context, Role, Services
+from commands.context import Context, Reaction, Redaction, Request, Role, Services
 from commands.parsing import parse_number
 from config.catalogs import translate
 
@@ -237,6 +237,11 @@ class Registry:
         self.plain_text: Callable[[Context], Awaitable[bool]] | None = None
         self.startup: list[Callable[[Services], Awaitable[None]]] = []
         self.scheduled: dict[str, Deliver] = {}  # scheduled work by kind (commands.scheduling)
+        # what families watch besides commands; each returns True when the event was theirs
+        self.reactions: list[Callable[[Services, Reaction], Awaitable[bool]]] = []
+        self.redactions: list[Callable[[Services, Redaction], Awaitable[bool]]] = []
+        self.thread_replies: list[Callable[[Services, Request], Awaitable[bool]]] = []
+        self.edits: list[Callable[[Services, Request], Awaitable[bool]]] = []
 
     def add(self, cmd: Command) -> Command:
         for word in cmd.all_names():
@@ -398,3 +403,37 @@ def scheduled(kind: str, registry: Registry = REGISTRY) -> Callable[[Deliver], D
         return deliver
 
     return declare
+
+
+def on_reaction(
+    handler: Callable[[Services, Reaction], Awaitable[bool]], registry: Registry = REGISTRY
+) -> Callable[[Services, Reaction], Awaitable[bool]]:
+    """Watch reactions (e.g. answers to a check-in); return True for one that was yours."""
+    registry.reactions.append(handler)
+    return handler
+
+
+def on_redaction(
+    handler: Callable[[Services, Redaction], Awaitable[bool]], registry: Registry = REGISTRY
+) -> Callable[[Services, Redaction], Awaitable[bool]]:
+    """Watch redactions (a reaction taken back)."""
+    registry.redactions.append(handler)
+    return handler
+
+
+def on_thread_reply(
+    handler: Callable[[Services, Request], Awaitable[bool]], registry: Registry = REGISTRY
+) -> Callable[[Services, Request], Awaitable[bool]]:
+    """Watch messages that are no command but reply to an event or sit in a thread; return True
+    when the message answered something of yours (it then gets no FAQ answer)."""
+    registry.thread_replies.append(handler)
+    return handler
+
+
+def on_edit(
+    handler: Callable[[Services, Request], Awaitable[bool]], registry: Registry = REGISTRY
+) -> Callable[[Services, Request], Awaitable[bool]]:
+    """Watch edits (m.replace; ``request.replaces`` is the corrected event). Edits are never
+    commands."""
+    registry.edits.append(handler)
+    return handler

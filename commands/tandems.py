@@ -20,7 +20,7 @@ from commands.academy_space import (
     room_power_levels,
     server_of,
 )
-from commands.context import Context, MatrixError, Reply, Role
+from commands.context import Context, MatrixError, Reply, Role, Services
 from commands.faq_search import library
 from commands.pairing import Candidate, suggest_pairs
 from commands.profiles import topic_labels
@@ -176,6 +176,7 @@ async def tandem_create(ctx: Context, user_a: str, user_b: str, topic: str) -> N
         await ctx.reply("tandem_failed", room_created=room_id is not None, tandem_id=tandem_id)
         return
     await repo.set_state(tandem_id, "active", actor=ctx.sender, now=services.clock.now())
+    await _start_checkins(services, tandem_id)
     modules = await matching_modules(services, match.id if match else None, ctx.locale)
     welcome = Reply(
         "tandem_welcome",
@@ -290,6 +291,19 @@ async def tandem_info(ctx: Context, number: int | None = None) -> None:
     tandem = await _tandem_here(ctx, number)
     if tandem:
         await ctx.reply("tandem_info", tandem=_tandem_data(tandem, ctx.locale))
+
+
+async def _start_checkins(services: Services, tandem_id: int) -> None:
+    """Every new tandem gets the default check-in rhythm (``commands.checkins``)."""
+    from commands.checkins import start_checkins  # the check-in family stands on this one
+
+    tandem = await TandemRepository(services.db).get(tandem_id)
+    if tandem is None or services.schedules is None:
+        return
+    try:
+        await start_checkins(services, tandem)
+    except Exception:  # the tandem stands; its check-ins are added at the next start
+        log.exception("tandem %d: could not schedule check-ins", tandem_id)
 
 
 # --- pause, resume, end -------------------------------------------------------------------

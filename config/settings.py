@@ -70,6 +70,23 @@ class RetrySettings(BaseModel):
     request_timeout_seconds: float = Field(60.0, gt=0, le=600)
 
 
+class CheckinSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default_rhythm: str = Field(
+        "alle 2 Wochen dienstags 10 Uhr", description="the rhythm every new tandem starts with"
+    )
+    reminder_days: int = Field(3, ge=1, le=30, description="remind once after this many days")
+
+
+class SchedulingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_hours: float = Field(
+        6, ge=0, le=24 * 7, description="deliver occurrences missed while down if this recent"
+    )
+
+
 class Settings(BaseSettings):
     """Every setting of kleinstadtbot, with defaults that suit the local demo."""
 
@@ -100,6 +117,8 @@ class Settings(BaseSettings):
     sync: SyncSettings = Field(default_factory=SyncSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    checkins: CheckinSettings = Field(default_factory=CheckinSettings)
+    scheduling: SchedulingSettings = Field(default_factory=SchedulingSettings)
     space: str | None = None  # academy Space: alias or room ID; None: the bot creates one
     space_name: str = "Kleinstadtakademie"
     tandem_encrypted: bool = True

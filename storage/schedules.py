@@ -138,10 +138,11 @@ class ScheduleRepository:
                 )
                 fresh = cursor.rowcount == 1
             last = due if due is not None else (missed[-1] if missed else schedule.last_due)
+            # a rule without further occurrences (a one-off) has ended
             await conn.execute(
-                "UPDATE schedules SET next_due = ?, last_due = ?, missed = missed + ?, updated_at = ?"
-                " WHERE id = ?",
-                (next_due, last, len(missed), now, schedule.id),
+                "UPDATE schedules SET next_due = ?, last_due = ?, missed = missed + ?, updated_at = ?,"
+                " state = CASE WHEN ? IS NULL THEN 'ended' ELSE state END WHERE id = ?",
+                (next_due, last, len(missed), now, next_due, schedule.id),
             )
             return fresh
 
