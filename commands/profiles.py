@@ -7,6 +7,7 @@ Towns are found in the municipality register with the same forgiving search as `
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from commands.academy_space import invite_to_space
 from commands.context import Context, Services
@@ -14,7 +15,8 @@ from commands.registry import Arg, command
 from commands.towns_search import find_towns
 from config.catalogs import N_, NP_
 from config.topics import default_topics
-from storage.community import ProfileRepository, TandemRepository, TopicChannelRepository
+from storage.community import ProfileRepository, TandemRepository
+from storage.personal_data import PersonalData
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +140,7 @@ async def profile_topics(ctx: Context, action: str, topic: str) -> None:
         added=action in TOPIC_ADD,
         changed=changed,
         topic=match.label(ctx.locale),
-        topics=topic_labels(profile.topics, ctx.locale),
+        topics=topic_labels(profile.topics if profile else (), ctx.locale),
     )
 
 
@@ -154,15 +156,28 @@ async def profile_delete(ctx: Context, confirm: str | None = None) -> None:
         await ctx.reply("profile_delete_confirm", wrong_word=confirm)
         return
     removed = await forget_person(ctx.services, ctx.sender)
-    await ctx.reply("profile_deleted", had_profile=removed["profile"], tandems=removed["tandems"])
+    await ctx.reply(
+        "profile_deleted",
+        had_profile=removed["profile"],
+        tandems=removed["tandems"],
+        records=removed["records"],
+    )
 
 
-async def forget_person(services: Services, user_id: str) -> dict:
-    """Remove everything the community features store about ``user_id``."""
-    had_profile = await ProfileRepository(services.db).delete(user_id)
-    tandems = await TandemRepository(services.db).forget_person(user_id)
-    await TopicChannelRepository(services.db).forget_creator(user_id)
-    return {"profile": had_profile, "tandems": tandems}
+async def forget_person(services: Services, user_id: str) -> dict[str, Any]:
+    """Delete or pseudonymise everything the bot stores about ``user_id``
+    (``storage.personal_data`` declares what and how)."""
+    erasure = await PersonalData(services.db).erase(user_id)
+    return {
+        "profile": erasure.count("profiles") > 0,
+        "tandems": erasure.count("tandems"),
+        # records that concern others too and stay, with a pseudonym (tandems are named above)
+        "records": erasure.kept_with_pseudonym("tandems"),
+    }
+
+
+# Shown in their own sections of the export: the profile and the tandems the person is part of.
+EXPORTED_ABOVE = {"profiles.user_id", "profile_topics.user_id", "tandems.user_a", "tandems.user_b"}
 
 
 @profile_cmd.subcommand(
@@ -189,5 +204,10 @@ async def profile_export(ctx: Context) -> None:
                 "created_at": t.created_at,
             }
             for t in tandems
+        ],
+        records=[
+            {"what": f"{r.table}.{r.column}", "kind": r.erase.value, "fields": r.values}
+            for r in await PersonalData(ctx.db).export(ctx.sender)
+            if f"{r.table}.{r.column}" not in EXPORTED_ABOVE
         ],
     )

@@ -1,7 +1,8 @@
 """Repositories of the community features: profiles, topic channels, tandems, the academy Space.
 
-Each class is the only writer of its tables. Times are passed in by the caller (the handler's
-clock) and stored as ISO 8601 strings in UTC.
+Each class is the only writer of its tables, except erasure of a person's data, which
+``storage.personal_data`` does for every table at once. Times are passed in by the caller (the
+handler's clock) and stored as ISO 8601 strings in UTC.
 """
 
 from __future__ import annotations
@@ -102,12 +103,6 @@ class ProfileRepository:
             topics.setdefault(user_id, []).append(topic_id)
         return [_profile(r, tuple(topics.get(r["user_id"], ()))) for r in rows]
 
-    async def delete(self, user_id: str) -> bool:
-        async with self.db.transaction() as conn:
-            await conn.execute("DELETE FROM profile_topics WHERE user_id = ?", (user_id,))
-            cur = await conn.execute("DELETE FROM profiles WHERE user_id = ?", (user_id,))
-            return cur.rowcount > 0
-
 
 def _profile(row, topics: tuple[str, ...]) -> Profile:
     return Profile(
@@ -181,9 +176,6 @@ class TopicChannelRepository:
             if row:
                 return _channel(row)
         return None
-
-    async def forget_creator(self, user_id: str) -> None:
-        await self.db.execute("UPDATE topic_channels SET created_by = NULL WHERE created_by = ?", (user_id,))
 
 
 def _channel(row) -> TopicChannel:
@@ -288,6 +280,7 @@ class TandemRepository:
                 ),
             )
             tandem_id = cur.lastrowid
+            assert tandem_id is not None  # an INSERT into a rowid table always has one
             await conn.execute(
                 "INSERT INTO tandem_events (tandem_id, state, actor, note, at)"
                 " VALUES (?, 'creating', ?, '', ?)",
@@ -321,7 +314,7 @@ class TandemRepository:
         return await self._with_history(row) if row else None
 
     async def list(self, state: str | None = None, user_id: str | None = None) -> list[Tandem]:
-        sql, params = "SELECT * FROM tandems WHERE state != 'failed'", []
+        sql, params = "SELECT * FROM tandems WHERE state != 'failed'", list[str]()
         if state:
             sql, params = sql + " AND state = ?", [*params, state]
         if user_id:
@@ -352,19 +345,6 @@ class TandemRepository:
                 past.add(frozenset((r["user_a"], r["user_b"])))
             past.add(frozenset(("ags:" + r["ags_a"], "ags:" + r["ags_b"])))
         return active, past
-
-    async def forget_person(self, user_id: str) -> int:
-        """Remove ``user_id`` from every tandem record and its history; towns and topic stay."""
-        async with self.db.transaction() as conn:
-            cur = await conn.execute(
-                "UPDATE tandems SET user_a = CASE WHEN user_a = ? THEN NULL ELSE user_a END,"
-                " user_b = CASE WHEN user_b = ? THEN NULL ELSE user_b END,"
-                " created_by = CASE WHEN created_by = ? THEN NULL ELSE created_by END"
-                " WHERE ? IN (user_a, user_b, created_by)",
-                (user_id, user_id, user_id, user_id),
-            )
-            await conn.execute("UPDATE tandem_events SET actor = NULL WHERE actor = ?", (user_id,))
-            return cur.rowcount
 
     async def _with_history(self, row) -> Tandem:
         events = await self.db.fetchall(
