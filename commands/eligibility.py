@@ -4,19 +4,25 @@ The rule (academy FAQ): a Kleinstadt has 5,000 to under 20,000 inhabitants, or a
 "grundzentrale Funktion mit mittelzentraler Teilfunktion". Populations come from the Destatis
 register (``storage.municipalities``); the register has no central-place status, so for towns under
 5,000 the answer explains the condition unless a coordinator recorded the status
-(``!zentralort setzen``). BBSR bands: Landgemeinde < 5,000 ≤ kleine Kleinstadt < 10,000 ≤ größere
-Kleinstadt < 20,000 ≤ Mittelstadt < 100,000 ≤ Großstadt.
+(``!zentralort setzen``). BBSR bands (shared/domain/facts.md): Landgemeinde < 5,000 ≤ kleine
+Kleinstadt < 10,000 ≤ größere Kleinstadt < 20,000 ≤ Mittelstadt < 100,000 ≤ Großstadt; under 5,000
+with at least that central-place function a town is a (kleine) Kleinstadt too.
+
+The BBSR assigns its types to Einheitsgemeinden and to Gemeindeverbände as a whole, not to the
+member towns of a Verband. For a member town the answer therefore weighs two figures: its own and
+its Verband's. Where both give the same verdict, that is the answer; where they differ, the
+verdict is open (``assess``): the answer says so, gives both figures and leaves the decision to the
+academy's coordinators. All of this is decided here and handed to the templates as data.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from commands.context import Context, Role
-from commands.parsing import is_digits, parse_number
 from commands.registry import Arg, command
-from commands.towns_search import MAX_QUERY_LENGTH, find_towns, town_index
+from commands.towns_search import MAX_QUERY_LENGTH, NumberReading, SearchResult, find_towns, town_index
 from storage.municipalities import (
     CENTRAL_FUNCTIONS,
     CentralPlace,
@@ -27,24 +33,28 @@ from storage.municipalities import (
 
 KLEINSTADT_MIN = 5_000
 KLEINSTADT_MAX = 20_000  # exclusive
-MAX_POPULATION = 10_000_000
-_POPULATION_WORDS = re.compile(r"\s*(einwohner(innen)?|einw\.?|ew|inhabitants|people|menschen)\s*$", re.I)
+GROESSERE_KLEINSTADT = 10_000
+GROSSSTADT = 100_000
+
+Verdict = Literal["eligible", "not_eligible", "depends"]
+Headline = Literal["eligible", "not_eligible", "depends", "open"]
 
 
-def band(population: int) -> str:
-    """The BBSR size band by population alone."""
+def band(population: int, central: CentralPlace | None = None) -> str:
+    """The BBSR size band: by population, and under 5,000 by a recorded central-place function
+    (``kleinstadt_zentralort``: a Kleinstadt by its function, not its size)."""
     if population < KLEINSTADT_MIN:
-        return "landgemeinde"
-    if population < 10_000:
+        return "kleinstadt_zentralort" if central is not None and central.qualifies else "landgemeinde"
+    if population < GROESSERE_KLEINSTADT:
         return "kleine_kleinstadt"
     if population < KLEINSTADT_MAX:
         return "groessere_kleinstadt"
-    if population < 100_000:
+    if population < GROSSSTADT:
         return "mittelstadt"
     return "grossstadt"
 
 
-def verdict(population: int, central: CentralPlace | None = None) -> str:
+def verdict(population: int, central: CentralPlace | None = None) -> Verdict:
     """eligible / not_eligible / depends (under 5,000 without a recorded central-place status)."""
     if KLEINSTADT_MIN <= population < KLEINSTADT_MAX:
         return "eligible"
@@ -55,10 +65,48 @@ def verdict(population: int, central: CentralPlace | None = None) -> str:
     return "eligible" if central.qualifies else "not_eligible"
 
 
-def parse_population(query: str) -> int | None:
-    """``12000``, ``12.000``, ``12 000 Einwohner`` → 12000; None if the query is not a plain number."""
-    text = _POPULATION_WORDS.sub("", query.strip())
-    return parse_number(text, separators=".,' ", max_digits=MAX_QUERY_LENGTH)
+@dataclass(frozen=True)
+class Assessment:
+    """The verdict for one municipality, with what it rests on.
+
+    ``headline`` is the one verdict the answer leads with: the town's own verdict for an
+    Einheitsgemeinde (verbandsfreie Gemeinde) and wherever the Verband's figure agrees; ``open``
+    where a member town's own figure and its Verband's give different verdicts."""
+
+    own: Verdict
+    own_band: str
+    headline: Headline
+    verband_population: int | None = None
+    verband_members: int | None = None
+    verband_band: str | None = None
+    verband_verdict: Verdict | None = None
+
+    @property
+    def in_verband(self) -> bool:
+        return self.verband_population is not None
+
+
+def assess(town: Municipality, central: CentralPlace | None, verband: tuple[int, int] | None) -> Assessment:
+    """The verdict for ``town``; ``verband`` is its Gemeindeverband's (population, members).
+
+    A recorded function that qualifies the town qualifies its Verband too (a Verband has at least
+    the functions of its members); a record of no function says nothing about the other members."""
+    own = verdict(town.population, central)
+    own_band = band(town.population, central)
+    if verband is None:
+        return Assessment(own, own_band, own)
+    total, members = verband
+    function = central if central is not None and central.qualifies else None
+    theirs = verdict(total, function)
+    return Assessment(
+        own,
+        own_band,
+        own if theirs == own else "open",
+        verband_population=total,
+        verband_members=members,
+        verband_band=band(total, function),
+        verband_verdict=theirs,
+    )
 
 
 def _town_data(town: Municipality) -> dict[str, Any]:
@@ -91,16 +139,20 @@ async def _source(ctx: Context) -> dict[str, str]:
 async def answer_for(ctx: Context, town: Municipality, matched_by: str, query: str) -> dict[str, Any]:
     """Template data of the full answer for one municipality."""
     central = await MunicipalityRepository(ctx.db).central_place(town.ags)
-    own = verdict(town.population, central)
+    verdict_for = assess(town, central, (await town_index(ctx.services)).verband(town))
     data: dict[str, Any] = {
         "town": _town_data(town),
-        "band": band(town.population),
-        "verdict": own,
+        "band": verdict_for.own_band,
+        "verdict": verdict_for.headline,
+        "own_verdict": verdict_for.own,
+        "by_function": verdict_for.own != "depends" and town.population < KLEINSTADT_MIN,
         "min": KLEINSTADT_MIN,
         "max": KLEINSTADT_MAX,
         "query": query,
         "typo": matched_by == "fuzzy",
         "plz": query if matched_by == "plz" else None,
+        # a lookup by key shows the register's own spelling of the name too
+        "official": town.name_official if matched_by in ("ags", "ars") else None,
         "word": ctx.prefix + ELIGIBLE.display_name(ctx.locale),
         "central": None,
         "verband": None,
@@ -114,19 +166,68 @@ async def answer_for(ctx: Context, town: Municipality, matched_by: str, query: s
             "reason": central.reason,
             "set_at": central.set_at[:10],
         }
-    combined = (await town_index(ctx.services)).verband(town)
-    if combined is not None:
-        total, members = combined
+    if verdict_for.in_verband:
         data["verband"] = {
-            "name": town.gemeindeverband,
+            "name": town.verband_label,
             "type": town.gemeindeverband_type,
-            "population": total,
-            "members": members,
-            "band": band(total),
-            "verdict": verdict(total),
-            "changes": verdict(total) != own,
+            "population": verdict_for.verband_population,
+            "members": verdict_for.verband_members,
+            "band": verdict_for.verband_band,
+            "verdict": verdict_for.verband_verdict,
+            "agrees": verdict_for.headline != "open",
         }
     return data
+
+
+async def _number_answer(ctx: Context, query: str, number: NumberReading) -> None:
+    """A query of digits that is no key of a town: a number of inhabitants, or a clear refusal
+    that says what is wrong and how to write it."""
+    word = ctx.prefix + ELIGIBLE.display_name(ctx.locale)
+    examples = _examples(ctx)
+    if number.kind in ("ags", "ars"):
+        await ctx.reply("eligible_not_found", query=query, key=True, examples=examples)
+        return
+    count = number.value
+    problem = number.problem
+    if number.kind == "plz" and count is None:
+        problem = "plz_unknown"
+    detail: dict[str, Any] = {"digits": number.digits, "length": len(number.digits), "padded": ""}
+    if count is not None and not problem:
+        largest_ags, largest = (await town_index(ctx.services)).largest()
+        if 0 < count <= largest:
+            await ctx.reply(
+                "eligible_number",
+                population=count,
+                band=band(count),
+                verdict=verdict(count),
+                min=KLEINSTADT_MIN,
+                max=KLEINSTADT_MAX,
+                examples=examples,
+            )
+            return
+        problem = "zero" if count == 0 else "too_big"
+        if problem == "too_big":
+            biggest = await MunicipalityRepository(ctx.db).get(largest_ags)
+            detail.update(largest=largest, largest_name=biggest.name if biggest else "")
+    if problem == "length":
+        # a key whose leading zero was lost (spreadsheets drop it): "5970004" for 05970004
+        index = await town_index(ctx.services)
+        padded = "0" + number.digits
+        if len(padded) == 8 and index.has_ags(padded):
+            town = await MunicipalityRepository(ctx.db).get(padded)
+            detail.update(padded=padded, padded_name=town.name if town else "")
+    example = {
+        "length": f"{word} 05970004",
+        "plz_unknown": f"{word} Bad Berleburg",
+        "digits": f"{word} 12000",
+    }.get(problem, f"{word} {'18.400' if ctx.locale == 'de' else '18,400'}")
+    await ctx.reply(
+        "eligible_help",
+        reason=problem,
+        query=query,
+        detail=detail,
+        examples=[example, *(e for e in examples if e != example)],
+    )
 
 
 # --- !berechtigt -------------------------------------------------------------------------------
@@ -142,9 +243,10 @@ async def answer_for(ctx: Context, town: Municipality, matched_by: str, query: s
         "en": "Tells whether a town can take part in the Kleinstadtakademie.",
     },
     help={
-        "de": "Gib den Namen der Gemeinde ein (Umlaute und Tippfehler sind kein Problem), dazu bei "
-        "Bedarf Kreis oder Land. Auch der Gemeindeschlüssel (AGS), die Postleitzahl oder "
-        "eine Einwohnerzahl gehen. Die Zahlen stammen aus dem amtlichen Gemeindeverzeichnis.",
+        "de": "Geben Sie den Namen der Gemeinde ein (Umlaute und Tippfehler sind kein Problem), "
+        "bei Bedarf mit Kreis oder Land. Auch der Gemeindeschlüssel (AGS), die Postleitzahl oder "
+        "eine Einwohnerzahl (18400 oder 18.400) gehen. Die Zahlen stammen aus dem amtlichen "
+        "Gemeindeverzeichnis.",
         "en": "Give the town's name (umlauts and typos are fine), with its Kreis or Land if needed. "
         "The municipality key (AGS), the postcode or a number of inhabitants work too. The "
         "figures come from the official municipality register.",
@@ -162,36 +264,17 @@ async def eligible(ctx: Context, query: str | None = None) -> None:
         await ctx.reply(
             "eligible_help",
             reason="empty" if not query else "too_long",
-            limit=MAX_QUERY_LENGTH,
+            query="",
+            detail={"limit": MAX_QUERY_LENGTH},
             examples=_examples(ctx),
         )
         return
-    result = await find_towns(ctx.services, query)
+    result: SearchResult = await find_towns(ctx.services, query)
     if result.status == "not_found":
-        population = parse_population(query)
-        digits = re.sub(r"\s", "", query)
-        if population is not None and not (is_digits(digits) and len(digits) in (8, 12)):
-            if population > MAX_POPULATION:
-                await ctx.reply(
-                    "eligible_help", reason="too_big", limit=MAX_POPULATION, examples=_examples(ctx)
-                )
-                return
-            await ctx.reply(
-                "eligible_number",
-                population=population,
-                band=band(population),
-                verdict=verdict(population),
-                min=KLEINSTADT_MIN,
-                max=KLEINSTADT_MAX,
-                examples=_examples(ctx),
-            )
+        if result.number is not None:
+            await _number_answer(ctx, query, result.number)
             return
-        await ctx.reply(
-            "eligible_not_found",
-            query=query,
-            key=is_digits(digits) and len(digits) in (8, 12),
-            examples=_examples(ctx),
-        )
+        await ctx.reply("eligible_not_found", query=query, key=False, examples=_examples(ctx))
         return
     word = ctx.prefix + ELIGIBLE.display_name(ctx.locale)
     if result.status == "exact":
@@ -233,7 +316,7 @@ central_place = command(
         "en": "Record a town's central-place function (for towns under 5,000).",
     },
     help={
-        "de": "Das Gemeindeverzeichnis kennt die zentralörtliche Funktion nicht. Hier vermerkt ihr "
+        "de": "Das Gemeindeverzeichnis kennt die zentralörtliche Funktion nicht. Hier vermerken Sie "
         "sie aus dem Regionalplan des Landes, mit Begründung. Funktionen: "
         + ", ".join(CENTRAL_FUNCTIONS)
         + ".",
@@ -295,7 +378,12 @@ async def central_set(ctx: Context, town: str, function: str, reason: str) -> No
         function=code,
         qualifies=CENTRAL_FUNCTIONS[code],
         reason=reason,
-        verdict=verdict(found.population, CentralPlace(found.ags, code, reason, ctx.sender, now)),
+        # what mayors are told from now on, the Gemeindeverband's figure included
+        verdict=assess(
+            found,
+            CentralPlace(found.ags, code, reason, ctx.sender, now),
+            (await town_index(ctx.services)).verband(found),
+        ).headline,
     )
 
 
@@ -320,10 +408,11 @@ async def central_clear(ctx: Context, town: str) -> None:
 )
 async def central_list(ctx: Context) -> None:
     repo = MunicipalityRepository(ctx.db)
-    index = await town_index(ctx.services)
+    places = await repo.central_places()
+    towns = {t.ags: t for t in await repo.get_many([p.ags for p in places])}
     entries = []
-    for place in await repo.central_places():
-        town = index.by_ags.get(place.ags)
+    for place in places:
+        town = towns.get(place.ags)
         entries.append(
             {
                 "ags": place.ags,
