@@ -1,16 +1,31 @@
-"""Benchmark of the ``!berechtigt`` lookup: median and p99 per query, index memory.
+"""Benchmark of ``!berechtigt``: the town lookup, the town-name evaluation, the first answer.
 
-Runs in-process over the shipped register with 1,000 mixed queries (exact names, umlaut
-spellings, typos, ambiguous names, names with Kreis/Land, AGS, postcodes). Prints the figures;
-no assertions. Usage: ``.venv/bin/python bench/eligible.py``
+Three parts; prints figures, asserts nothing.
+
+1. Lookup (in-process, shipped register): index build time, index memory (tracemalloc), and
+   median/p99 of 1,000 mixed queries (exact names, umlaut spellings, typos, ambiguous names,
+   names with Kreis/Land, AGS, postcodes).
+2. Name evaluation: the town names of ``tests/town_queries.py`` (written as people write them),
+   tuning half and held-out half reported separately: right town directly, right town first in
+   the list, a wrong town answered as certain.
+3. ``--first-answer`` (needs Synapse, about two minutes): kleinstadtbot as a separate process
+   against a local Synapse, restarted ``--starts`` times on its database. Each start measures the
+   time to the "ready" log line, the round trip of the first ``!berechtigt`` (sent the moment the
+   bot is ready, or two seconds later, alternating), ten later ones, and the resident memory.
+
+Usage: ``.venv/bin/python bench/eligible.py [--first-answer] [--starts 6]``
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import gc
 import random
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections import Counter
@@ -19,9 +34,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from commands.towns_search import TownIndex
-from storage.municipalities import SHIPPED_CSV, parse_register_csv
+from storage.municipalities import SHIPPED_CSV, Municipality, parse_register_csv
+from tests.town_queries import HELD_OUT, TUNING
 
 KINDS = ["exact", "exact", "umlaut", "typo", "typo", "ambiguous", "narrowed", "ags", "plz", "lower"]
+LATER_QUERIES = [
+    "Wittenberge",
+    "Mölln",
+    "Dießen am Ammersee",
+    "Arkebek",
+    "Neuenkirchen",
+    "Bad Tölz",
+    "Zwönitz",
+    "Demmin",
+    "Schlüchtern",
+    "05970004",
+]
 
 
 def typo(name: str, rng: random.Random) -> str:
@@ -34,7 +62,7 @@ def typo(name: str, rng: random.Random) -> str:
     )
 
 
-def queries(rows, rng: random.Random, n: int = 1000) -> list[tuple[str, str]]:
+def queries(rows: list[Municipality], rng: random.Random, n: int = 1000) -> list[tuple[str, str]]:
     counts = Counter(r.name for r in rows)
     unique = [r for r in rows if counts[r.name] == 1]
     shared = sorted({r.name for r in rows if counts[r.name] > 1})
@@ -65,24 +93,30 @@ def queries(rows, rng: random.Random, n: int = 1000) -> list[tuple[str, str]]:
     return out
 
 
-def main() -> None:
-    text = SHIPPED_CSV.read_text(encoding="utf-8")
+def p99(values: list[float]) -> float:
+    return sorted(values)[max(0, int(len(values) * 0.99) - 1)]
+
+
+def lookup(rows: list[Municipality]) -> TownIndex:
+    builds = []
+    for _ in range(3):
+        gc.collect()
+        start = time.perf_counter()
+        index = TownIndex(rows)
+        builds.append(time.perf_counter() - start)
     gc.collect()
     tracemalloc.start()
-    start = time.perf_counter()
-    rows = parse_register_csv(text)
-    index = TownIndex(rows)
-    build = time.perf_counter() - start
+    traced = TownIndex(rows)
     current, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    del text
+    del traced
 
     rng = random.Random(20261201)
     mixed = queries(rows, rng)
     for _kind, q in mixed[:50]:  # warm up
         index.search(q)
     times: dict[str, list[float]] = {}
-    statuses: Counter = Counter()
+    statuses: Counter[tuple[str, str]] = Counter()
     for kind, q in mixed:
         t0 = time.perf_counter_ns()
         result = index.search(q)
@@ -90,12 +124,10 @@ def main() -> None:
         statuses[(kind, result.status)] += 1
     every = sorted(t for ts in times.values() for t in ts)
 
-    def p99(values: list[float]) -> float:
-        return sorted(values)[max(0, int(len(values) * 0.99) - 1)]
-
-    print(f"register: {len(rows)} municipalities; index build {build * 1000:.0f} ms")
+    print(f"register: {len(rows)} municipalities")
+    print(f"index build (from parsed rows, best of 3): {min(builds) * 1000:.0f} ms")
     print(
-        f"index memory (tracemalloc, register rows included): {current / 1e6:.1f} MB "
+        f"index memory (tracemalloc, without the register rows): {current / 1e6:.1f} MB "
         f"(peak while building {peak / 1e6:.1f} MB)"
     )
     print(
@@ -105,7 +137,126 @@ def main() -> None:
     for kind, ts in times.items():
         print(f"  {kind:10} n={len(ts):4} median {statistics.median(ts):.3f} ms  p99 {p99(ts):.3f} ms")
     print("outcomes:", ", ".join(f"{k}/{s}={n}" for (k, s), n in sorted(statuses.items())))
+    return index
+
+
+def grade(index: TownIndex, query: str, ags: str) -> str:
+    """direct: the answer is that town; first: a list with it first; listed: further down;
+    wrong: another town answered as certain; missed: not offered at all."""
+    found = index.search(query)
+    got = list(found.ags)
+    if found.status == "exact":
+        return "direct" if got[:1] == [ags] else "wrong"
+    if got[:1] == [ags]:
+        return "first"
+    return "listed" if ags in got else "missed"
+
+
+def name_evaluation(index: TownIndex, verbose: bool) -> None:
+    print()
+    print("Town names as people write them (tests/town_queries.py):")
+    for label, cases in (("tuning", TUNING), ("held-out", HELD_OUT)):
+        grades: Counter[str] = Counter()
+        misses = []
+        for query, ags in cases:
+            outcome = grade(index, query, ags)
+            grades[outcome] += 1
+            if outcome not in ("direct", "first"):
+                misses.append(f"{outcome}: {query}")
+        n = len(cases)
+        print(
+            f"  {label:8} n={n:3}  directly {grades['direct'] / n:6.1%}  directly or first in the list "
+            f"{(grades['direct'] + grades['first']) / n:6.1%}  further down {grades['listed']}  "
+            f"not offered {grades['missed']}  wrong town as certain {grades['wrong']}"
+        )
+        if verbose and label == "tuning":  # never print the held-out misses: nobody tunes on them
+            for line in misses:
+                print(f"      {line}")
+
+
+# --- first answer after a start (Synapse) ---------------------------------------------------
+
+
+async def first_answer(args: argparse.Namespace) -> None:
+    from bench.common import Driver, Homeserver, bot_process, summary, write_bot_config
+
+    data = Path(args.data or tempfile.mkdtemp(prefix="kleinstadtbot-bench-eligible-"))
+    print()
+    print(f"First answer after a start (data folder {data})")
+    ready: list[float] = []
+    at_ready: list[float] = []
+    settled: list[float] = []
+    later: list[float] = []
+    rss_start: list[float] = []
+    rss_after: list[float] = []
+    async with Homeserver(data) as hs:
+        bot_account = await hs.register("bot")
+        driver_account = await hs.register("driver")
+        room = await hs.create_room(driver_account, [bot_account.user_id], direct=True)
+        await hs.join(bot_account, room)
+        config = write_bot_config(data / "bot.yaml", hs.url, bot_account, data / "bot")
+        driver = await Driver(hs.url, driver_account).start()
+        try:
+            # a first start loads the register into the new database; not measured
+            proc = bot_process(config, data / "bot.log").start()
+            await proc.wait_ready()
+            await driver.round_trip(room, "!ping")
+            await proc.stop()
+            for start in range(args.starts):
+                proc = bot_process(config, data / "bot.log").start()
+                ready.append(await proc.wait_ready())
+                wait = start % 2 == 1
+                if wait:
+                    await asyncio.sleep(2)
+                    rss_start.append(proc.rss_mb())
+                took = await driver.round_trip(room, "!berechtigt Bad Berleburg")
+                (settled if wait else at_ready).append(took)
+                for query in LATER_QUERIES:
+                    later.append(await driver.round_trip(room, f"!berechtigt {query}"))
+                await asyncio.sleep(1)
+                rss_after.append(proc.rss_mb())
+                await proc.stop()
+        finally:
+            await driver.close()
+    if not args.keep and not args.data:
+        shutil.rmtree(data, ignore_errors=True)
+
+    def ms(values: list[float]) -> str:
+        s = summary(values)
+        low, high = min(values) * 1000, max(values) * 1000
+        return f"median {s['median'] * 1000:6.0f} ms  (min {low:.0f}, max {high:.0f}, n={len(values)})"
+
+    print(f"  start to ready (warm restart):           {ms(ready)}")
+    print(f"  first !berechtigt, sent at ready:        {ms(at_ready)}")
+    print(f"  first !berechtigt, sent 2 s after ready: {ms(settled)}")
+    s = summary(later)
+    print(
+        f"  later !berechtigt:                       median {s['median'] * 1000:6.0f} ms  "
+        f"p90 {s['p90'] * 1000:.0f} ms  (n={len(later)})"
+    )
+    print(
+        f"  RSS 2 s after ready {statistics.median(rss_start):.1f} MB; after eleven answers "
+        f"{statistics.median(rss_after):.1f} MB (medians)"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--first-answer", action="store_true", help="also measure through Synapse")
+    parser.add_argument("--starts", type=int, default=6, help="restarts measured with --first-answer")
+    parser.add_argument("--misses", action="store_true", help="list the tuning half's misses")
+    parser.add_argument("--data", help="folder for Synapse and bot data (default: a temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
+    args = parser.parse_args()
+    rows = parse_register_csv(SHIPPED_CSV.read_text(encoding="utf-8"))
+    index = lookup(rows)
+    name_evaluation(index, args.misses)
+    if args.first_answer:
+        asyncio.run(first_answer(args))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
