@@ -207,7 +207,7 @@ class Language:
             raw: list[tuple[str, bool]] = []
             for number, original in enumerate(sentence):
                 lower = cased and number > 0 and not original[:1].isupper()
-                raw += [(w, lower) for w in WORD_RE.findall(fold(original))]
+                raw += [(w, lower) for w in _folded_words(original)]
             if known is not None:
                 raw = self._join_separated(raw, known)
             result += self._replace(raw)
@@ -255,6 +255,11 @@ class Language:
     def resolve(self, word: str) -> tuple[str, ...]:
         """A known word as the content's word(s): a synonym (or a form of it) becomes its target."""
         return self.variants.get(word) or self.variant_stems.get(self.stem(word)) or (word,)
+
+
+@lru_cache(maxsize=20_000)
+def _folded_words(original: str) -> tuple[str, ...]:
+    return tuple(WORD_RE.findall(fold(original)))
 
 
 @lru_cache(maxsize=4)
