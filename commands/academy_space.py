@@ -13,6 +13,7 @@ from typing import Any
 
 from commands.context import MatrixError, Services
 from commands.registry import on_startup
+from config.catalogs import N_, translate
 from storage.community import SpaceRepository
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ async def _find_or_create_space(services: Services) -> str:
     if room_id is None:
         room_id = await services.matrix.create_room(
             name=services.settings.space_name,
-            topic="Räume und Tandems der Kleinstadtakademie",
+            topic=translate(services.settings.locale, N_("Räume und Tandems der Kleinstadtakademie")),
             space=True,
             preset="private_chat",
             power_levels=room_power_levels(services),

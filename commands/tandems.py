@@ -25,6 +25,7 @@ from commands.faq_search import library
 from commands.pairing import Candidate, suggest_pairs
 from commands.profiles import topic_labels
 from commands.registry import Arg, command
+from config.catalogs import N_, NP_, translate
 from config.topics import default_topics
 from storage.community import Profile, ProfileRepository, Tandem, TandemRepository
 
@@ -77,13 +78,12 @@ tandem_cmd = command(
     "tandem",
     aliases={"de": ["tandem"], "en": ["tandem"]},
     group="tandems",
-    summary={"de": "Tandems zwischen zwei Städten.", "en": "Tandems between two towns."},
-    help={
-        "de": "Ein Tandem: zwei Bürgermeisterinnen oder Bürgermeister arbeiten über Monate an einem "
-        "gemeinsamen Thema, in einem eigenen Raum.",
-        "en": "A tandem: two mayors work on a shared topic for months, in a room of their own.",
-    },
-    examples=["tandem info", "tandem liste"],
+    summary=N_("Tandems zwischen zwei Städten oder Gemeinden."),
+    help=N_(
+        "Ein Tandem: Zwei Bürgermeisterinnen oder Bürgermeister tauschen sich längerfristig zu einem "
+        "gemeinsamen Thema der Stadtentwicklung aus, in einem eigenen Raum."
+    ),
+    examples=["tandem info", N_("tandem liste")],
 )(None)
 
 
@@ -95,12 +95,12 @@ tandem_cmd = command(
     aliases={"de": ["anlegen", "erstellen", "neu"], "en": ["create"]},
     role=Role.COORDINATOR,
     args=[
-        Arg("user_a", "mxid", label={"de": "@person1:server", "en": "@person1:server"}),
-        Arg("user_b", "mxid", label={"de": "@person2:server", "en": "@person2:server"}),
-        Arg("topic", "text", label={"de": "Thema", "en": "topic"}),
+        Arg("user_a", "mxid", label=NP_("usage", "@person1:server")),
+        Arg("user_b", "mxid", label=NP_("usage", "@person2:server")),
+        Arg("topic", "text", label=NP_("usage", "Thema")),
     ],
-    summary={"de": "Legt ein Tandem mit eigenem Raum an.", "en": "Creates a tandem with its own room."},
-    examples=["tandem anlegen @anna:example.org @ben:example.org Innenstadt"],
+    summary=N_("Legt ein Tandem mit eigenem Raum an."),
+    examples=[N_("tandem anlegen @anna:example.org @ben:example.org Innenstadt")],
 )
 async def tandem_create(ctx: Context, user_a: str, user_b: str, topic: str) -> None:
     services = ctx.services
@@ -156,7 +156,7 @@ async def tandem_create(ctx: Context, user_a: str, user_b: str, topic: str) -> N
         space_id = await ensure_space(services)
         room_id = await matrix.create_room(
             name=f"Tandem {pa.town} ⇄ {pb.town}: {short}",
-            topic=f"Tandem zum Thema {label}",
+            topic=translate(ctx.locale, N_("Tandem zum Thema %(topic)s")) % {"topic": label},
             preset="private_chat",
             encrypted=ctx.settings.tandem_encrypted,
             power_levels=room_power_levels(
@@ -228,7 +228,8 @@ async def _clean_up(ctx: Context, tandem_id: int, room_id: str | None, users, re
     if room_id:
         for user in dict.fromkeys(users):
             with contextlib.suppress(MatrixError):  # not invited yet: nothing to undo
-                await matrix.kick(room_id, user, reason="Tandem konnte nicht angelegt werden")
+                kick_reason = translate(ctx.locale, N_("Das Tandem konnte nicht angelegt werden."))
+                await matrix.kick(room_id, user, reason=kick_reason)
         await remove_child(ctx.services, room_id)
     await TandemRepository(ctx.db).set_state(
         tandem_id, "failed", actor=ctx.sender, now=ctx.services.clock.now(), note=reason[:200]
@@ -241,12 +242,9 @@ async def _clean_up(ctx: Context, tandem_id: int, room_id: str | None, users, re
 @tandem_cmd.subcommand(
     "list",
     aliases={"de": ["liste", "alle"], "en": ["list"]},
-    args=[Arg("state", required=False, label={"de": "aktiv|pausiert|beendet", "en": "active|paused|ended"})],
-    summary={
-        "de": "Zeigt Tandems (Koordination: alle, sonst deine).",
-        "en": "Lists tandems (coordinators: all, others: their own).",
-    },
-    examples=["tandem liste", "tandem liste pausiert"],
+    args=[Arg("state", required=False, label=NP_("usage", "aktiv|pausiert|beendet"))],
+    summary=N_("Zeigt Tandems (Koordinatorinnen und Koordinatoren: alle, sonst Ihre eigenen)."),
+    examples=[N_("tandem liste"), N_("tandem liste pausiert")],
 )
 async def tandem_list(ctx: Context, state: str | None = None) -> None:
     wanted = None
@@ -274,17 +272,14 @@ async def _tandem_here(ctx: Context, number: int | None) -> Tandem | None:
     return tandem
 
 
-NUMBER_ARG = Arg("number", "int", required=False, label={"de": "Nummer", "en": "number"})
+NUMBER_ARG = Arg("number", "int", required=False, label=NP_("usage", "Nummer"))
 
 
 @tandem_cmd.subcommand(
     "info",
     aliases={"de": ["info"], "en": ["info"]},
     args=[NUMBER_ARG],
-    summary={
-        "de": "Zeigt Partner, Thema und Stand des Tandems (im Tandem-Raum).",
-        "en": "Shows partners, topic and state of the tandem (in its room).",
-    },
+    summary=N_("Zeigt Beteiligte, Thema und Stand des Tandems (im Tandem-Raum oder mit Nummer)."),
     examples=["tandem info", "tandem info 3"],
 )
 async def tandem_info(ctx: Context, number: int | None = None) -> None:
@@ -343,8 +338,8 @@ async def _change_state(ctx: Context, number: int | None, action: str) -> None:
     "pause",
     aliases={"de": ["pausieren", "pause"], "en": ["pause"]},
     args=[NUMBER_ARG],
-    summary={"de": "Pausiert das Tandem.", "en": "Pauses the tandem."},
-    examples=["tandem pausieren"],
+    summary=N_("Pausiert das Tandem."),
+    examples=[N_("tandem pausieren")],
 )
 async def tandem_pause(ctx: Context, number: int | None = None) -> None:
     await _change_state(ctx, number, "pause")
@@ -354,8 +349,8 @@ async def tandem_pause(ctx: Context, number: int | None = None) -> None:
     "resume",
     aliases={"de": ["fortsetzen", "weiter"], "en": ["resume"]},
     args=[NUMBER_ARG],
-    summary={"de": "Setzt ein pausiertes Tandem fort.", "en": "Resumes a paused tandem."},
-    examples=["tandem fortsetzen"],
+    summary=N_("Setzt ein pausiertes Tandem fort."),
+    examples=[N_("tandem fortsetzen")],
 )
 async def tandem_resume(ctx: Context, number: int | None = None) -> None:
     await _change_state(ctx, number, "resume")
@@ -365,11 +360,8 @@ async def tandem_resume(ctx: Context, number: int | None = None) -> None:
     "end",
     aliases={"de": ["beenden", "ende"], "en": ["end"]},
     args=[NUMBER_ARG],
-    summary={
-        "de": "Beendet das Tandem; der Raum bleibt lesbar.",
-        "en": "Ends the tandem; the room stays readable.",
-    },
-    examples=["tandem beenden"],
+    summary=N_("Beendet das Tandem; der Raum bleibt lesbar."),
+    examples=[N_("tandem beenden")],
 )
 async def tandem_end(ctx: Context, number: int | None = None) -> None:
     await _change_state(ctx, number, "end")
@@ -393,9 +385,9 @@ def _candidate(profile: Profile) -> Candidate:
     "suggest",
     aliases={"de": ["vorschlagen", "vorschläge", "vorschlaege"], "en": ["suggest"]},
     role=Role.COORDINATOR,
-    args=[Arg("topic", "text", required=False, label={"de": "Thema", "en": "topic"})],
-    summary={"de": "Schlägt passende Tandem-Paare vor.", "en": "Suggests good tandem pairs."},
-    examples=["tandem vorschlagen", "tandem vorschlagen Wohnen"],
+    args=[Arg("topic", "text", required=False, label=NP_("usage", "Thema"))],
+    summary=N_("Schlägt passende Tandem-Paare vor."),
+    examples=[N_("tandem vorschlagen"), N_("tandem vorschlagen Wohnen")],
 )
 async def tandem_suggest(ctx: Context, topic: str | None = None) -> None:
     topics = default_topics()

@@ -182,5 +182,5 @@ async def topic_leave(ctx: Context, name: str) -> None:
         if (member or {}).get("membership") != "invite":
             await ctx.reply("topic_left", name=channel.name, was_member=False)
             return
-    await matrix.kick(channel.room_id, ctx.sender, reason="!thema verlassen")
+    await matrix.kick(channel.room_id, ctx.sender, reason=ctx.invocation())
     await ctx.reply("topic_left", name=channel.name, was_member=True)

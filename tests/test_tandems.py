@@ -156,7 +156,7 @@ async def test_list_filters_by_state_and_members_see_only_their_own(pair):
     paused = await pair.text("!tandem liste pausiert", sender=COORD)
     assert "Nr. 2" in paused and "Nr. 1" not in paused
     own = await pair.text("!tandem liste", sender=ANNA)
-    assert "Deine Tandems" in own and "Nr. 1" in own and "Nr. 2" not in own
+    assert "Ihre Tandems" in own and "Nr. 1" in own and "Nr. 2" not in own
     assert "aktiv, pausiert, beendet" in await pair.text("!tandem liste kaputt", sender=COORD)
 
 
@@ -164,7 +164,7 @@ async def test_suggest_uses_profiles_and_history(pair):
     await profiled(pair, (CARLA, "Perleberg", ["Innenstadt"]))  # Perleberg: Prignitz like Wittenberge
     text = await pair.text("!tandem vorschlagen Innenstadt", sender=COORD)
     assert "Perleberg ⇄ Wittenberge" not in text and "Wittenberge ⇄ Perleberg" not in text
-    assert "verschiedene Kreise" in text and "!tandem anlegen" in text
+    assert "aus verschiedenen Kreisen" in text and "!tandem anlegen" in text
     assert "Bad Berleburg" in text
     await pair.say(CREATE, sender=COORD)
     assert "keine passenden Paare" in await pair.text("!tandem vorschlagen Innenstadt", sender=COORD)
@@ -311,6 +311,6 @@ async def test_welcome_lists_modules_of_the_topic(pair):
     # the shipped library: two modules list the topic "innenstadt", the webinar does not
     messages = await pair.say(CREATE, sender=COORD)
     welcome = next(m.body for m in messages if m.room_id == tandem_room(pair).room_id)
-    assert "Passende Module" in welcome
+    assert "Passende Lern- und Austauschmodule" in welcome
     assert "!modul kollegiales-coaching" in welcome and "!modul pop-up-labs" in welcome
     assert "!modul webinar" not in welcome
