@@ -200,3 +200,22 @@ def test_ranking_is_deterministic(library):
         return [[(e.id, h.score) for e, h in r] for r in results]
 
     assert ranked(first) == ranked(again)
+
+
+def test_content_check_reports_a_word_listed_twice_in_the_synonyms(tmp_path):
+    from config.content import load_synonym_file
+
+    path = tmp_path / "faq" / "synonyms.de.yaml"
+    path.parent.mkdir()
+    path.write_text(
+        "synonyms:\n  kosten: [Gebühr, Entgelt]\n  foerderung: [Zuschuss, gebühr]\n  leer: []\n",
+        encoding="utf-8",
+    )
+    synonyms, problems = load_synonym_file(path, tmp_path)
+    assert synonyms["kosten"] == ("Gebühr", "Entgelt") and synonyms["foerderung"] == ("Zuschuss",)
+    assert [(p.line, p.message.split(";")[0]) for p in problems] == [
+        (3, "'gebühr' is listed for 'foerderung' and for 'kosten' (line 2)"),
+        (4, "'leer': give a word and a list of other words for it"),
+    ]
+    path.write_text("- nur eine Liste\n", encoding="utf-8")
+    assert [p.line for p in load_synonym_file(path, tmp_path)[1]] == [1]
