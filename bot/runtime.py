@@ -341,6 +341,7 @@ class KleinstadtBot:
             log.warning("encryption housekeeping failed, will retry: %s", exc)
 
     async def _run_startup_hooks(self) -> None:
+        from bot.profile import present_bot
         from commands.registry import REGISTRY
 
         for hook in REGISTRY.startup:
@@ -348,6 +349,7 @@ class KleinstadtBot:
                 await hook(self.dispatcher.services)
             except Exception:
                 log.exception("startup hook %s failed", getattr(hook, "__name__", hook))
+        await present_bot(self.client, self.settings, self.repo)  # name and avatar; never raises
 
     async def close(self) -> None:
         if self.stopped.is_set():

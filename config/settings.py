@@ -35,6 +35,17 @@ MXID_RE = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 SERVER_RE = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 
 
+DEFAULT_AVATAR = Path(__file__).resolve().parent / "data" / "avatar.png"  # tools/draw_avatar.py
+AVATAR_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+}
+AVATAR_MAX_BYTES = 1024 * 1024
+
+
 class ConfigError(Exception):
     """Invalid configuration. ``problems`` holds one readable line per problem."""
 
@@ -123,6 +134,10 @@ class Settings(BaseSettings):
     space_name: str = "Kleinstadtakademie"
     tandem_encrypted: bool = True
     content_dir: Path | None = None  # FAQ and modules; None: the shipped config/content
+    # How the bot presents itself, set at start where the profile on the server differs;
+    # None leaves that part of the profile as it is.
+    display_name: str | None = "Kleinstadtakademie"
+    avatar: Path | None = DEFAULT_AVATAR
 
     _yaml_file: Path | None = None
 
@@ -188,6 +203,26 @@ class Settings(BaseSettings):
     def _prefix_is_short(cls, value: str) -> str:
         if not value or len(value) > 3 or any(c.isspace() for c in value):
             raise ValueError("expected 1 to 3 characters without spaces, such as !")
+        return value
+
+    @field_validator("display_name")
+    @classmethod
+    def _display_name_is_one_line(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or len(value) > 100 or "\n" in value):
+            raise ValueError("expected one line of 1 to 100 characters, such as Kleinstadtakademie")
+        return value
+
+    @field_validator("avatar")
+    @classmethod
+    def _avatar_is_a_small_image(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        if value.suffix.lower() not in AVATAR_TYPES:
+            raise ValueError("expected a PNG, JPEG, GIF or WebP file (by its name's ending)")
+        if not value.is_file():
+            raise ValueError("file not found; give the path of an image, or null to keep the avatar")
+        if value.stat().st_size > AVATAR_MAX_BYTES:
+            raise ValueError("expected an image of at most 1 MB")
         return value
 
     @model_validator(mode="after")

@@ -111,3 +111,15 @@ class RuntimeStateRepository:
 
     async def clear_undecryptable_notice(self, room_id: str) -> None:
         await self.db.execute("DELETE FROM undecryptable_notices WHERE room_id = ?", (room_id,))
+
+    # the bot's avatar ---------------------------------------------------------------------
+    async def uploaded_avatar(self) -> tuple[str, str] | None:
+        """(SHA-256 of the image, its mxc:// URI) of the avatar uploaded last, if any."""
+        raw = await self._get("avatar")
+        if not raw:
+            return None
+        data = json.loads(raw)
+        return data["sha256"], data["mxc"]
+
+    async def save_uploaded_avatar(self, sha256: str, mxc: str) -> None:
+        await self._set("avatar", json.dumps({"sha256": sha256, "mxc": mxc}))

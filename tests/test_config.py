@@ -263,3 +263,30 @@ def test_config_that_is_not_utf8_is_named_as_such(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_settings(file)
     assert info.value.problems == [f"config: {file} is not UTF-8 text"]
+
+
+def test_the_bot_presents_itself_as_the_academy_by_default():
+    from config.settings import DEFAULT_AVATAR, Settings
+
+    settings = Settings()
+    assert settings.display_name == "Kleinstadtakademie"
+    assert settings.avatar == DEFAULT_AVATAR and DEFAULT_AVATAR.read_bytes().startswith(b"\x89PNG")
+
+
+def test_display_name_and_avatar_problems_are_one_line_each(tmp_path):
+    big = tmp_path / "gross.png"
+    big.write_bytes(b"\x89PNG" + b"\0" * (1024 * 1024 + 1))
+    for avatar, expected in [
+        (tmp_path / "fehlt.png", "file not found"),
+        (tmp_path / "wappen.svg", "PNG, JPEG, GIF or WebP"),
+        (big, "at most 1 MB"),
+    ]:
+        file = write_config(tmp_path / "c.yaml", {"avatar": str(avatar), "display_name": " "})
+        with pytest.raises(ConfigError) as info:
+            load_settings(file)
+        by_key = {line.split(":", 1)[0]: line for line in info.value.problems}
+        assert set(by_key) == {"avatar", "display_name"}
+        assert expected in by_key["avatar"] and "1 to 100 characters" in by_key["display_name"]
+    # null leaves the profile as it is
+    settings = load_settings(write_config(tmp_path / "c.yaml", {"avatar": None, "display_name": None}))
+    assert settings.avatar is None and settings.display_name is None
