@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import unicodedata
 from array import array
 from bisect import bisect_left
@@ -312,8 +313,7 @@ class TownIndex:
         self._by_ags = array("H")
         self._plz_sorted = array("I")
         self._by_plz = array("H")
-        self.fuzzy_buckets: dict[str, list[str]] = {}
-        self.fuzzy_lengths: dict[int, list[str]] = {}
+        self._fuzzy_tables: tuple[dict[str, list[str]], dict[int, list[str]]] | None = None
         for town in towns:
             self.add(town)
         self.finish()
@@ -362,14 +362,14 @@ class TownIndex:
         official = town.name_official.split(",", 1)[0].strip() or town.name
         tokens = _tokens_cached
         words = tokens(town.name)
-        name = " ".join(words)
+        name = sys.intern(" ".join(words))  # one string object for the key and the list
+        self._add(self.primary, name, i)
         self._name.append(name)
         variants = (town.name,) if official == town.name else (town.name, official)
         additions = town.additions
         if len(variants) == 1 and not additions and len(words) == 1:  # most towns: "Arkebek"
-            self._add(self.primary, name, i)
             return
-        whole: set[str] = set()
+        whole: set[str] = {name}
         for variant in variants:
             w = tokens(variant)
             for form in (w, _strip_designations(w)):
@@ -424,16 +424,19 @@ class TownIndex:
         order = sorted(range(len(self._plz)), key=self._plz.__getitem__)
         self._by_plz = array("H", order)
         self._plz_sorted = array("I", (self._plz[i] for i in order))
-        self.fuzzy_buckets = {}
-        self.fuzzy_lengths = {}
-        seen: set[str] = set()
-        for table in (self.primary, self.secondary, self.short_forms):
-            for key in table:
-                if key in seen:
-                    continue
-                seen.add(key)
-                self.fuzzy_buckets.setdefault(key[:1], []).append(key)
-                self.fuzzy_lengths.setdefault(len(key), []).append(key)
+        self._fuzzy_tables = None  # built by the first typo search
+
+    def _typo_tables(self) -> tuple[dict[str, list[str]], dict[int, list[str]]]:
+        """Every name key by first letter and by length, for typo search. Built on first use, like
+        the rapidfuzz import it goes with: most answers never need them."""
+        if self._fuzzy_tables is None:
+            by_letter: dict[str, list[str]] = {}
+            by_length: dict[int, list[str]] = {}
+            for key in dict.fromkeys([*self.primary, *self.secondary, *self.short_forms]):
+                by_letter.setdefault(key[:1], []).append(key)
+                by_length.setdefault(len(key), []).append(key)
+            self._fuzzy_tables = (by_letter, by_length)
+        return self._fuzzy_tables
 
     # --- per town ------------------------------------------------------------------------------
 
@@ -492,12 +495,13 @@ class TownIndex:
         names of about the same length (a typo changes the length by one or two)."""
         from rapidfuzz import fuzz, process  # imported on first use: 3 MB start-up does not need
 
-        bucket = self.fuzzy_buckets.get(key[:1], [])
+        by_letter, by_length = self._typo_tables()
+        bucket = by_letter.get(key[:1], [])
         found = process.extract(key, bucket, scorer=fuzz.ratio, limit=limit, score_cutoff=cutoff)
         if fallback and (not found or found[0][1] < CERTAIN_SCORE):
             near: list[str] = []
             for length in range(len(key) - 2, len(key) + 3):
-                near += self.fuzzy_lengths.get(length, ())
+                near += by_length.get(length, ())
             more = process.extract(key, near, scorer=fuzz.ratio, limit=limit, score_cutoff=cutoff)
             merged = {k: sc for k, sc, _ in found}
             for k, sc, _ in more:
