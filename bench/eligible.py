@@ -247,12 +247,14 @@ def main() -> int:
     parser.add_argument("--first-answer", action="store_true", help="also measure through Synapse")
     parser.add_argument("--starts", type=int, default=6, help="restarts measured with --first-answer")
     parser.add_argument("--misses", action="store_true", help="list the tuning half's misses")
+    parser.add_argument("--no-lookup", action="store_true", help="skip parts 1 and 2 (with --first-answer)")
     parser.add_argument("--data", help="folder for Synapse and bot data (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     args = parser.parse_args()
-    rows = parse_register_csv(SHIPPED_CSV.read_text(encoding="utf-8"))
-    index = lookup(rows)
-    name_evaluation(index, args.misses)
+    if not args.no_lookup:
+        rows = parse_register_csv(SHIPPED_CSV.read_text(encoding="utf-8"))
+        index = lookup(rows)
+        name_evaluation(index, args.misses)
     if args.first_answer:
         asyncio.run(first_answer(args))
     return 0
