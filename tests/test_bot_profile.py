@@ -66,7 +66,7 @@ async def repo(tmp_path):
 
 
 async def present(client: FakeProfileClient, repo: RuntimeStateRepository, **settings: Any) -> None:
-    await present_bot(client, Settings(**settings), repo)  # type: ignore[arg-type]
+    await present_bot(client, Settings(**settings), repo)
 
 
 async def test_name_and_shipped_avatar_are_set_and_the_image_is_uploaded_once(repo):
@@ -89,7 +89,7 @@ async def test_a_new_image_is_uploaded_and_none_leaves_the_profile_alone(repo, t
     other = tmp_path / "wappen.png"
     other.write_bytes(DEFAULT_AVATAR.read_bytes() + b"\0")  # a different file
     await present(client, repo, avatar=other, display_name="Kleinstadtakademie Nord")
-    assert client.avatar_url == "mxc://localhost/upload2" and client.displayname.endswith("Nord")
+    assert client.avatar_url == "mxc://localhost/upload2" and client.displayname == "Kleinstadtakademie Nord"
     client.sets.clear()
     client.displayname, client.avatar_url = "von Hand", "mxc://localhost/von-hand"
     await present(client, repo, avatar=None, display_name=None)

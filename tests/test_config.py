@@ -35,7 +35,7 @@ def test_yaml_values_are_read(tmp_path):
     )
     settings = load_settings(file)
     assert settings.homeserver == "https://matrix.example.org"  # trailing slash removed
-    assert settings.password.get_secret_value() == SECRET
+    assert settings.password is not None and settings.password.get_secret_value() == SECRET
     assert SECRET not in repr(settings)
     assert settings.coordinators == ["@anna:example.org"]
     assert settings.sync.timeout_ms == 5000

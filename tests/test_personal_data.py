@@ -59,7 +59,7 @@ async def _everything_a_coordinator_does(bot: LocalBot) -> int:
     await bot.say(f"!zentralort setzen 12070424 mittelzentrum abgestimmt mit {KOORD}", sender=OTHER)
     await bot.say(f"!tandem anlegen {ANNA} {BEN} Innenstadt", sender=KOORD)
     await bot.say("!thema anlegen Wohnen", sender=KOORD)
-    tandem = (await bot.db.fetchone("SELECT id FROM tandems"))["id"]
+    [(tandem,)] = await bot.db.fetchall("SELECT id FROM tandems")
     await bot.say(f"!tandem pausieren {tandem}", sender=KOORD)
     if await bot.db.fetchone("SELECT 1 FROM sqlite_master WHERE name = 'checkin_answers'"):
         await bot.db.execute(

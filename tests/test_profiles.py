@@ -76,6 +76,7 @@ async def test_delete_needs_confirmation_and_then_leaves_nothing(tmp_path):
         assert await _rows_mentioning(bot.db, ANNA) == []
         # the tandem record keeps towns and topic, and the partner
         row = await bot.db.fetchone("SELECT user_a, user_b, town_a FROM tandems")
+        assert row is not None
         assert row["user_a"] is None and row["user_b"] == "@ben:localhost" and row["town_a"] == "Wittenberge"
         assert "kein Profil" in await bot.text("!profil", sender=ANNA)
     finally:

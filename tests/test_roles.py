@@ -85,7 +85,7 @@ class FakeClient:
 def resolver(create: dict[str, Any], levels: dict[str, Any]) -> tuple[RoleResolver, FakeClient]:
     client = FakeClient(create, levels)
     settings = Settings(coordinators=["@gelistet:x.org"], coordination_room=ROOM)
-    return RoleResolver(settings, client), client  # type: ignore[arg-type]
+    return RoleResolver(settings, client), client
 
 
 async def test_creators_of_a_version_12_coordination_room_are_coordinators():

@@ -14,6 +14,12 @@ from tests.local_bot import make_local_bot
 COORDINATOR = "@koordination:localhost"
 
 
+def housing_label() -> str:
+    topic = default_topics().match("Wohnen")
+    assert topic is not None
+    return topic.label("de")
+
+
 async def test_local_matrix_creates_one_room_per_key(local_bot):
     matrix = local_bot.matrix
     first = await matrix.create_room(name="Tandem A ⇄ B", txn_key="tandem-1-20261201T090000")
@@ -35,13 +41,12 @@ def test_alias_keeps_keys_and_bots_apart():
 async def test_topic_channel_create_retried_after_a_lost_answer_reuses_the_room(tmp_path):
     bot = await make_local_bot(tmp_path, roles={COORDINATOR: Role.COORDINATOR})
     try:
-        label = default_topics().match("Wohnen").label("de")
+        label = housing_label()
         # the first attempt made the room, then its answer was lost before the channel was recorded
         made = await bot.matrix.create_room(name=label, txn_key=f"topic-{fold(label)}")
         rooms = len(bot.matrix.rooms)
         await bot.say("!thema anlegen Wohnen", sender=COORDINATOR)
-        row = await bot.db.fetchone("SELECT room_id FROM topic_channels")
-        assert row["room_id"] == made
+        assert [tuple(r) for r in await bot.db.fetchall("SELECT room_id FROM topic_channels")] == [(made,)]
         assert len(bot.matrix.rooms) == rooms + 1  # only the academy Space is new
     finally:
         await bot.db.close()
@@ -88,7 +93,7 @@ async def test_an_alias_taken_by_someone_else_is_not_mistaken_for_the_bots_room(
 async def test_topic_channel_retried_through_synapse_gets_the_first_room(make_bot, make_user):
     coordinator = await make_user("koordination")
     bot = await make_bot(coordinators=[coordinator.user_id])
-    label = default_topics().match("Wohnen").label("de")
+    label = housing_label()
     made = await bot.bot.matrix.create_room(name=label, txn_key=f"topic-{fold(label)}")
     rooms = await _joined(bot)
     dm = await coordinator.dm(bot.user_id)

@@ -109,7 +109,7 @@ async def test_failing_migration_rolls_back_completely(tmp_path):
         assert await database.version() == 1
         tables = {r[0] for r in await database.fetchall("SELECT name FROM sqlite_master WHERE type='table'")}
         assert "kept" in tables and "half" not in tables
-        assert (await database.fetchone("SELECT count(*) FROM kept"))[0] == 0
+        assert [tuple(r) for r in await database.fetchall("SELECT count(*) FROM kept")] == [(0,)]
         # the connection is usable afterwards: no transaction left open
         assert await database.migrate([Migration(1, "good", good)]) == 1
     finally:
@@ -282,7 +282,8 @@ async def test_session_is_tied_to_user_and_homeserver(db):
     assert await repo.load_session("@other:example.org", "https://example.org") is None
     assert await repo.load_session("@bot:example.org", "https://other.example.org") is None
     await repo.save_session(Session("@bot:example.org", "DEVICE1", "token-2", "https://example.org"))
-    assert (await repo.load_session("@bot:example.org", "https://example.org")).access_token == "token-2"
+    again = await repo.load_session("@bot:example.org", "https://example.org")
+    assert again is not None and again.access_token == "token-2"
 
 
 async def test_sync_token_and_forget_session(db):
