@@ -208,3 +208,20 @@ def test_csv_import_writes_abbreviations_out():
     fields[1] = "Weilheim i.OB"
     town = parse_register_csv("\r\n".join([header, ",".join(fields)]) + "\r\n")[0]
     assert town.name == "Weilheim in Oberbayern"
+
+
+async def test_migration_writes_out_the_names_of_an_older_database(tmp_path):
+    from storage.database import discover_migrations
+    from storage.migrations.m0006_common_names import DESCRIPTION
+
+    mine = next(m for m in discover_migrations() if m.description == DESCRIPTION)
+    db = await Database(tmp_path / "old.db").open(migrate=False)
+    try:
+        await db.migrate(until=mine.version - 1)
+        await db.execute("UPDATE municipalities SET name = 'Neustadt a.d.Aisch' WHERE ags = '09575153'")
+        await db.migrate()
+        town = present(await MunicipalityRepository(db).get("09575153"))
+        assert (town.name, town.name_official) == ("Neustadt an der Aisch", "Neustadt a.d.Aisch, St")
+        assert present(await MunicipalityRepository(db).get("05970004")).name == "Bad Berleburg"
+    finally:
+        await db.close()
