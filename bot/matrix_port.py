@@ -47,6 +47,12 @@ def _check(response: Any, what: str) -> Any:
     return response
 
 
+def _creator_listed_refused(response: Any) -> bool:
+    """The homeserver refused a room because its creator is listed in the power levels (room
+    version 12 and later: "Creator user … must not appear in content.users")."""
+    return isinstance(response, RoomCreateError) and "creator" in (response.message or "").lower()
+
+
 class NioMatrix:
     def __init__(self, client: AsyncClient, sender: MessageSender):
         self.client = client
@@ -98,11 +104,12 @@ class NioMatrix:
                     "content": {"algorithm": "m.megolm.v1.aes-sha2"},
                 }
             )
+        unknown_version = False
         if power_levels and "users" in power_levels:
             version = room_version or await self.default_room_version()
             if creators_are_privileged(version):
-                users = {u: lvl for u, lvl in power_levels["users"].items() if u != self.user_id}
-                power_levels = {**power_levels, "users": users}
+                power_levels = self._without_creator(power_levels)
+            unknown_version = version is None
         alias = room_key_alias(self.user_id, txn_key) if txn_key else None
         if txn_key:
             state += [
@@ -124,6 +131,10 @@ class NioMatrix:
             )
 
         response = await create(alias)
+        if unknown_version and power_levels and _creator_listed_refused(response):
+            # the default version was unknown and gives creators unlimited power after all
+            power_levels = self._without_creator(power_levels)
+            response = await create(alias)
         if isinstance(response, RoomCreateError) and alias and response.status_code == "M_ROOM_IN_USE":
             existing = await self._made_with_key(alias, txn_key or "")
             if existing is not None:
@@ -135,6 +146,10 @@ class NioMatrix:
         if isinstance(response, RoomCreateError):
             raise MatrixError(f"creating room {name!r}: {response.message}", response.status_code)
         return response.room_id
+
+    def _without_creator(self, power_levels: dict[str, Any]) -> dict[str, Any]:
+        users = {u: lvl for u, lvl in power_levels["users"].items() if u != self.user_id}
+        return {**power_levels, "users": users}
 
     async def _made_with_key(self, alias: str, key: str) -> str | None:
         """The room behind ``#alias`` if the bot made it with ``key`` and finished setting it up."""
