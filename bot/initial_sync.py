@@ -39,7 +39,9 @@ class _Reader:
         self.pos = 0
 
     def skip(self) -> None:
-        self.pos = _WHITESPACE.match(self.text, self.pos).end()
+        match = _WHITESPACE.match(self.text, self.pos)
+        assert match is not None  # the pattern also matches nothing
+        self.pos = match.end()
 
     def expect(self, char: str) -> None:
         self.skip()
