@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import pytest
 
@@ -327,3 +328,33 @@ async def test_find_towns_api_statuses(local_bot):
     assert (await find_towns(services, "Berlebg")).status == "suggestions"
     assert (await find_towns(services, "qqqqzzzz")).status == "not_found"
     assert (await find_towns(services, "")).status == "not_found"
+
+
+INFORMAL = re.compile(r"\b(du|dich|dir|dein\w*|euch|euer|eure\w*|schreib|gib|nimm|meintest)\b", re.IGNORECASE)
+
+
+async def test_german_answers_say_sie_and_einwohnerinnen_und_einwohner(local_bot):
+    """Every kind of German !berechtigt answer: formal address, one gender-fair form."""
+    queries = [
+        "",
+        "Bad Berleburg",
+        "München",
+        "Hallenberg",
+        "Arkebek",
+        "Neuenkirchen",
+        "Berlebg",
+        "qqqqzzzz",
+        "12000",
+        "4999 Einwohner",
+        "1.2.3",
+        "1234567",
+        "57319",
+        "01234",
+        "99.999.999",
+    ]
+    for i, query in enumerate(queries):
+        text = await local_bot.text(f"!berechtigt {query}".strip(), sender=f"@amt{i}:localhost")
+        assert not INFORMAL.search(text), (query, text)
+        # one form throughout; "57.319 Einwohner" is the command's own syntax in an example
+        rest = re.sub(r"Einwohnerinnen und Einwohnern?|\d Einwohner(?=\n|$)", "", text)
+        assert not re.search(r"\bEinwohnern?\b", rest), (query, text)
