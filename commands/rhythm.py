@@ -22,6 +22,8 @@ from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 
+from commands.parsing import is_digits
+
 Kind = Literal["weekly", "monthly", "once"]
 WEEKDAYS_CRON = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 ORDINALS_CRON = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 5: "5th", -1: "last"}
@@ -144,12 +146,12 @@ ORDINAL_WORDS = {
     "letzten": -1, "letzte": -1, "letzter": -1, "last": -1,
 }  # fmt: skip
 FILLER = {"am", "um", "jeden", "jede", "jedes", "on", "at", "the", "every", "each", "alle", "im", "in", "uhr"}
-TIME = re.compile(r"^(\d{1,2})(?:[:.](\d{2}))?(am|pm|h|uhr)?$")
-DAY_OF_MONTH = re.compile(r"^(\d{1,2})(?:\.|st|nd|rd|th)$")
+TIME = re.compile(r"^([0-9]{1,2})(?:[:.]([0-9]{2}))?(am|pm|h|uhr)?$")
+DAY_OF_MONTH = re.compile(r"^([0-9]{1,2})(?:\.|st|nd|rd|th)$")
 
 
 def _ascii_int(word: str) -> int | None:
-    return int(word) if word.isascii() and word.isdigit() else None
+    return int(word) if is_digits(word) else None
 
 
 def parse_rhythm(text: str) -> Rhythm:

@@ -330,3 +330,20 @@ async def test_eligibility_reads_an_inhabitant_count_in_ascii_digits(local_bot, 
     [answer] = await local_bot.say(f"!berechtigt {query}")
     assert answer.reply.template == "eligible_number"
     assert answer.reply.data["population"] == 12000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "alle 2 Wochen dienstags ١٠ Uhr",
+        "monatlich am ١٥. um 9 Uhr",
+        "alle ٢ Wochen dienstags 10 Uhr",
+        "weekly tuesday 1０:00",
+    ],
+)
+def test_check_in_rhythms_read_only_ascii_digits(text):
+    from commands.rhythm import RhythmError, parse_rhythm
+
+    with pytest.raises(RhythmError):
+        parse_rhythm(text)
+    assert parse_rhythm(text.translate(str.maketrans("١٠٥٢０", "10520"))).hour in (9, 10)
