@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from commands.context import Context, Role
 from commands.registry import Arg, command
+from config.catalogs import N_, NP_
 from commands.towns_search import MAX_QUERY_LENGTH, NumberReading, SearchResult, find_towns, town_index
 from storage.municipalities import (
     CENTRAL_FUNCTIONS,
@@ -125,7 +126,7 @@ def _town_data(town: Municipality) -> dict[str, Any]:
 
 
 def _examples(ctx: Context) -> list[str]:
-    word = ctx.prefix + ELIGIBLE.display_name(ctx.locale)
+    word = ctx.invocation(ELIGIBLE)
     return [f"{word} Bad Berleburg", f"{word} Neustadt, Holstein", f"{word} 12000"]
 
 
@@ -153,7 +154,7 @@ async def answer_for(ctx: Context, town: Municipality, matched_by: str, query: s
         "plz": query if matched_by == "plz" else None,
         # a lookup by key shows the register's own spelling of the name too
         "official": town.name_official if matched_by in ("ags", "ars") else None,
-        "word": ctx.prefix + ELIGIBLE.display_name(ctx.locale),
+        "word": ctx.invocation(ELIGIBLE),
         "central": None,
         "verband": None,
         "source": await _source(ctx),
@@ -182,7 +183,7 @@ async def answer_for(ctx: Context, town: Municipality, matched_by: str, query: s
 async def _number_answer(ctx: Context, query: str, number: NumberReading) -> None:
     """A query of digits that is no key of a town: a number of inhabitants, or a clear refusal
     that says what is wrong and how to write it."""
-    word = ctx.prefix + ELIGIBLE.display_name(ctx.locale)
+    word = ctx.invocation(ELIGIBLE)
     examples = _examples(ctx)
     if number.kind in ("ags", "ars"):
         await ctx.reply("eligible_not_found", query=query, key=True, examples=examples)
@@ -237,20 +238,14 @@ async def _number_answer(ctx: Context, query: str, number: NumberReading) -> Non
     "eligible",
     aliases={"de": ["berechtigt"], "en": ["eligible"]},
     group="towns",
-    args=[Arg("query", "text", required=False, label={"de": "Gemeinde", "en": "town"})],
-    summary={
-        "de": "Sagt, ob eine Gemeinde bei der Kleinstadtakademie mitmachen kann.",
-        "en": "Tells whether a town can take part in the Kleinstadtakademie.",
-    },
-    help={
-        "de": "Geben Sie den Namen der Gemeinde ein (Umlaute und Tippfehler sind kein Problem), "
-        "bei Bedarf mit Kreis oder Land. Auch der Gemeindeschlüssel (AGS), die Postleitzahl oder "
-        "eine Einwohnerzahl (18400 oder 18.400) gehen. Die Zahlen stammen aus dem amtlichen "
-        "Gemeindeverzeichnis.",
-        "en": "Give the town's name (umlauts and typos are fine), with its Kreis or Land if needed. "
-        "The municipality key (AGS), the postcode or a number of inhabitants work too. The "
-        "figures come from the official municipality register.",
-    },
+    args=[Arg("query", "text", required=False, label=NP_("usage", "Gemeinde"))],
+    summary=N_("Sagt, ob eine Gemeinde bei der Kleinstadtakademie mitmachen kann."),
+    help=N_(
+        "Geben Sie den Namen der Gemeinde ein (Umlaute und Tippfehler sind kein Problem), bei "
+        "Bedarf mit Kreis oder Land. Sie können auch den Gemeindeschlüssel (AGS), die Postleitzahl "
+        "oder eine Einwohnerzahl (18400 oder 18.400) angeben. Die Zahlen stammen aus dem amtlichen "
+        "Gemeindeverzeichnis."
+    ),
     examples=[
         "berechtigt Bad Berleburg",
         "berechtigt Neustadt, Holstein",
@@ -276,7 +271,7 @@ async def eligible(ctx: Context, query: str | None = None) -> None:
             return
         await ctx.reply("eligible_not_found", query=query, key=False, examples=_examples(ctx))
         return
-    word = ctx.prefix + ELIGIBLE.display_name(ctx.locale)
+    word = ctx.invocation(ELIGIBLE)
     if result.status == "exact":
         await ctx.reply("eligible_answer", **await answer_for(ctx, result.towns[0], result.matched_by, query))
         return
@@ -311,22 +306,16 @@ central_place = command(
     aliases={"de": ["zentralort"], "en": ["centralplace"]},
     group="towns",
     role=Role.COORDINATOR,
-    summary={
-        "de": "Zentralörtliche Funktion einer Gemeinde vermerken (für Gemeinden unter 5.000).",
-        "en": "Record a town's central-place function (for towns under 5,000).",
-    },
-    help={
-        "de": "Das Gemeindeverzeichnis kennt die zentralörtliche Funktion nicht. Hier vermerken Sie "
-        "sie aus dem Regionalplan des Landes, mit Begründung. Funktionen: "
-        + ", ".join(CENTRAL_FUNCTIONS)
-        + ".",
-        "en": "The register does not know the central-place function. Record it here from the "
-        "Land's regional plan, with a reason. Functions: " + ", ".join(CENTRAL_FUNCTIONS) + ".",
-    },
+    summary=N_("Vermerkt die zentralörtliche Funktion einer Gemeinde (für Gemeinden unter 5.000)."),
+    help=N_(
+        "Das Gemeindeverzeichnis kennt die zentralörtliche Funktion nicht. Hier vermerken Sie sie "
+        "aus dem Regionalplan des Landes, mit Begründung. Funktionen: %(functions)s."
+    ),
+    text_values={"functions": ", ".join(CENTRAL_FUNCTIONS)},
     examples=[
-        "zentralort setzen 07231001 grundzentrum_mz Regionalplan Trier 2024",
-        "zentralort löschen 07231001",
-        "zentralort liste",
+        N_("zentralort setzen 07231001 grundzentrum_mz Regionalplan Trier 2024"),
+        N_("zentralort löschen 07231001"),
+        N_("zentralort liste"),
     ],
 )(None)  # no handler of its own: the dispatcher shows the subcommands
 
@@ -348,11 +337,11 @@ async def _one_town(ctx: Context, town: str) -> Municipality | None:
 @central_place.subcommand(
     "set",
     aliases={"de": ["setzen"], "en": ["set"]},
-    summary={"de": "Funktion vermerken, mit Begründung.", "en": "Record the function, with a reason."},
+    summary=N_("Vermerkt die Funktion, mit Begründung."),
     args=[
-        Arg("town", label={"de": "AGS", "en": "AGS"}),
-        Arg("function", label={"de": "funktion", "en": "function"}),
-        Arg("reason", "text", label={"de": "begründung", "en": "reason"}),
+        Arg("town", label=NP_("usage", "AGS")),
+        Arg("function", label=NP_("usage", "Funktion")),
+        Arg("reason", "text", label=NP_("usage", "Begründung")),
     ],
 )
 async def central_set(ctx: Context, town: str, function: str, reason: str) -> None:
@@ -390,8 +379,8 @@ async def central_set(ctx: Context, town: str, function: str, reason: str) -> No
 @central_place.subcommand(
     "clear",
     aliases={"de": ["löschen", "loeschen", "entfernen"], "en": ["clear"]},
-    summary={"de": "Vermerk wieder entfernen.", "en": "Remove the record."},
-    args=[Arg("town", label={"de": "AGS", "en": "AGS"})],
+    summary=N_("Entfernt den Vermerk wieder."),
+    args=[Arg("town", label=NP_("usage", "AGS"))],
 )
 async def central_clear(ctx: Context, town: str) -> None:
     found = await _one_town(ctx, town)
@@ -404,7 +393,7 @@ async def central_clear(ctx: Context, town: str) -> None:
 @central_place.subcommand(
     "list",
     aliases={"de": ["liste"], "en": ["list"]},
-    summary={"de": "Alle Vermerke zeigen.", "en": "Show all records."},
+    summary=N_("Zeigt alle Vermerke."),
 )
 async def central_list(ctx: Context) -> None:
     repo = MunicipalityRepository(ctx.db)
