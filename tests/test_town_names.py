@@ -15,6 +15,8 @@ from collections import Counter
 from itertools import pairwise
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from commands.registry import REGISTRY
 from commands.towns_search import CACHE_KEY, TownIndex, find_towns, prepare_index, read_number
@@ -342,3 +344,13 @@ async def test_find_towns_reads_only_the_rows_it_answers_with(local_bot):
     found = await find_towns(local_bot.services, "Neuenkirchen")
     assert found.status == "ambiguous" and [t.ags for t in found.towns] == found.ags
     assert all(t.name == "Neuenkirchen" for t in found.towns)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=120) | st.from_regex(r"[0-9 .,'²\u202f]{0,20}( Einwohner)?", fullmatch=True))
+def test_any_text_is_read_without_an_exception(index, text):
+    reading = read_number(text)
+    assert reading is None or reading.kind in ("ags", "ars", "plz", "count", "invalid")
+    found = index.search(text)
+    assert found.status in ("exact", "ambiguous", "suggestions", "not_found")
+    assert found.status != "exact" or len(found.ags) == 1
