@@ -18,6 +18,8 @@ def _topic_labels(module: Module, locale: str) -> list[str]:
 
 
 def _module_data(module: Module, locale: str, full: bool = False) -> dict:
+    """What a template may show of a module: never its ``notes`` or ``unknown`` (author fields);
+    ``duration`` and ``audience`` are empty when the sources do not give them."""
     first = module.first_section
     sections = module.sections if full else module.sections[:1]
     return {
@@ -48,10 +50,11 @@ def _short(module: Module) -> dict:
         "en": "The academy's learning and exchange modules.",
     },
     help={
-        "de": "Ohne Angabe: alle Module nach Thema. Mit Kürzel oder Titelwörtern: die Kurzfassung mit "
-        "Format, Dauer und Zielgruppe. Mit „ganz“ dahinter: das ganze Modul.",
-        "en": "Without an argument: all modules by topic. With an id or title words: the excerpt with "
-        'format, duration and audience. Add "full" for the whole module.',
+        "de": "Ohne Angabe: alle Module nach Thema. Mit Kürzel oder Wörtern aus dem Titel: die "
+        "Kurzfassung mit Format, Themen, erstem Abschnitt und Quelle. Mit „ganz“ dahinter: das ganze "
+        "Modul.",
+        "en": "Without an argument: all modules by topic. With an id or words from the title: the "
+        'excerpt with format, topics, first section and source. Add "full" for the whole module.',
     },
     examples=["modul", "modul lernwerkstatt", "modul digitale-lernwerkstatt ganz", "modul suche Jugend"],
 )

@@ -6,9 +6,16 @@ Layout under ``config/content/`` (or the ``content_dir`` setting):
   optional category and source).
 - ``faq/synonyms.<locale>.yaml``: ``synonyms:`` the words and phrases people use for the FAQ's
   own words, for the FAQ search.
-- ``modules/*.md``: one module per file, YAML front matter between ``---`` lines (id, title,
-  format, topics, duration, audience, summary), then the body in ``## `` sections. Modules in
-  ``modules/<locale>/*.md`` are that locale's versions; the top folder holds the German ones.
+- ``modules/*.md``: one German module per file, YAML front matter between ``---`` lines (id,
+  title, format, topics, summary, source; duration and audience, or ``unknown`` naming those the
+  sources do not give; optional ``notes`` for authors), then the body in ``## `` sections.
+  ``modules/<locale>/*.md`` are that locale's versions, with the same ids, topics and figures;
+  a module not yet translated is shown in German.
+- ``topics/<locale>.yaml`` (shipped with the package): the topic list, read by
+  ``load_topic_files``.
+
+Notes meant for authors never reach users: they belong in ``notes:``, which nothing renders, and
+the check flags phrases of author notes ("[?]", "in den Quellen …") in text that users read.
 
 ``load_content`` never raises for bad content: it returns what is valid plus one ``Problem``
 per mistake, each with the file and line so an author can find it (``file:line: message``).
@@ -24,16 +31,43 @@ from typing import Any
 
 import yaml
 
-from config.topics import TopicList, default_topics
+from config.topics import REFERENCE_LOCALE, TOPICS_DIR, Topic, TopicList
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
 LOCALES = ("de", "en")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,59}$")
 
-FAQ_FIELDS = {"id", "question", "alternatives", "answer", "tags", "category", "source"}
-FAQ_REQUIRED = ("id", "question", "answer")
-MODULE_FIELDS = {"id", "title", "format", "topics", "duration", "audience", "summary", "source"}
-MODULE_REQUIRED = ("id", "title", "format", "topics", "duration", "audience", "summary")
+FAQ_FIELDS = {"id", "question", "alternatives", "answer", "tags", "category", "source", "notes"}
+FAQ_REQUIRED = ("id", "question", "answer", "source")
+MODULE_FIELDS = {
+    "id",
+    "title",
+    "format",
+    "topics",
+    "duration",
+    "audience",
+    "summary",
+    "source",
+    "unknown",
+    "notes",
+}
+MODULE_REQUIRED = ("id", "title", "format", "topics", "summary", "source")
+MODULE_FACTS = ("duration", "audience")  # each given from the sources, or listed under 'unknown'
+TOPIC_FIELDS = {"id", "name", "description", "aliases", "notes"}
+TOPIC_REQUIRED = ("id", "name", "description")
+
+# Phrases of notes meant for content authors ("[?]" is the research notes' mark of an uncertain
+# fact). Users read what they write, so the check flags them anywhere but under 'notes:'.
+AUTHOR_NOTE = re.compile(
+    r"\[\?\]|\(\?\)|\b(?:TODO|FIXME|TBD)\b|facts\.md|\bin den Quellen\b|\bnicht belegt\b"
+    r"|\bunbelegt\b|\bin the sources\b",
+    re.IGNORECASE,
+)
+# A source line names sources; a negation or a doubt in it is an editorial remark.
+SOURCE_REMARK = re.compile(
+    r"\b(?:nicht|kein|keine|keinen|unklar|unsicher|vermutlich|not|no|unclear|uncertain|probably)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -65,15 +99,20 @@ class Section:
 
 @dataclass(frozen=True)
 class Module:
+    """One module in one locale. ``duration`` and ``audience`` are empty when the sources do not
+    give them (``unknown`` names which); ``notes`` are for authors and never rendered."""
+
     id: str
     title: str
     format: str
     topics: tuple[str, ...]
-    duration: str
-    audience: str
     summary: str
     sections: tuple[Section, ...]
-    source: str = ""
+    source: str
+    duration: str = ""
+    audience: str = ""
+    unknown: tuple[str, ...] = ()
+    notes: str = ""
     file: str = ""
 
     @property
@@ -98,7 +137,13 @@ class Content:
         return self.faq.get(locale) or self.faq.get("de") or []
 
     def modules_for(self, locale: str) -> list[Module]:
-        return self.modules.get(locale) or self.modules.get("de") or []
+        """The locale's modules in the German order; a module not yet translated in German."""
+        reference = self.modules.get(REFERENCE_LOCALE) or []
+        own = {m.id: m for m in self.modules.get(locale) or []}
+        if locale == REFERENCE_LOCALE or not own:
+            return self.modules.get(locale) or reference
+        known = {m.id for m in reference}
+        return [own.get(m.id, m) for m in reference] + [m for m in own.values() if m.id not in known]
 
 
 # --- YAML with line numbers -----------------------------------------------------------------
@@ -198,6 +243,43 @@ def markdown_problems(text: str) -> list[tuple[int, str]]:
     return sorted(found)
 
 
+# --- notes for authors and source lines ---------------------------------------------------
+
+
+def note_problems(file: str, line: int, what: str, text: str) -> list[Problem]:
+    """Author notes in text users read (one problem per line of ``text`` that has one)."""
+    found = []
+    for offset, row in enumerate(text.split("\n")):
+        match = AUTHOR_NOTE.search(row)
+        if match:
+            found.append(
+                Problem(
+                    file,
+                    line + offset,
+                    f"{what}: '{match.group(0)}' reads like a note for authors, but users would see "
+                    "it; put it under 'notes:' (never shown)",
+                )
+            )
+    return found
+
+
+def source_problems(file: str, line: int, source: Any) -> list[Problem]:
+    """A source line must be a text that names sources, without remarks."""
+    if not isinstance(source, str):
+        return [Problem(file, line, "'source' must be a text")]
+    match = AUTHOR_NOTE.search(source) or SOURCE_REMARK.search(source)
+    if match:
+        return [
+            Problem(
+                file,
+                line,
+                f"source: '{match.group(0)}' reads like a remark; name only the sources here and put "
+                "remarks under 'notes:'",
+            )
+        ]
+    return []
+
+
 # --- FAQ ------------------------------------------------------------------------------------
 
 
@@ -258,7 +340,11 @@ def load_faq_file(path: Path, root: Path) -> tuple[list[FaqEntry], list[Problem]
     for index, raw in enumerate(data["faq"], start=1):
         if not isinstance(raw, _Located):
             problems.append(
-                Problem(name, data.key_lines.get("faq", 1), f"entry {index} is not a mapping of fields")
+                Problem(
+                    name,
+                    getattr(data, "key_lines", {}).get("faq", 1),
+                    f"entry {index} is not a mapping of fields",
+                )
             )
             continue
 
@@ -286,21 +372,26 @@ def load_faq_file(path: Path, root: Path) -> tuple[list[FaqEntry], list[Problem]
                 problems.append(Problem(name, at(key), f"'{key}' must be a list of texts"))
                 values = []
             lists[key] = tuple(v.strip() for v in values if v.strip())
-        for key in ("category", "source"):
+        for key in ("category", "notes"):
             if raw.get(key) is not None and not isinstance(raw.get(key), str):
                 problems.append(Problem(name, at(key), f"'{key}' must be a text"))
+        if isinstance(raw.get("source"), str) and raw["source"].strip():
+            problems += source_problems(name, at("source"), raw["source"])
+        if isinstance(raw.get("question"), str):
+            problems += note_problems(name, at("question"), f"question of '{entry_id}'", raw["question"])
         answer = raw.get("answer")
         if isinstance(answer, str):
             # block scalars (answer: |) start one line below the key
             offset = at("answer") + (1 if "\n" in answer.strip() or answer.endswith("\n") else 0)
             for line, message in markdown_problems(answer):
                 problems.append(Problem(name, offset + line, f"answer of '{entry_id}': {message}"))
-        if len(problems) > before:
+            problems += note_problems(name, offset, f"answer of '{entry_id}'", answer)
+        if len(problems) > before or not isinstance(answer, str):
             continue
         entries.append(
             FaqEntry(
                 id=entry_id,
-                question=raw["question"].strip(),
+                question=str(raw["question"]).strip(),
                 answer=answer.strip(),
                 alternatives=lists["alternatives"],
                 tags=lists["tags"],
@@ -439,6 +530,45 @@ def load_module_file(path: Path, root: Path, topics: TopicList) -> tuple[Module 
             problems.append(Problem(name, where, f"'{key}' is missing or empty"))
     module_id = str(meta.get("id") or "").strip()
     problems += _id_problems(name, module_id, at)
+    unknown = _text_list(meta.get("unknown"))
+    if unknown is None:
+        problems.append(
+            Problem(name, at("unknown"), f"'unknown' must be a list such as [{', '.join(MODULE_FACTS)}]")
+        )
+        unknown = []
+    for item in unknown:
+        if item not in MODULE_FACTS:
+            problems.append(
+                Problem(
+                    name, at("unknown"), f"'unknown' lists '{item}'; it can list {', '.join(MODULE_FACTS)}"
+                )
+            )
+    facts: dict[str, str] = {}
+    for key in MODULE_FACTS:
+        value = meta.get(key)
+        facts[key] = str(value).strip() if isinstance(value, str | int) else ""
+        if facts[key] and key in unknown:
+            problems.append(
+                Problem(name, at(key), f"'{key}' is given and also listed under 'unknown'; keep one")
+            )
+        elif not facts[key] and key not in unknown:
+            where = at(key) if key in meta.key_lines else 1
+            problems.append(
+                Problem(
+                    name,
+                    where,
+                    f"'{key}' is missing: give it as the sources state it, or write "
+                    f"'unknown: [{key}]' if they do not",
+                )
+            )
+    if meta.get("notes") is not None and not isinstance(meta.get("notes"), str):
+        problems.append(Problem(name, at("notes"), "'notes' must be a text"))
+    for key in ("title", "format", "summary", *MODULE_FACTS):
+        if isinstance(meta.get(key), str):
+            problems += note_problems(name, at(key), f"'{key}'", meta[key])
+    if isinstance(meta.get("source"), str) and meta["source"].strip():
+        problems += source_problems(name, at("source"), meta["source"])
+    problems += note_problems(name, body_line, "text", body)
     topic_ids = _text_list(meta.get("topics"))
     if not topic_ids:
         problems.append(
@@ -475,13 +605,191 @@ def load_module_file(path: Path, root: Path, topics: TopicList) -> tuple[Module 
         title=str(meta["title"]).strip(),
         format=str(meta["format"]).strip(),
         topics=tuple(topic_ids),
-        duration=str(meta["duration"]).strip(),
-        audience=str(meta["audience"]).strip(),
         summary=summary,
         sections=tuple(sections),
-        source=str(meta.get("source") or "").strip(),
+        source=str(meta["source"]).strip(),
+        duration=facts["duration"],
+        audience=facts["audience"],
+        unknown=tuple(unknown),
+        notes=str(meta.get("notes") or "").strip(),
         file=name,
     ), []
+
+
+_FIGURE = re.compile(r"\d+(?:[.,]\d{3})*")
+
+
+def figures(module: Module) -> set[str]:
+    """Every number in what users read of a module, without thousands separators ("2.126" and
+    "2,126" are the same figure): the versions of one module must agree on them."""
+    texts = [module.title, module.format, module.duration, module.audience, module.summary]
+    texts += [text for s in module.sections for text in (s.title, s.body)]
+    return {re.sub(r"[.,]", "", found) for text in texts for found in _FIGURE.findall(text)}
+
+
+def _parity_problems(modules: dict[str, list[Module]], german_files: set[str]) -> list[Problem]:
+    """A translated module has a German original with the same topics and the same figures.
+
+    A translation has the file name and id of its original. A German module without a
+    translation is no problem: users of that locale get the German text
+    (``Content.modules_for``); ``missing_translations`` lists them."""
+    reference = {m.id: m for m in modules.get(REFERENCE_LOCALE, [])}
+    problems: list[Problem] = []
+    for locale, found in modules.items():
+        if locale == REFERENCE_LOCALE:
+            continue
+        for module in found:
+            original = reference.get(module.id)
+            if original is None and Path(module.file).name in german_files:
+                continue  # the German file has problems of its own
+            if original is None:
+                problems.append(
+                    Problem(
+                        module.file,
+                        1,
+                        f"module '{module.id}' has no German version (a file in modules/ with the same id)",
+                    )
+                )
+                continue
+            if set(module.topics) != set(original.topics):
+                problems.append(
+                    Problem(
+                        module.file, 1, f"topics differ from {original.file}: {', '.join(original.topics)}"
+                    )
+                )
+            ours, theirs = figures(module), figures(original)
+            if ours != theirs:
+                only_there = ", ".join(sorted(theirs - ours)) or "-"
+                only_here = ", ".join(sorted(ours - theirs)) or "-"
+                problems.append(
+                    Problem(
+                        module.file,
+                        1,
+                        f"figures differ from {original.file} (same facts in every language): only there "
+                        f"{only_there}; only here {only_here}",
+                    )
+                )
+    return problems
+
+
+def missing_translations(content: Content) -> dict[str, list[str]]:
+    """Per locale with modules of its own: the German module ids it has no version of."""
+    reference = [m.id for m in content.modules.get(REFERENCE_LOCALE, [])]
+    return {
+        locale: [i for i in reference if i not in {m.id for m in found}]
+        for locale, found in content.modules.items()
+        if locale != REFERENCE_LOCALE
+    }
+
+
+# --- topics ---------------------------------------------------------------------------------
+
+
+def load_topic_files(folder: Path = TOPICS_DIR, root: Path | None = None) -> tuple[TopicList, list[Problem]]:
+    """The topic list from ``folder/<locale>.yaml`` (ids as in the German file) and its problems."""
+    root = root or folder.parent
+    problems: list[Problem] = []
+    found: dict[str, dict[str, tuple[str, str, tuple[str, ...], int]]] = {}
+    files: dict[str, str] = {}
+    named: dict[str, set[str]] = {}  # every id a file names, valid entry or not
+    for path in sorted(folder.glob("*.yaml")):
+        name = _rel(path, root)
+        if path.stem not in LOCALES:
+            problems.append(
+                Problem(
+                    name,
+                    1,
+                    f"unknown locale '{path.stem}' (use {' or '.join(f'{loc}.yaml' for loc in LOCALES)})",
+                )
+            )
+            continue
+        try:
+            data = _yaml(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            problems.append(Problem(name, 1, "file is not UTF-8 text"))
+            continue
+        except yaml.YAMLError as exc:
+            problems.append(Problem(name, *_yaml_error(exc)))
+            continue
+        if not isinstance(data, _Located) or not isinstance(data.get("topics"), list):
+            problems.append(Problem(name, 1, "expected a list of topics under 'topics:'"))
+            continue
+        files[path.stem] = name
+        problems += _unknown_fields(name, data, {"source", "topics", "notes"}, data.key_lines.__getitem__)
+        if not isinstance(data.get("source"), str) or not data["source"].strip():
+            problems.append(Problem(name, data.key_lines.get("source", 1), "'source' is missing or empty"))
+        else:
+            problems += source_problems(name, data.key_lines["source"], data["source"])
+        entries = found.setdefault(path.stem, {})
+        for index, raw in enumerate(data["topics"], start=1):
+            if not isinstance(raw, _Located):
+                problems.append(
+                    Problem(name, data.key_lines["topics"], f"topic {index} is not a mapping of fields")
+                )
+                continue
+
+            def at(key: str, raw: _Located = raw) -> int:
+                return raw.key_lines.get(key, raw.line)
+
+            before = len(problems)
+            problems += _unknown_fields(name, raw, TOPIC_FIELDS, at)
+            for key in TOPIC_REQUIRED:
+                if not isinstance(raw.get(key), str) or not raw[key].strip():
+                    problems.append(Problem(name, at(key), f"topic {index}: '{key}' is missing or empty"))
+                elif key != "id":
+                    problems += note_problems(name, at(key), f"'{key}'", raw[key])
+            topic_id = str(raw.get("id") or "").strip()
+            named.setdefault(path.stem, set()).add(topic_id)
+            problems += _id_problems(name, topic_id, at)
+            if topic_id in entries:
+                problems.append(
+                    Problem(
+                        name, at("id"), f"duplicate id '{topic_id}' (first at line {entries[topic_id][3]})"
+                    )
+                )
+            aliases = _text_list(raw.get("aliases"))
+            if aliases is None:
+                problems.append(Problem(name, at("aliases"), "'aliases' must be a list of words"))
+            if len(problems) > before or aliases is None:
+                continue
+            entries[topic_id] = (raw["name"].strip(), raw["description"].strip(), tuple(aliases), at("id"))
+    reference = found.get(REFERENCE_LOCALE)
+    if reference is None:
+        problems.append(
+            Problem(_rel(folder / f"{REFERENCE_LOCALE}.yaml", root), 1, "the German topic list is missing")
+        )
+        return TopicList([]), problems
+    for locale, entries in found.items():
+        if locale == REFERENCE_LOCALE:
+            continue
+        for topic_id in sorted(reference.keys() - named.get(locale, set())):
+            problems.append(
+                Problem(
+                    files[locale],
+                    1,
+                    f"topic '{topic_id}' is missing (every locale lists the ids of "
+                    f"{files[REFERENCE_LOCALE]})",
+                )
+            )
+        for topic_id in sorted(entries.keys() - named.get(REFERENCE_LOCALE, set())):
+            problems.append(
+                Problem(
+                    files[locale],
+                    entries[topic_id][3],
+                    f"topic '{topic_id}' is not in {files[REFERENCE_LOCALE]}",
+                )
+            )
+    topics = [
+        Topic(
+            id=topic_id,
+            name={loc: e[topic_id][0] for loc, e in found.items() if topic_id in e},
+            description={loc: e[topic_id][1] for loc, e in found.items() if topic_id in e},
+            aliases=tuple(alias for e in found.values() if topic_id in e for alias in e[topic_id][2]),
+        )
+        for topic_id in reference
+    ]
+    problems.sort(key=lambda p: (p.file, p.line))
+    return TopicList(topics), problems
 
 
 # --- everything -----------------------------------------------------------------------------
@@ -490,9 +798,11 @@ def load_module_file(path: Path, root: Path, topics: TopicList) -> tuple[Module 
 def load_content(root: Path | None = None, topics: TopicList | None = None) -> tuple[Content, list[Problem]]:
     """Read and check all content below ``root``; returns what is valid and every problem."""
     root = Path(root or CONTENT_DIR)
-    topics = topics or default_topics()
     content = Content()
     problems: list[Problem] = []
+    if topics is None:  # the topics the bot uses are the shipped ones
+        topics, found = load_topic_files(TOPICS_DIR, CONTENT_DIR)
+        problems += found
     faq_dir = root / "faq"
     if not faq_dir.is_dir():
         problems.append(Problem(_rel(faq_dir, root), 1, "FAQ folder missing"))
@@ -519,7 +829,20 @@ def load_content(root: Path | None = None, topics: TopicList | None = None) -> t
             problems.append(Problem(_rel(faq_dir / "de.yaml", root), 1, "the German FAQ is missing"))
     module_dir = root / "modules"
     if module_dir.is_dir():
-        folders = [("de", module_dir)] + [(loc, module_dir / loc) for loc in LOCALES if loc != "de"]
+        folders = [(REFERENCE_LOCALE, module_dir)]
+        others = [f"modules/{loc}/" for loc in LOCALES if loc != REFERENCE_LOCALE]
+        for folder in sorted(p for p in module_dir.iterdir() if p.is_dir()):
+            if folder.name in LOCALES and folder.name != REFERENCE_LOCALE:
+                folders.append((folder.name, folder))
+            else:
+                problems.append(
+                    Problem(
+                        _rel(folder, root),
+                        1,
+                        f"unknown locale folder '{folder.name}' (German modules go directly in "
+                        f"modules/, others in {' or '.join(others)})",
+                    )
+                )
         for locale, folder in folders:
             first_file: dict[str, str] = {}
             modules: list[Module] = []
@@ -541,5 +864,7 @@ def load_content(root: Path | None = None, topics: TopicList | None = None) -> t
                 modules.append(module)
             if modules:
                 content.modules[locale] = modules
+        german_files = {path.name for path in module_dir.glob("*.md")}
+        problems += _parity_problems(content.modules, german_files)
     problems.sort(key=lambda p: (p.file, p.line))
     return content, problems

@@ -1,15 +1,24 @@
-"""The topic list (``config/content/topics.yaml``) and forgiving topic matching."""
+"""The topic list (``config/content/topics/<locale>.yaml``) and forgiving topic matching.
+
+Each locale has its own file with the same ids (German is the reference); a topic carries its
+name and description per locale and the aliases of every locale, so "Wohnen" and "housing" both
+find ``wohnen``. Reading and checking the files is done by ``config.content.load_topic_files``
+(the content check reports their problems with file and line).
+"""
 
 from __future__ import annotations
 
+import logging
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
+log = logging.getLogger(__name__)
 
-TOPICS_FILE = Path(__file__).resolve().parent / "content" / "topics.yaml"
+TOPICS_DIR = Path(__file__).resolve().parent / "content" / "topics"
+REFERENCE_LOCALE = "de"
 
 
 def fold(text: str) -> str:
@@ -28,7 +37,10 @@ class Topic:
     aliases: tuple[str, ...] = ()
 
     def label(self, locale: str) -> str:
-        return self.name.get(locale) or self.name.get("de") or self.id
+        return self.name.get(locale) or self.name.get(REFERENCE_LOCALE) or self.id
+
+    def describe(self, locale: str) -> str:
+        return self.description.get(locale) or self.description.get(REFERENCE_LOCALE) or ""
 
 
 class TopicList:
@@ -40,7 +52,7 @@ class TopicList:
             for key in (topic.id, *topic.name.values(), *topic.aliases):
                 self._keys.setdefault(fold(key), topic)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Topic]:
         return iter(self.topics)
 
     def __len__(self) -> int:
@@ -59,19 +71,14 @@ class TopicList:
         return self._keys[found[0]] if found else None
 
 
-def load_topics(path: Path = TOPICS_FILE) -> TopicList:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    topics = []
-    for entry in data.get("topics", []):
-        topics.append(
-            Topic(
-                id=str(entry["id"]),
-                name=dict(entry["name"]),
-                description=dict(entry.get("description") or {}),
-                aliases=tuple(str(a) for a in entry.get("aliases") or ()),
-            )
-        )
-    return TopicList(topics)
+def load_topics(folder: Path = TOPICS_DIR) -> TopicList:
+    """The valid topics in ``folder``; problems are logged (``content check`` lists them)."""
+    from config.content import load_topic_files  # config.content builds on this module
+
+    topics, problems = load_topic_files(folder)
+    for problem in problems:
+        log.error("topics: %s", problem)
+    return topics
 
 
 @lru_cache(maxsize=1)

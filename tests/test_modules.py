@@ -1,6 +1,16 @@
-"""!module / !modul: list by topic, excerpt, full module, search."""
+"""!module / !modul: list by topic, excerpt, full module, search; English texts; no author notes."""
 
-from config.content import load_content
+import re
+import shutil
+
+import pytest
+
+from config.content import AUTHOR_NOTE, CONTENT_DIR, load_content
+from config.topics import default_topics
+from tests.local_bot import make_local_bot
+
+COORD = "@koordination:localhost"
+ANNA, BEN = "@anna:localhost", "@ben:localhost"
 
 
 async def test_shipped_library_has_at_least_eight_valid_modules():
@@ -10,6 +20,7 @@ async def test_shipped_library_has_at_least_eight_valid_modules():
     assert len(modules) >= 8
     formats = {m.format for m in modules}
     assert {"Lernwerkstatt", "Peer-to-Peer-Austausch", "kollegiales Coaching", "Webinar"} <= formats
+    assert all(m.source for m in modules)
 
 
 async def test_list_groups_modules_by_topic(local_bot):
@@ -20,17 +31,38 @@ async def test_list_groups_modules_by_topic(local_bot):
     assert "!modul digitale-lernwerkstatt" in text
 
 
-async def test_excerpt_by_id_shows_format_duration_audience_and_first_section(local_bot):
+async def test_excerpt_shows_format_topics_first_section_and_source(local_bot):
     [message] = await local_bot.say("!modul digitale-lernwerkstatt")
     body = message.body
     assert body.startswith("Digitale Lernwerkstatt")
     assert "Format: Lernwerkstatt" in body
-    assert "Dauer: nach Absprache" in body
-    assert "Für wen:" in body
+    assert "Themen: Digitalisierung, Interkommunale Kooperation" in body
+    # duration and audience are not in the sources: no line for them, no placeholder
+    assert "Dauer" not in body and "Für wen" not in body
     assert "Worum es geht" in body  # first section
     assert "Die sechs Schritte" not in body  # later sections only in full
+    assert "Quelle: kleinstadtakademie.de (Methoden, Digitale Lernwerkstatt)" in body
     assert "!modul digitale-lernwerkstatt ganz" in body
     assert "<h4>Worum es geht</h4>" in message.html
+
+
+async def test_excerpt_shows_duration_and_audience_when_the_sources_give_them(tmp_path):
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT_DIR, root)
+    (root / "modules" / "kongress.md").write_text(
+        "---\nid: kongress\ntitle: Kleinstadt-Kongress\nformat: Kongress\ntopics: [wohnen]\n"
+        "duration: 25. und 26. Juni 2025\naudience: mehr als 300 Teilnehmende aus über 100 Städten\n"
+        "summary: Der erste Kleinstadt-Kongress in Wittenberge.\nsource: agfs-nrw.de\n---\n\n"
+        "## Worum es geht\n\nVier Themenarenen.\n",
+        encoding="utf-8",
+    )
+    bot = await make_local_bot(tmp_path, content_dir=root)
+    try:
+        body = await bot.text("!modul kongress")
+        assert "Dauer: 25. und 26. Juni 2025" in body
+        assert "Für wen: mehr als 300 Teilnehmende aus über 100 Städten" in body
+    finally:
+        await bot.db.close()
 
 
 async def test_excerpt_by_title_words_and_without_umlauts(local_bot):
@@ -43,8 +75,7 @@ async def test_full_module_has_every_section(local_bot):
     assert "Die sechs Schritte" in text
     assert "4. Vier radikale Lösungen" in text
     assert "Quelle:" in text
-    english = await local_bot.text("!module webinar full")
-    assert "Verwandte Formate" in english
+    assert "ganz" not in text.split("Quelle:")[1]  # no "whole module" hint under the whole module
 
 
 async def test_unknown_module_gets_friendly_hint(local_bot):
@@ -71,20 +102,111 @@ async def test_search_needs_words(local_bot):
     assert "!modul suche" in text  # usage with the example
 
 
-async def test_english_locale_uses_english_templates_and_german_content(tmp_path):
-    from tests.local_bot import make_local_bot
+# --- no notes for authors in what users read -------------------------------------------------
 
-    bot = await make_local_bot(tmp_path, locale="en")
+# What authors write for themselves: the check's markers, the old placeholder wording, and the
+# start of every module's and topic's notes.
+LEAKS = [AUTHOR_NOTE, re.compile(r"nach Absprache|Quellen nicht|not found|notes:", re.IGNORECASE)]
+
+
+def _note_fragments() -> list[str]:
+    content, _ = load_content()
+    notes = [m.notes for found in content.modules.values() for m in found if m.notes]
+    assert len(notes) == 10
+    return [n[:40] for n in notes]
+
+
+def _assert_clean(text: str, where: str, fragments: list[str]) -> None:
+    for pattern in LEAKS:
+        match = pattern.search(text)
+        assert match is None, f"{where}: {match.group(0) if match else ''!r}"
+    for fragment in fragments:
+        assert fragment not in text, f"{where}: notes {fragment!r}"
+
+
+async def _rendered(bot, prefix_word: str, full_word: str, search_word: str, topics: str) -> dict[str, str]:
+    lib_content, _ = load_content()
+    seen = {
+        "list": await bot.text(f"!{prefix_word}"),
+        "search": await bot.text(f"!{prefix_word} {search_word} Beteiligung"),
+        "topics": await bot.text(f"!{topics}"),
+    }
+    for module in lib_content.modules["de"]:
+        seen[module.id] = await bot.text(f"!{prefix_word} {module.id}")
+        seen[module.id + " full"] = await bot.text(f"!{prefix_word} {module.id} {full_word}")
+    return seen
+
+
+async def _tandem_welcome(bot, topic: str) -> str:
+    """The welcome of a new tandem of Anna and Ben (the one message not sent to the chat)."""
+    messages = await bot.say(f"!tandem anlegen {ANNA} {BEN} {topic}", sender=COORD)
+    [welcome] = [m.body for m in messages if m.room_id != "!dm:localhost"]
+    return welcome
+
+
+async def _welcomes(bot) -> dict[str, str]:
+    """The tandem welcome for every topic (one pair; each tandem ended before the next)."""
+    from tests.test_tandems import profiled
+
+    await profiled(bot, (ANNA, "Wittenberge", []), (BEN, "Bad Berleburg", []))
+    welcomes = {}
+    for number, topic in enumerate(default_topics(), start=1):
+        welcomes[topic.id] = await _tandem_welcome(bot, topic.id)
+        await bot.say(f"!tandem beenden {number}", sender=COORD)
+    return welcomes
+
+
+@pytest.mark.parametrize("locale", ["de"])
+async def test_no_author_notes_in_modules_topics_or_welcomes(tmp_path, locale):
+    fragments = _note_fragments()
+    bot = await make_local_bot(tmp_path, locale=locale)
     try:
-        assert "Learning and exchange modules (10)" in await bot.text("!module")
-        excerpt = await bot.text("!module webinar")
-        assert "Duration: nach Absprache" in excerpt and "!module webinar full" in excerpt
-        assert "Source:" in await bot.text("!module webinar full")
-        assert "Modules for" in await bot.text("!module search Jugend")
-        assert "I did not find" in await bot.text("!module Raumfahrt")
-        assert "Frequent questions" in await bot.text("!faq")
-        assert "Source:" in await bot.text("!faq kosten")
-        assert "All commands: !help" in await bot.text("!faq Austausch")
-        assert "questions" in await bot.text("!reload", sender="@koordination:localhost")
+        words = (
+            ("modul", "ganz", "suche", "themen") if locale == "de" else ("module", "full", "search", "topics")
+        )
+        seen = await _rendered(bot, *words)
+        welcomes = await _welcomes(bot)
     finally:
         await bot.db.close()
+    assert len(seen) == 23 and len(welcomes) == len(default_topics())
+    for where, text in {**seen, **{f"welcome {k}": v for k, v in welcomes.items()}}.items():
+        _assert_clean(text, where, fragments)
+    # the welcome names a module by title and format only, as the sources give no duration
+    assert "Pop-up-Labs (Pop-up-Lab): !modul pop-up-labs" in welcomes["innenstadt"] or locale == "en"
+
+
+async def test_notes_and_unknown_fields_never_reach_users(tmp_path):
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT_DIR, root)
+    module = root / "modules" / "webinar.md"
+    module.write_text(
+        module.read_text(encoding="utf-8").replace("notes: ", "notes: GEHEIM-NOTIZ für die Redaktion. ", 1),
+        encoding="utf-8",
+    )
+    bot = await make_local_bot(tmp_path, content_dir=root)
+    try:
+        texts = [
+            await bot.text("!modul webinar"),
+            await bot.text("!modul webinar ganz"),
+            await bot.text("!modul suche Webinar"),
+            await bot.text("!modul"),
+        ]
+        from tests.test_tandems import profiled
+
+        await profiled(bot, (ANNA, "Wittenberge", []), (BEN, "Bad Berleburg", []))
+        welcome = await _tandem_welcome(bot, "Digitalisierung")
+        assert "!modul webinar" in welcome
+    finally:
+        await bot.db.close()
+    for text in [*texts, welcome]:
+        assert "GEHEIM-NOTIZ" not in text and "unknown" not in text
+
+
+def test_topic_names_and_descriptions_exist_in_every_locale():
+    topics = default_topics()
+    assert len(topics) == 10
+    for topic in topics:
+        assert set(topic.name) == {"de", "en"} and set(topic.description) == {"de", "en"}
+        assert topic.name["de"] != topic.name["en"] or topic.id == "digitalisierung"
+    assert topics.match("housing") is topics.by_id["wohnen"]
+    assert topics.match("Wohnen") is topics.by_id["wohnen"]

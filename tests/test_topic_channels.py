@@ -19,7 +19,7 @@ async def test_create_restricted_channel_in_the_space(local_bot):
     assert rule["join_rule"] == "restricted"
     assert rule["allow"] == [{"type": "m.room_membership", "room_id": space.room_id}]
     assert ("m.space.child", room.room_id) in space.state and ("m.space.parent", space.room_id) in room.state
-    assert room.topic == "Wohnraum für alle Generationen, Bestand und Neubau"
+    assert room.topic == "Wohnen in der Kleinstadt, auch im Wandel von Digitalisierung und Mobilität"
     assert COORD in room.invited
     assert any(m.room_id == room.room_id and "Willkommen im Themenkanal" in m.body for m in messages)
     assert "ist angelegt" in messages[-1].body
