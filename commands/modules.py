@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from commands.context import Context
 from commands.faq_search import library
 from commands.registry import Arg, command
@@ -34,6 +36,32 @@ def _module_data(module: Module, locale: str, full: bool = False) -> dict:
         "more_sections": len(module.sections) - (1 if first else 0),
         "source": module.source,
     }
+
+
+def _name_words(text: str) -> tuple[str, ...]:
+    return tuple(re.findall(r"[a-z0-9]+", re.sub(r"['’]", "", fold(text))))
+
+
+def _names(module: Module) -> set[tuple[str, ...]]:
+    """The ways a module is named: its title and format, each also without or as its part in
+    parentheses ("Citizens' assembly (Bürgerrat)": "citizens assembly", "buergerrat")."""
+    names = set()
+    for text in (module.title, module.format):
+        outside = re.sub(r"\([^)]*\)", " ", text)
+        names |= {
+            _name_words(text),
+            _name_words(outside),
+            *map(_name_words, re.findall(r"\(([^)]*)\)", text)),
+        }
+    return names - {()}
+
+
+def by_name(modules: list[Module], query: str) -> Module | None:
+    """The one module whose title or format is exactly what someone typed (a format that several
+    modules share names none of them)."""
+    wanted = _name_words(query)
+    found = [m for m in modules if wanted in _names(m)]
+    return found[0] if len(found) == 1 else None
 
 
 def _short(module: Module) -> dict:
@@ -72,7 +100,7 @@ async def module_command(ctx: Context, name: str | None = None) -> None:
     words = name.split()
     full = len(words) > 1 and fold(words[-1]) in FULL_WORDS
     query = " ".join(words[:-1]) if full else name
-    module = lib.module(ctx.locale, query)
+    module = lib.module(ctx.locale, query) or by_name(modules, query)
     if module is None:
         found = lib.find_modules(ctx.locale, query, limit=3)
         clear = (

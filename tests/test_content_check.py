@@ -169,7 +169,7 @@ def test_cli_content_check_exit_codes(tmp_path, capsys):
     content, _ = load_content()
     faq = sum(len(entries) for entries in content.faq.values())
     modules = sum(len(found) for found in content.modules.values())
-    assert modules == 10  # ten German modules
+    assert modules == 20  # ten modules, German and English
     assert main(["content", "check"]) == 0
     assert f"content OK: {faq} FAQ entries, {modules} modules" in capsys.readouterr().out
     root = tmp_path / "content"

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from config.content import AUTHOR_NOTE, CONTENT_DIR, load_content
+from config.content import AUTHOR_NOTE, CONTENT_DIR, figures, load_content, missing_translations
 from config.topics import default_topics
 from tests.local_bot import make_local_bot
 
@@ -21,6 +21,22 @@ async def test_shipped_library_has_at_least_eight_valid_modules():
     formats = {m.format for m in modules}
     assert {"Lernwerkstatt", "Peer-to-Peer-Austausch", "kollegiales Coaching", "Webinar"} <= formats
     assert all(m.source for m in modules)
+
+
+def test_every_shipped_module_has_an_english_version_with_the_same_facts():
+    content, _ = load_content()
+    assert missing_translations(content) == {"en": []}
+    german = {m.id: m for m in content.modules["de"]}
+    english = {m.id: m for m in content.modules["en"]}
+    assert english.keys() == german.keys()
+    for module_id, module in english.items():
+        original = german[module_id]
+        assert module.topics == original.topics, module_id
+        assert figures(module) == figures(original), module_id
+        assert module.unknown == original.unknown, module_id
+        assert module.source == original.source, module_id
+        assert module.title != original.title or module_id == "webinar"
+        assert module.sections[0].title != original.sections[0].title  # translated, not copied
 
 
 async def test_list_groups_modules_by_topic(local_bot):
@@ -102,6 +118,75 @@ async def test_search_needs_words(local_bot):
     assert "!modul suche" in text  # usage with the example
 
 
+# --- English ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def english_bot(tmp_path):
+    bot = await make_local_bot(tmp_path, locale="en")
+    yield bot
+    await bot.db.close()
+
+
+async def test_english_list_has_english_titles_and_topic_names(english_bot):
+    text = await english_bot.text("!module")
+    assert "Learning and exchange modules (10)" in text
+    assert "Participation and democracy" in text and "Beteiligung und Demokratie" not in text
+    assert "Citizens' assembly (Bürgerrat)" in text and "!module buergerrat" in text
+    assert "Peer coaching with mutual visits" in text
+
+
+async def test_english_excerpt_and_full_module_are_english(english_bot):
+    excerpt = await english_bot.text("!module buergerrat")
+    assert excerpt.startswith("Citizens' assembly (Bürgerrat)")
+    assert "Format: participation format" in excerpt
+    assert "Topics: Participation and democracy" in excerpt
+    assert "What it is about" in excerpt and "Worum es geht" not in excerpt
+    assert "redesign of the Goetheplatz" in excerpt
+    assert "Source: vhw.de" in excerpt and "!module buergerrat full" in excerpt
+    full = await english_bot.text("!module webinar full")
+    assert "Related formats" in full and "Verwandte Formate" not in full
+    assert "Please contact the coordinators" in full
+
+
+async def test_english_module_found_by_english_words(english_bot):
+    assert (await english_bot.text("!module peer coaching")).startswith("Peer coaching with mutual visits")
+    assert (await english_bot.text("!module youth participation")).startswith("Youth participation")
+    assert (await english_bot.text("!module citizens assembly full")).startswith("Citizens' assembly")
+    assert (await english_bot.text("!module Bürgerrat")).startswith("Citizens' assembly")
+    found = await english_bot.text("!module search youth parliament")
+    assert "Youth participation" in found
+    assert "I did not find" in await english_bot.text("!module Raumfahrt")
+
+
+def test_a_name_several_modules_share_names_none_of_them():
+    from commands.modules import by_name
+
+    content, _ = load_content()
+    english = content.modules_for("en")
+    assert by_name(english, "participation format") is None  # three modules have this format
+    assert by_name(english, "Peer Coaching").id == "kollegiales-coaching"
+    assert by_name(content.modules_for("de"), "Kollegiales Coaching").id == "kollegiales-coaching"
+
+
+async def test_english_templates_around_the_content(english_bot):
+    assert "Frequent questions" in await english_bot.text("!faq")
+    assert "questions" in await english_bot.text("!reload", sender=COORD)
+
+
+async def test_a_german_module_without_translation_is_shown_in_german(tmp_path):
+    root = tmp_path / "content"
+    shutil.copytree(CONTENT_DIR, root)
+    (root / "modules" / "en" / "webinar.md").unlink()
+    content, problems = load_content(root)
+    assert problems == []
+    assert missing_translations(content) == {"en": ["webinar"]}
+    ids = [m.id for m in content.modules_for("en")]
+    assert ids == [m.id for m in content.modules_for("de")]  # German order, nothing lost
+    assert next(m for m in content.modules_for("en") if m.id == "webinar").title == "Webinar"
+    assert next(m for m in content.modules_for("en") if m.id == "buergerrat").title.startswith("Citizens")
+
+
 # --- no notes for authors in what users read -------------------------------------------------
 
 # What authors write for themselves: the check's markers, the old placeholder wording, and the
@@ -112,7 +197,7 @@ LEAKS = [AUTHOR_NOTE, re.compile(r"nach Absprache|Quellen nicht|not found|notes:
 def _note_fragments() -> list[str]:
     content, _ = load_content()
     notes = [m.notes for found in content.modules.values() for m in found if m.notes]
-    assert len(notes) == 10
+    assert len(notes) >= 10
     return [n[:40] for n in notes]
 
 
@@ -156,7 +241,7 @@ async def _welcomes(bot) -> dict[str, str]:
     return welcomes
 
 
-@pytest.mark.parametrize("locale", ["de"])
+@pytest.mark.parametrize("locale", ["de", "en"])
 async def test_no_author_notes_in_modules_topics_or_welcomes(tmp_path, locale):
     fragments = _note_fragments()
     bot = await make_local_bot(tmp_path, locale=locale)
@@ -173,6 +258,7 @@ async def test_no_author_notes_in_modules_topics_or_welcomes(tmp_path, locale):
         _assert_clean(text, where, fragments)
     # the welcome names a module by title and format only, as the sources give no duration
     assert "Pop-up-Labs (Pop-up-Lab): !modul pop-up-labs" in welcomes["innenstadt"] or locale == "en"
+    assert "Pop-up labs (pop-up lab): !module pop-up-labs" in welcomes["innenstadt"] or locale == "de"
 
 
 async def test_notes_and_unknown_fields_never_reach_users(tmp_path):
@@ -210,3 +296,18 @@ def test_topic_names_and_descriptions_exist_in_every_locale():
         assert topic.name["de"] != topic.name["en"] or topic.id == "digitalisierung"
     assert topics.match("housing") is topics.by_id["wohnen"]
     assert topics.match("Wohnen") is topics.by_id["wohnen"]
+
+
+@pytest.mark.synapse
+async def test_english_module_excerpt_through_synapse(make_bot, make_user):
+    bot = await make_bot(locale="en")
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id)
+    answer = await mayor.ask(room, "!module kollegiales-coaching")
+    assert answer.body.startswith("Peer coaching with mutual visits")
+    assert "Topics: Town centre and vacancy, Inter-municipal cooperation" in answer.body
+    assert "Zwönitz" not in answer.body  # the first section only; the towns follow in full
+    assert "Source: difu.de" in answer.body and "!module kollegiales-coaching full" in answer.body
+    html = answer.source["content"]["formatted_body"]
+    assert "<h4>What it is about</h4>" in html and "Worum es geht" not in html
+    assert answer.source["content"]["msgtype"] == "m.notice"
