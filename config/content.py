@@ -31,10 +31,11 @@ from typing import Any
 
 import yaml
 
+from config.catalogs import locales
 from config.topics import REFERENCE_LOCALE, TOPICS_DIR, Topic, TopicList
 
 CONTENT_DIR = Path(__file__).resolve().parent / "content"
-LOCALES = ("de", "en")
+LOCALES = locales()  # German and every locale with a message catalog: a new locale is new files
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,59}$")
 
 FAQ_FIELDS = {"id", "question", "alternatives", "answer", "tags", "category", "source", "notes"}

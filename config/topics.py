@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from config.catalogs import SOURCE_LOCALE
+
 log = logging.getLogger(__name__)
 
 TOPICS_DIR = Path(__file__).resolve().parent / "content" / "topics"
-REFERENCE_LOCALE = "de"
+REFERENCE_LOCALE = SOURCE_LOCALE  # German: its file defines the ids
 
 
 def fold(text: str) -> str:
