@@ -28,6 +28,7 @@ from commands.registry import Arg, command, on_edit, on_reaction, on_redaction, 
 from commands.registry import scheduled as declare_scheduled
 from commands.rhythm import Rhythm, RhythmError, describe, parse_rhythm
 from commands.scheduling import Occurrence, Scheduling
+from config.catalogs import N_, NP_, translate
 from storage.checkins import Answer, Checkin, CheckinRepository
 from storage.community import Tandem, TandemRepository
 from storage.schedules import Schedule, ScheduleRepository
@@ -41,10 +42,12 @@ REACTIONS = {"✅": "done", "⏳": "not_yet", "🆘": "help"}
 EMOJI_NOISE = dict.fromkeys(map(ord, "\ufe0e\ufe0f\U0001f3fb\U0001f3fc\U0001f3fd\U0001f3fe\U0001f3ff"))
 QUIET_AFTER = 3  # unanswered check-ins in a row
 NOTE_LIMIT = 500
-RHYTHM_EXAMPLES = {
-    "de": ["alle 2 Wochen dienstags 10 Uhr", "wöchentlich montags 9:30", "monatlich am ersten Montag 9:30"],
-    "en": ["every 2 weeks tuesday 10:00", "weekly monday 9:30", "monthly on the first monday 9:30"],
-}
+# rhythm words the parser reads, in German and English (commands.rhythm); shown in the locale
+RHYTHM_EXAMPLES = [
+    N_("alle 2 Wochen dienstags 10 Uhr"),
+    N_("wöchentlich montags 9:30"),
+    N_("monatlich am ersten Montag 9:30"),
+]
 
 
 def schedules(services: Services) -> Scheduling:
@@ -390,31 +393,23 @@ checkin_cmd = command(
     "checkin",
     aliases={"de": ["checkin", "check-in"], "en": ["checkin", "check-in"]},
     group="tandems",
-    summary={
-        "de": "Zeigt, wann der Bot im Tandem-Raum wieder nachfragt (im Tandem-Raum).",
-        "en": "Shows when the bot next checks in with the tandem (in its room).",
-    },
-    help={
-        "de": "Der Bot fragt jedes Tandem in seinem Rhythmus, wie der Austausch läuft. Sie antworten "
-        "mit einer Reaktion: ✅ ausgetauscht, ⏳ noch nicht, 🆘 wir brauchen Unterstützung.",
-        "en": "The bot asks each tandem on its rhythm how the exchange is going. Answer with a "
-        "reaction: ✅ we have exchanged, ⏳ not yet, 🆘 we need help.",
-    },
-    examples=["checkin", "checkin rhythmus alle 2 Wochen dienstags 10 Uhr", "checkin pausieren"],
+    summary=N_("Zeigt, wann der Bot im Tandem-Raum wieder nachfragt (im Tandem-Raum)."),
+    help=N_(
+        "Der Bot fragt jedes Tandem in seinem Rhythmus, wie der Austausch läuft. Sie antworten mit "
+        "einer Reaktion: ✅ ausgetauscht, ⏳ noch nicht, 🆘 wir brauchen Unterstützung."
+    ),
+    examples=["checkin", N_("checkin rhythmus alle 2 Wochen dienstags 10 Uhr"), N_("checkin pausieren")],
 )(checkin_show)
 
 
 @checkin_cmd.subcommand(
     "rhythm",
     aliases={"de": ["rhythmus"], "en": ["rhythm"]},
-    args=[Arg("words", "text", label={"de": "Rhythmus", "en": "rhythm"})],
-    summary={
-        "de": "Legt fest, wie oft der Bot nachfragt, z. B. „alle 2 Wochen dienstags 10 Uhr“.",
-        "en": "Sets how often the bot checks in, e.g. “every 2 weeks tuesday 10:00”.",
-    },
+    args=[Arg("words", "text", label=NP_("usage", "Rhythmus"))],
+    summary=N_("Legt fest, wie oft der Bot nachfragt, z. B. „alle 2 Wochen dienstags 10 Uhr“."),
     examples=[
-        "checkin rhythmus alle 2 Wochen dienstags 10 Uhr",
-        "checkin rhythmus monatlich am ersten Montag 9:30",
+        N_("checkin rhythmus alle 2 Wochen dienstags 10 Uhr"),
+        N_("checkin rhythmus monatlich am ersten Montag 9:30"),
     ],
 )
 async def checkin_rhythm(ctx: Context, words: str) -> None:
@@ -427,8 +422,8 @@ async def checkin_rhythm(ctx: Context, words: str) -> None:
             reason=exc.problem,
             detail=exc.detail,
             value=words,
-            examples=RHYTHM_EXAMPLES.get(ctx.locale, RHYTHM_EXAMPLES["de"]),
-            usage=ctx.command.usage(ctx.prefix, ctx.locale) if ctx.command else "",
+            examples=[translate(ctx.locale, e) for e in RHYTHM_EXAMPLES],
+            usage=ctx.command.usage(ctx.prefix, ctx.locale, ctx.typed) if ctx.command else "",
         )
         return
     tandem = await _tandem_of_room(ctx)
@@ -442,8 +437,8 @@ async def checkin_rhythm(ctx: Context, words: str) -> None:
 @checkin_cmd.subcommand(
     "pause",
     aliases={"de": ["pausieren", "pause"], "en": ["pause"]},
-    summary={"de": "Pausiert die Nachfragen in diesem Tandem.", "en": "Pauses the check-ins of this tandem."},
-    examples=["checkin pausieren"],
+    summary=N_("Pausiert die Nachfragen in diesem Tandem."),
+    examples=[N_("checkin pausieren")],
 )
 async def checkin_pause(ctx: Context) -> None:
     tandem = await _tandem_of_room(ctx)
@@ -459,8 +454,8 @@ async def checkin_pause(ctx: Context) -> None:
 @checkin_cmd.subcommand(
     "resume",
     aliases={"de": ["fortsetzen", "weiter"], "en": ["resume"]},
-    summary={"de": "Nimmt die Nachfragen wieder auf.", "en": "Resumes the check-ins."},
-    examples=["checkin fortsetzen"],
+    summary=N_("Nimmt die Nachfragen wieder auf."),
+    examples=[N_("checkin fortsetzen")],
 )
 async def checkin_resume(ctx: Context) -> None:
     tandem = await _tandem_of_room(ctx)
@@ -478,9 +473,9 @@ async def checkin_resume(ctx: Context) -> None:
     "now",
     aliases={"de": ["jetzt"], "en": ["now"]},
     role=Role.COORDINATOR,
-    args=[Arg("number", "int", required=False, label={"de": "Tandem-Nummer", "en": "tandem number"})],
-    summary={"de": "Fragt sofort nach (Koordination).", "en": "Checks in at once (coordinators)."},
-    examples=["checkin jetzt", "checkin jetzt 3"],
+    args=[Arg("number", "int", required=False, label=NP_("usage", "Tandem-Nummer"))],
+    summary=N_("Fragt sofort nach."),
+    examples=[N_("checkin jetzt"), N_("checkin jetzt 3")],
 )
 async def checkin_now(ctx: Context, number: int | None = None) -> None:
     tandem = await _tandem_of_room(ctx, number)
@@ -572,12 +567,12 @@ def report_csv(rows: list[ReportRow], labels: dict[str, str]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-CSV_COLUMNS = {
-    "de": ["Nr.", "Stadt A", "Stadt B", "Thema", "Status", "Nachfragen", "Nächste Nachfrage",
-           "Letzte Antwort", "Beantwortet am", "Antworten in Folge", "Still", "Hilfe"],
-    "en": ["No.", "Town A", "Town B", "Topic", "State", "Check-ins", "Next check-in",
-           "Last answer", "Answered at", "Answers in a row", "Quiet", "Help"],
-}  # fmt: skip
+CSV_COLUMNS = [
+    NP_("table", "Nr."), NP_("table", "Stadt A"), NP_("table", "Stadt B"), NP_("table", "Thema"),
+    NP_("table", "Status"), NP_("table", "Nachfragen"), NP_("table", "Nächste Nachfrage"),
+    NP_("table", "Letzte Antwort"), NP_("table", "Beantwortet am"), NP_("table", "Antworten in Folge"),
+    NP_("table", "Still"), NP_("table", "Hilfe"),
+]  # fmt: skip
 
 
 @checkin_cmd.subcommand(
@@ -585,16 +580,13 @@ CSV_COLUMNS = {
     aliases={"de": ["bericht"], "en": ["report"]},
     role=Role.COORDINATOR,
     args=[Arg("format", "choice", required=False, choices=("csv",))],
-    summary={
-        "de": "Übersicht aller Tandems mit Rhythmus und letzter Antwort (Koordination); „csv“ als Datei.",
-        "en": "All tandems with rhythm and last answer (coordinators); “csv” as a file.",
-    },
-    examples=["checkin bericht", "checkin bericht csv"],
+    summary=N_("Übersicht aller Tandems mit Rhythmus und letzter Antwort; mit „csv“ als Datei."),
+    examples=[N_("checkin bericht"), N_("checkin bericht csv")],
 )
 async def checkin_report(ctx: Context, format: str | None = None) -> None:
     rows = await report_rows(ctx.services)
     if format == "csv":
-        columns = CSV_COLUMNS.get(ctx.locale, CSV_COLUMNS["de"])
+        columns = [translate(ctx.locale, c, "table") for c in CSV_COLUMNS]
         data = report_csv(rows, dict(zip(columns, columns, strict=True)))
         stamp = ctx.services.clock.now().astimezone(ctx.settings.tz).strftime("%Y-%m-%d")
         await ctx.services.matrix.upload(

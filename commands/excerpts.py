@@ -19,13 +19,14 @@ from commands.registry import Arg, command
 from commands.registry import scheduled as declare_scheduled
 from commands.rhythm import Rhythm, RhythmError, describe, parse_rhythm
 from commands.scheduling import Occurrence
+from config.catalogs import N_, NP_, translate
 from config.topics import default_topics, fold
 from storage.community import TopicChannel, TopicChannelRepository
 from storage.schedules import Schedule, ScheduleRepository
 
 log = logging.getLogger(__name__)
 KIND = "module_excerpt"
-EXAMPLES = {"de": "wöchentlich dienstags 9 Uhr", "en": "weekly tuesday 09:00"}
+EXAMPLE = N_("wöchentlich dienstags 9 Uhr")  # rhythm words the parser reads (commands.rhythm)
 
 
 async def _channel_modules(services: Services, channel: TopicChannel) -> list:
@@ -100,27 +101,25 @@ async def _plans(services: Services) -> list[dict]:
 excerpt_cmd = command(
     "excerpt",
     aliases={"de": ["auszug", "auszüge"], "en": ["excerpt", "excerpts"]},
-    group="knowledge",
+    group="content",
     role=Role.COORDINATOR,
-    summary={
-        "de": "Plant Modul-Auszüge für Themenkanäle (Koordination).",
-        "en": "Plans module excerpts for topic channels (coordinators).",
-    },
-    examples=["auszug planen Innenstadt wöchentlich dienstags 9 Uhr", "auszug liste", "auszug stoppen 2"],
+    summary=N_("Plant Modul-Auszüge für Themenkanäle."),
+    examples=[
+        N_("auszug planen Innenstadt wöchentlich dienstags 9 Uhr"),
+        N_("auszug liste"),
+        N_("auszug stoppen 2"),
+    ],
 )(None)
 
 
 @excerpt_cmd.subcommand(
     "plan",
     aliases={"de": ["planen"], "en": ["plan", "schedule"]},
-    args=[Arg("words", "text", label={"de": "Kanal Rhythmus", "en": "channel rhythm"})],
-    summary={
-        "de": "Postet regelmäßig den Auszug des nächsten passenden Moduls in einen Themenkanal.",
-        "en": "Posts the excerpt of the next matching module into a topic channel on a rhythm.",
-    },
+    args=[Arg("words", "text", label=NP_("usage", "Kanal Rhythmus"))],
+    summary=N_("Postet regelmäßig den Auszug des nächsten passenden Moduls in einen Themenkanal."),
     examples=[
-        "auszug planen Innenstadt wöchentlich dienstags 9 Uhr",
-        'auszug planen "Klima und Energie" alle 2 Wochen donnerstags 14 Uhr',
+        N_("auszug planen Innenstadt wöchentlich dienstags 9 Uhr"),
+        N_('auszug planen "Klima und Energie" alle 2 Wochen donnerstags 14 Uhr'),
     ],
 )
 async def excerpt_plan(ctx: Context, words: str) -> None:
@@ -148,7 +147,7 @@ async def excerpt_plan(ctx: Context, words: str) -> None:
             reason=exc.problem,
             detail=exc.detail,
             value=rhythm_text,
-            example=EXAMPLES.get(ctx.locale, EXAMPLES["de"]),
+            example=translate(ctx.locale, EXAMPLE),
         )
         return
     if not await _channel_modules(ctx.services, channel):
@@ -168,8 +167,8 @@ async def excerpt_plan(ctx: Context, words: str) -> None:
 @excerpt_cmd.subcommand(
     "list",
     aliases={"de": ["liste"], "en": ["list"]},
-    summary={"de": "Zeigt alle geplanten Auszüge.", "en": "Lists the planned excerpts."},
-    examples=["auszug liste"],
+    summary=N_("Zeigt alle geplanten Auszüge."),
+    examples=[N_("auszug liste")],
 )
 async def excerpt_list(ctx: Context) -> None:
     await ctx.reply("excerpt_list", plans=await _plans(ctx.services))
@@ -178,9 +177,9 @@ async def excerpt_list(ctx: Context) -> None:
 @excerpt_cmd.subcommand(
     "cancel",
     aliases={"de": ["stoppen", "beenden"], "en": ["cancel", "stop"]},
-    args=[Arg("number", "int", label={"de": "Nummer", "en": "number"})],
-    summary={"de": "Beendet einen geplanten Auszug.", "en": "Cancels a planned excerpt."},
-    examples=["auszug stoppen 2"],
+    args=[Arg("number", "int", label=NP_("usage", "Nummer"))],
+    summary=N_("Beendet einen geplanten Auszug."),
+    examples=[N_("auszug stoppen 2")],
 )
 async def excerpt_cancel(ctx: Context, number: int) -> None:
     schedule = await ScheduleRepository(ctx.db).get(number)

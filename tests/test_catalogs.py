@@ -120,7 +120,7 @@ def test_compiled_catalog_matches_its_source(po):
 
 GETTEXT_CALLS = {"_", "gettext", "ngettext", "pgettext", "npgettext"}
 NAME_CALLS = {"command"}  # command("profile", "town"): names from the declarations, not text
-TAG_OR_ENTITY = re.compile(r"<[^>]*>|&[#\w]+;")
+TAG_OR_ENTITY = re.compile(r"<[^>]*>|<[a-z][^>]*$|&[#\w]+;")  # a tag may end in an expression
 
 
 def _template_names() -> list[str]:

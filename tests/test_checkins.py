@@ -193,7 +193,7 @@ async def test_rhythm_commands_in_the_tandem_room(bot):
     refused = await bot.text("!checkin rhythmus ab und zu", sender=BEN, room_id=room, is_direct=False)
     assert "„ab“" in refused and "alle 2 Wochen dienstags 10 Uhr" in refused
     # someone outside the tandem may not change it, and a member may not trigger one now
-    assert "nur die beiden Partner" in await bot.text(
+    assert "nur die beiden Beteiligten" in await bot.text(
         "!checkin pausieren", sender=CARLA, room_id=room, is_direct=False
     )
     denied = await bot.text("!checkin jetzt", sender=ANNA, room_id=room, is_direct=False)
