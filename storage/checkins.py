@@ -176,22 +176,3 @@ class CheckinRepository:
             f" ON CONFLICT(tandem_id) DO UPDATE SET {updates}",
             (tandem_id, *fields.values()),
         )
-
-    async def forget_person(self, user_id: str) -> int:
-        """A person's answers and notes go with their data; the check-ins of the tandem stay."""
-        cursor_rows = await self.db.fetchone(
-            "SELECT count(*) FROM checkin_answers WHERE user_id = ?", (user_id,)
-        )
-        await self.db.execute("DELETE FROM checkin_answers WHERE user_id = ?", (user_id,))
-        return int(cursor_rows[0]) if cursor_rows else 0
-
-    async def export_person(self, user_id: str) -> list[dict[str, Any]]:
-        rows = await self.db.fetchall(
-            "SELECT c.tandem_id, a.answer, a.note, a.answered_at, a.withdrawn_at FROM checkin_answers a"
-            " JOIN checkins c ON c.id = a.checkin_id WHERE a.user_id = ? ORDER BY a.answered_at",
-            (user_id,),
-        )
-        return [
-            {"tandem": r[0], "answer": r[1], "note": r[2], "answered_at": r[3], "withdrawn_at": r[4]}
-            for r in rows
-        ]
