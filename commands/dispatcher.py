@@ -75,7 +75,7 @@ class Dispatcher:
 
     async def _answer(self, request: Request, send: Send) -> bool:
         prefix = self.services.settings.command_prefix
-        body = request.body
+        body, message = self._message_part(request.body, prefix)
         if len(body) > MAX_COMMAND_LENGTH and body.lstrip().startswith(prefix):
             if not await self._rate_ok(request, send):
                 return True
@@ -115,7 +115,7 @@ class Dispatcher:
             )
             return True
         try:
-            values = cmd.bind(words)
+            values = cmd.bind(words, message)
         except UsageError as exc:
             await ctx.reply(
                 "error_usage",
@@ -168,6 +168,23 @@ class Dispatcher:
         help_word = self.services.settings.command_prefix + self._help_word()
         await ctx.reply("plain_text_fallback", help_word=help_word)
         return True
+
+    def _message_part(self, body: str, prefix: str) -> tuple[str, str | None]:
+        """A command that takes a message (``Arg`` kind ``message``) reads only its first line as
+        words; the lines after it are the message, exactly as written. Other commands read the
+        whole body."""
+        head, newline, rest = body.lstrip().partition("\n")
+        if not newline:
+            return body, None
+        try:
+            parsed = split_command(head, prefix)
+        except QuoteError:
+            return body, None
+        cmd = self.registry.find(parsed[0]) if parsed else None
+        if parsed is None or cmd is None:
+            return body, None
+        cmd, _, _ = self._resolve_subcommand(cmd, parsed[0], parsed[1])
+        return (head, rest) if cmd.takes_message() else (body, None)
 
     def _resolve_subcommand(
         self, cmd: Command, word: str, words: list[str]

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from commands.scheduling import Deliver
 
 Handler = Callable[..., Awaitable[None]]
-ArgKind = Literal["word", "text", "int", "mxid", "choice"]
+ArgKind = Literal["word", "text", "int", "mxid", "choice", "message"]
 MXID_RE = re.compile(r"^@[^\s:]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 MAX_TEXT_ARG = 500
 USAGE = "usage"  # the catalog context of argument labels: placeholders in usage lines
@@ -43,7 +43,10 @@ def text_in(value: Text, locale: str, context: str | None = None) -> str:
 
 @dataclass(frozen=True)
 class Arg:
-    """One argument. ``text`` takes the rest of the line; ``choice`` one of ``choices``."""
+    """One argument. ``text`` takes the rest of the line; ``choice`` one of ``choices``;
+    ``message`` the lines after the command's line exactly as written (line breaks, quotes and
+    Markdown kept, no length limit of its own): a command with one reads only its first line as
+    words (``Dispatcher``)."""
 
     name: str
     kind: ArgKind = "word"
@@ -55,7 +58,8 @@ class Arg:
         label = text_in(self.label, locale, USAGE) or self.name
         if self.kind == "choice":
             label = "|".join(self.choices)
-        return f"<{label}>" if self.required else f"[{label}]"
+        shown = f"<{label}>" if self.required else f"[{label}]"
+        return f"↵ {shown}" if self.kind == "message" else shown
 
 
 class UsageError(Exception):
@@ -189,11 +193,20 @@ class Command:
 
     # --- binding ---------------------------------------------------------------------------
 
-    def bind(self, words: list[str]) -> dict[str, Any]:
-        """Match words to the declared arguments; raises UsageError."""
+    def takes_message(self) -> bool:
+        return any(arg.kind == "message" for arg in self.args)
+
+    def bind(self, words: list[str], message: str | None = None) -> dict[str, Any]:
+        """Match words (and the ``message`` lines after the command's line) to the declared
+        arguments; raises UsageError."""
         values: dict[str, Any] = {}
         rest = list(words)
         for arg in self.args:
+            if arg.kind == "message":
+                values[arg.name] = message.strip("\n") if message and message.strip() else None
+                if arg.required and values[arg.name] is None:
+                    raise UsageError("missing", arg=arg)
+                continue
             if not rest:
                 if arg.required:
                     raise UsageError("missing", arg=arg)
