@@ -19,12 +19,11 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import format_decimal
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from config.catalogs import locales, translations
-
 from commands.parsing import neutralise
+from config.catalogs import locales, translations
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -175,12 +174,8 @@ class Renderer:
         self.locale = locale
         self.tz = ZoneInfo(timezone)
         root = templates or TEMPLATES
-        # TODO(issue 10): the per-locale folders go once every message is one template
-        loaders = [FileSystemLoader(str(root)), FileSystemLoader(str(root / locale))]
-        if locale != "de":
-            loaders.append(FileSystemLoader(str(root / "de")))
         self.env = Environment(
-            loader=ChoiceLoader(loaders),
+            loader=FileSystemLoader(str(root)),
             autoescape=select_autoescape(default=True, default_for_string=True),
             undefined=StrictUndefined,
             trim_blocks=True,

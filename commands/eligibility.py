@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from commands.context import Context, Role
 from commands.registry import Arg, command
-from config.catalogs import N_, NP_
 from commands.towns_search import MAX_QUERY_LENGTH, NumberReading, SearchResult, find_towns, town_index
+from config.catalogs import N_, NP_
 from storage.municipalities import (
     CENTRAL_FUNCTIONS,
     CentralPlace,

@@ -11,7 +11,8 @@ import logging
 
 from commands.context import Context, Role, Services
 from commands.faq_search import CACHE_KEY, Library, content_root, library, load_library, words
-from commands.registry import Arg, command, on_startup, plain_text_handler
+from commands.registry import REGISTRY, Arg, command, on_startup, plain_text_handler
+from config.catalogs import N_, NP_
 from config.content import FaqEntry
 
 log = logging.getLogger(__name__)
@@ -20,7 +21,12 @@ MAX_PROBLEMS_SHOWN = 15
 
 
 def _faq_word(ctx: Context) -> str:
-    return ctx.prefix + ("frage" if ctx.locale == "de" else "faq")
+    """``!frage`` in German text, or the word the sender typed (``!faq``)."""
+    return ctx.invocation(faq)
+
+
+def _help_word(ctx: Context) -> str:
+    return REGISTRY.invocation(("help",), ctx.prefix, ctx.locale)
 
 
 def _entry_data(entry: FaqEntry) -> dict[str, str]:
@@ -31,15 +37,13 @@ def _entry_data(entry: FaqEntry) -> dict[str, str]:
     "faq",
     aliases={"de": ["frage", "fragen"], "en": ["faq"]},
     group="content",
-    args=[Arg("question", "text", required=False, label={"de": "Frage", "en": "question"})],
-    summary={"de": "Antworten auf häufige Fragen.", "en": "Answers to frequent questions."},
-    help={
-        "de": "Ohne Angabe: alle Fragen nach Thema. Mit einer Frage oder ein paar Stichwörtern: die "
-        "passende Antwort. Im Direktchat können Sie Ihre Frage auch einfach so schreiben.",
-        "en": "Without an argument: all questions by topic. With a question or a few keywords: the "
-        "best answer. In a direct chat you can also just write your question.",
-    },
-    examples=["frage Wer darf mitmachen?", "frage Tandem", "frage"],
+    args=[Arg("question", "text", required=False, label=NP_("usage", "Frage"))],
+    summary=N_("Antworten auf häufige Fragen."),
+    help=N_(
+        "Ohne Angabe: alle Fragen nach Thema. Mit einer Frage oder ein paar Stichwörtern: die "
+        "passende Antwort. Im Direktchat können Sie Ihre Frage auch einfach so schreiben."
+    ),
+    examples=[N_("frage Wer darf mitmachen?"), "frage Tandem", "frage"],
 )
 async def faq(ctx: Context, question: str | None = None) -> None:
     lib = await library(ctx.services)
@@ -66,7 +70,7 @@ async def faq(ctx: Context, question: str | None = None) -> None:
         question=question,
         suggestions=[_entry_data(e) for e, _hit in found[:3]],
         faq_word=_faq_word(ctx),
-        help_word=ctx.prefix + ("hilfe" if ctx.locale == "de" else "help"),
+        help_word=_help_word(ctx),
     )
 
 
@@ -88,7 +92,7 @@ async def answer_plain_question(ctx: Context) -> bool:
         question=text,
         suggestions=[_entry_data(e) for e, _hit in found[:3]],
         faq_word=_faq_word(ctx),
-        help_word=ctx.prefix + ("hilfe" if ctx.locale == "de" else "help"),
+        help_word=_help_word(ctx),
     )
     return True
 
@@ -98,13 +102,11 @@ async def answer_plain_question(ctx: Context) -> bool:
     aliases={"de": ["neuladen", "neu-laden"], "en": ["reload"]},
     group="admin",
     role=Role.COORDINATOR,
-    summary={"de": "Lädt Fragen und Module neu.", "en": "Reloads the FAQ and the modules."},
-    help={
-        "de": "Liest die FAQ- und Moduldateien neu ein, ohne Neustart. Wenn etwas fehlerhaft ist, bleibt "
-        "die bisherige Fassung aktiv und Sie erhalten eine Liste der Fehler mit Datei und Zeile.",
-        "en": "Re-reads the FAQ and module files without a restart. If something is wrong, the current "
-        "version stays in service and you get the problems with file and line.",
-    },
+    summary=N_("Lädt Fragen und Module neu."),
+    help=N_(
+        "Liest die FAQ- und Moduldateien neu ein, ohne Neustart. Wenn etwas fehlerhaft ist, bleibt "
+        "die bisherige Fassung aktiv und Sie erhalten eine Liste der Fehler mit Datei und Zeile."
+    ),
     examples=["neuladen"],
 )
 async def reload(ctx: Context) -> None:

@@ -7,6 +7,7 @@ import re
 from commands.context import Context
 from commands.faq_search import library
 from commands.registry import Arg, command
+from config.catalogs import N_, NP_
 from config.content import Module
 from config.topics import default_topics, fold
 
@@ -72,19 +73,18 @@ def _short(module: Module) -> dict:
     "module",
     aliases={"de": ["modul", "module"], "en": ["module"]},
     group="content",
-    args=[Arg("name", "text", required=False, label={"de": "Modul", "en": "module"})],
-    summary={
-        "de": "Lern- und Austauschmodule der Akademie.",
-        "en": "The academy's learning and exchange modules.",
-    },
-    help={
-        "de": "Ohne Angabe: alle Module nach Thema. Mit Kürzel oder Wörtern aus dem Titel: die "
-        "Kurzfassung mit Format, Themen, erstem Abschnitt und Quelle. Mit „ganz“ dahinter: das ganze "
-        "Modul.",
-        "en": "Without an argument: all modules by topic. With an id or words from the title: the "
-        'excerpt with format, topics, first section and source. Add "full" for the whole module.',
-    },
-    examples=["modul", "modul lernwerkstatt", "modul digitale-lernwerkstatt ganz", "modul suche Jugend"],
+    args=[Arg("name", "text", required=False, label=NP_("usage", "Modul"))],
+    summary=N_("Lern- und Austauschmodule der Akademie."),
+    help=N_(
+        "Ohne Angabe: alle Module nach Thema. Mit Kürzel oder Wörtern aus dem Titel: die Kurzfassung "
+        "mit Format, Themen, erstem Abschnitt und Quelle. Mit „ganz“ dahinter: das ganze Modul."
+    ),
+    examples=[
+        "modul",
+        "modul lernwerkstatt",
+        N_("modul digitale-lernwerkstatt ganz"),
+        N_("modul suche Jugend"),
+    ],
 )
 async def module_command(ctx: Context, name: str | None = None) -> None:
     lib = await library(ctx.services)
@@ -120,9 +120,9 @@ async def module_command(ctx: Context, name: str | None = None) -> None:
 @module_command.subcommand(
     "search",
     aliases={"de": ["suche", "suchen"], "en": ["search"]},
-    args=[Arg("words", "text", label={"de": "Suchwörter", "en": "words"})],
-    summary={"de": "Durchsucht Titel und Inhalte der Module.", "en": "Searches module titles and texts."},
-    examples=["modul suche Beteiligung Jugend"],
+    args=[Arg("words", "text", label=NP_("usage", "Suchwörter"))],
+    summary=N_("Durchsucht Titel und Inhalte der Module."),
+    examples=[N_("modul suche Beteiligung Jugend")],
 )
 async def module_search(ctx: Context, words: str) -> None:
     lib = await library(ctx.services)

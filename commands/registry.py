@@ -29,15 +29,11 @@ ArgKind = Literal["word", "text", "int", "mxid", "choice", "message"]
 MXID_RE = re.compile(r"^@[^\s:]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 MAX_TEXT_ARG = 500
 USAGE = "usage"  # the catalog context of argument labels: placeholders in usage lines
-# A declared text: German marked with N_. TODO(issue 10): {"de": …, "en": …} goes once every
-# family declares catalog texts.
-Text = str | dict[str, str]
+Text = str  # a declared text: German, marked with N_ (or NP_) for the message catalogs
 
 
 def text_in(value: Text, locale: str, context: str | None = None) -> str:
     """A declared text in ``locale``, translated by the message catalog."""
-    if isinstance(value, dict):
-        return value.get(locale) or value.get("de") or next(iter(value.values()), "")
     return translate(locale, value, context)
 
 

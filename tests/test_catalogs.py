@@ -149,7 +149,6 @@ def _unmarked(node: nodes.Node, parents: tuple[nodes.Node, ...] = ()) -> Iterato
         yield from _unmarked(child, (*parents, node))
 
 
-@pytest.mark.xfail(reason="issue 10: until every family is converted", strict=True)
 def test_templates_are_one_per_message():
     assert _template_names(), "no templates in config/templates"
     per_locale = sorted(p.name for p in TEMPLATES.iterdir() if p.is_dir())
@@ -187,7 +186,6 @@ def _declared() -> Iterator[Command]:
         yield from cmd.unique_subcommands()
 
 
-@pytest.mark.xfail(reason="issue 10: until every family is converted", strict=True)
 def test_every_declared_text_is_in_the_catalogs(extracted):
     ids = {_key(m) for m in extracted if m.id}
     missing = []

@@ -77,7 +77,7 @@ def failing_command(declare):
         calls.append(ctx.sender)
         raise RuntimeError("Datenbank weg: /geheim/pfad")
 
-    declare("kaputt_test", summary={"de": "bricht"})(explode)
+    declare("kaputt_test", summary="bricht")(explode)
     return calls
 
 
@@ -114,7 +114,7 @@ async def test_denied_command_names_the_needed_role(local_bot, declare):
     async def handler(ctx):
         await ctx.reply("ping", version="t", uptime_seconds=1)
 
-    declare("nur_koord_test", summary={"de": "x"}, role=Role.COORDINATOR)(handler)
+    declare("nur_koord_test", summary="x", role=Role.COORDINATOR)(handler)
     denied = await local_bot.text("!nur_koord_test")
     allowed = await local_bot.text("!nur_koord_test", sender="@koordination:localhost")
     assert "nur Koordinatorinnen und Koordinatoren der Kleinstadtakademie" in denied
@@ -126,7 +126,7 @@ async def test_hidden_coordinator_command_looks_unknown_to_members(local_bot, de
     async def handler(ctx):
         await ctx.reply("ping", version="t", uptime_seconds=1)
 
-    declare("versteckt_test", summary={"de": "x"}, role=Role.COORDINATOR, hidden=True)(handler)
+    declare("versteckt_test", summary="x", role=Role.COORDINATOR, hidden=True)(handler)
     member = await local_bot.text("!versteckt_test")
     coordinator = await local_bot.text("!versteckt_test", sender="@koordination:localhost")
     assert "kenne ich leider nicht" in member and "Koordinator" not in member
@@ -222,7 +222,7 @@ def test_a_removed_command_is_gone_under_every_name():
     async def handler(ctx):
         return None
 
-    cmd = command("weg_test", summary={"de": "x"}, aliases={"de": ["weg_de"], "en": ["gone"]})(handler)
+    cmd = command("weg_test", summary="x", aliases={"de": ["weg_de"], "en": ["gone"]})(handler)
     assert REGISTRY.find("weg_de") is cmd
     REGISTRY.remove(cmd)
     assert [REGISTRY.find(w) for w in ("weg_test", "weg_de", "gone")] == [None, None, None]
@@ -249,7 +249,7 @@ def int_command(declare):
 
     from commands.registry import Arg
 
-    cmd = declare("zahl_test", summary={"de": "x"}, args=[Arg("number", "int", required=False)])(handler)
+    cmd = declare("zahl_test", summary="x", args=[Arg("number", "int", required=False)])(handler)
     return cmd, calls
 
 

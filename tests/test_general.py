@@ -12,7 +12,7 @@ async def test_ping_answers_with_version_and_uptime(local_bot):
 
 
 async def test_help_lists_only_what_the_role_allows(local_bot, declare):
-    declare("geheim_test", summary={"de": "Nur Koordination."}, role=Role.COORDINATOR, group="admin")(_noop)
+    declare("geheim_test", summary="Nur Koordination.", role=Role.COORDINATOR, group="admin")(_noop)
     member = await local_bot.text("!hilfe")
     coordinator = await local_bot.text("!hilfe", sender="@koordination:localhost")
     assert "!ping" in member and "!geheim_test" not in member
