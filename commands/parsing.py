@@ -19,9 +19,12 @@ MAX_COMMAND_LENGTH = 2000
 BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 # C0 controls except tab and line feed, DEL and C1 controls: ESC (U+001B) drives terminals.
 CONTROLS = "".join(chr(c) for c in (*range(0x20), *range(0x7F, 0xA0)) if chr(c) not in "\t\n")
-_NEUTRAL = {
+_NEUTRAL: dict[int, str | None] = {
     ord(char): "\n" if char == "\r" else " " if char.isspace() else None for char in BIDI_CONTROLS + CONTROLS
 }
+# Lone surrogates (a console reading bytes that are not UTF-8, an escape in an event's JSON) can be
+# neither stored nor sent: the replacement character shows where something unreadable was.
+_NEUTRAL.update(dict.fromkeys(range(0xD800, 0xE000), "\ufffd"))
 
 
 def neutralise(text: str) -> str:
@@ -29,7 +32,8 @@ def neutralise(text: str) -> str:
 
     Bidirectional formatting characters and control characters are dropped; those that separate
     words stay separators (``\\r\\n`` and ``\\r`` become ``\\n``, vertical tab, form feed and the
-    like a space), so "Bad\\x0cBerleburg" is still two words.
+    like a space), so "Bad\\x0cBerleburg" is still two words. A lone surrogate becomes U+FFFD, so
+    the result can always be encoded (UTF-8, JSON, SQLite).
     """
     return text.replace("\r\n", "\n").translate(_NEUTRAL)
 

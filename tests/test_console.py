@@ -90,3 +90,20 @@ def test_console_in_a_pipe_lets_no_escape_reach_the_terminal(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "xq[2j[31mrotyz" in result.stdout  # what was typed, visibly, minus the controls
     assert not SPOOFING & set(result.stdout)
+
+
+async def test_console_reads_bytes_that_are_not_utf8(tmp_path, caplog):
+    """A pipe decodes such bytes as lone surrogates (surrogateescape), which can be neither stored
+    nor printed: they arrive as U+FFFD and every line is answered without an error notice."""
+    with caplog.at_level(logging.ERROR):
+        out = await console(
+            Settings(database=tmp_path / "c.db"),
+            "!thema beitreten Wohn\udcffen",
+            "!profil themen hinzufügen Wohn\udcc3en",
+            "!berechtigt Bad\udcffBerleburg",
+            "!ping",
+        )
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    assert "„Wohn\ufffden“" in out  # echoed, with the mark where the unreadable byte was
+    assert "🏓 Pong!" in out
+    out.encode("utf-8")  # printable as it is
