@@ -200,3 +200,61 @@ def test_every_declared_text_is_in_the_catalogs(extracted):
             elif text and LETTER.search(text) and (text, context) not in ids:
                 missing.append(f"{cmd.name}: {text!r} is not marked with {marker}")
     assert not missing, "\n".join(missing)
+
+
+# --- the German the academy writes ---------------------------------------------------------------
+
+CODE_OR_PLACEHOLDER = re.compile(r"<code>.*?</code>|%\([a-z_]+\)s|<[^>]*>|&[#\w]+;")
+INFORMAL = re.compile(
+    r"\b(du|dich|dir|dein|deine|deinen|deinem|deiner|deines|euch|euer|eure|euren|eurem|eurer|eures"
+    r"|schreib|nimm|gib|schick|sag|prüf|versuch|nenn|schau|warte|melde|wende|setze|füge)\b",
+    re.IGNORECASE,
+)
+SHORT_GENDER_FORMS = re.compile(r"[·:*_/]-?innen\b|[a-zäöüß]Innen\b")
+ROLE_NOUNS = ("Einwohner", "Bürgermeister", "Koordinator", "Partner", "Teilnehmer", "Nutzer", "Experte")
+
+
+def _german_texts(extracted: Catalog) -> Iterator[tuple[str, str]]:
+    for message in extracted:
+        for text in message.id if isinstance(message.id, tuple) else (message.id,):
+            if text:
+                where = ", ".join(path for path, _ in message.locations)
+                yield CODE_OR_PLACEHOLDER.sub(" ", text), where
+
+
+def test_german_addresses_everyone_with_sie(extracted):
+    informal = [
+        (m.group(0), text, where) for text, where in _german_texts(extracted) for m in INFORMAL.finditer(text)
+    ]
+    assert not informal, "\n".join(f"{word!r} in {text!r} ({where})" for word, text, where in informal)
+
+
+def test_german_uses_one_gender_fair_form(extracted):
+    """Pairs ("Bürgermeisterinnen und Bürgermeister") or neutral words ("Einwohnerzahl"); never a
+    generic masculine, never "·innen", "*innen" or "BürgermeisterInnen"."""
+    problems = []
+    for text, where in _german_texts(extracted):
+        problems += [f"{m.group(0)!r} in {text!r} ({where})" for m in SHORT_GENDER_FORMS.finditer(text)]
+        for noun in ROLE_NOUNS:
+            for m in re.finditer(rf"\b{noun}(n|en|s)?\b", text):
+                before = text[: m.start()]
+                if not re.search(rf"\b{noun}(innen|in) (und|oder|sowie) $", before):
+                    problems.append(f"{m.group(0)!r} without its pair in {text!r} ({where})")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_register_checks_find_what_they_look_for():
+    sample = Catalog()
+    for text in (
+        "Schreib mir bitte kürzer.",
+        "Koordinator·innen und Einwohner",
+        "Bürgermeisterinnen und Bürgermeister mit 5.000 Einwohnerinnen und Einwohnern",
+        "<code>%(word)s 57.319 Einwohner</code> geht",
+    ):
+        sample.add(text, locations=[("sample.html", 1)])
+    informal = [m.group(0) for text, _ in _german_texts(sample) for m in INFORMAL.finditer(text)]
+    assert informal == ["Schreib"]
+    with pytest.raises(AssertionError) as found:
+        test_german_uses_one_gender_fair_form(sample)
+    assert "·innen" in str(found.value) and "'Einwohner' without its pair" in str(found.value)
+    assert "Bürgermeister'" not in str(found.value) and "57.319" not in str(found.value)
