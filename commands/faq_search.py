@@ -55,6 +55,8 @@ PHRASING_BONUS = 1.5  # the question has the very words of an entry's question o
 PHRASING_FIELDS = ("question", "alternatives", "title")
 LOWER_KNOWN = 0.5  # a known word written in lower case in a cased German text (a verb)
 MISSING_KNOWN = 2.0  # a query word other entries know but the best one lacks weighs this much more
+TOPIC_FACTOR = 0.8  # a query word counting at least this much names the topic (not a verb,
+#                    a role word, a question word or a figure)
 STRONG_FIELD = 1.0  # fields weighted at least this much (not the answer or body) count fully
 K1 = 1.2
 B = 0.75
@@ -80,6 +82,7 @@ funktioniert funktionieren klappt laeuft machen macht tun finde finden bekomme b
 gelten gilt fallen habt versteht verstehst kurz diese dieser dieses dies direkt ueberall leute
 wieviel wieviele eigentlich einfach wirklich andere anderen anderer anderes waren ging gehen
 gemeint meint meinen ueberhaupt lassen laesst selbst passiert passieren geschah ihnen ihrem ihren ihrer ihres
+gehoert gehoeren gehoerst gehoerte
 """
 _ENGLISH_STOP_WORDS = """
 a about actually all also am an and any anything are as at be been being but by can could do does
@@ -92,6 +95,7 @@ explain explained describe briefly brief short few words work works worked part
 means meant other others another
 ourselves yourself yourselves themselves myself itself happen happened happens happening
 which who will with would you your yours s re ve ll d m t
+only even already again maybe perhaps yet ever anyway etc
 """
 # Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
 # verbs that take them although they are stop words ("Welche Städte machen mit?")
@@ -109,14 +113,23 @@ CUE_WORDS = {
 }
 CUE = 0.3  # a cue word counts this share of its weight
 # Frequent English verbs: English does not capitalise nouns, so these stand in for the German
-# rule that a lower-case word is rarely the topic (an unknown one weighs LOWER_UNKNOWN)
+# rule that a lower-case word is rarely the topic: a known one counts LOWER_KNOWN ("Who runs
+# the academy?" is not about how the pilot phase ran), an unknown one LOWER_UNKNOWN. Compared
+# by stem, so "runs" and "running" count as "run". Verbs that name a topic of the FAQ (join,
+# apply, register, pay, fund, delete, store, contact, visit, meet, learn, start) are not here.
 LIGHT_WORDS = {
     "de": frozenset[str](),
     "en": word_set(
         "define defined choose chose chosen live lives lived living decide decided pick picked "
         "give gives gave given take takes took taken make makes made go goes went gone come comes "
         "came see sees saw seen say says said tell told use used using know known think look "
-        "looking find found help helps keep let put show shows try tried call"
+        "looking find found help helps keep let put show shows try tried call run ran count "
+        "happen mean become seem feel leave left bring brought hold held stand stood set turn "
+        "move believe write wrote read provide include continue change lead led understand "
+        "follow stop speak spoke allow spend grow open walk win won remember consider appear "
+        "buy bought wait serve send sent expect stay fall fell remain suggest raise pass require "
+        "deal dealt handle treat belong concern involve exist matter cover face carry ask "
+        "receive received hear heard"
     ),
 }
 # Words that say who asks or where, not what about ("Bürgermeister", "Stadt"): they count less,
@@ -169,6 +182,8 @@ class Language:
         self.stop_words = STOP_WORDS[self.code]
         self.cue_words = CUE_WORDS[self.code]
         self.role_words = ROLE_WORDS[self.code]
+        self.light_words = LIGHT_WORDS[self.code]
+        self.light_stems = frozenset(self.stem(w) for w in self.light_words)
         self.phrases: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.variants: dict[str, tuple[str, ...]] = {}  # one-word variants, for compounds and typos
         self.variant_stems: dict[str, tuple[str, ...]] = {}
@@ -252,6 +267,10 @@ class Language:
                 position += 1
         return result
 
+    def light(self, word: str) -> bool:
+        """A frequent verb (English), in any of its forms."""
+        return word in self.light_words or self.stem(word) in self.light_stems
+
     def resolve(self, word: str) -> tuple[str, ...]:
         """A known word as the content's word(s): a synonym (or a form of it) becomes its target."""
         return self.variants.get(word) or self.variant_stems.get(self.stem(word)) or (word,)
@@ -297,22 +316,27 @@ class Hit:
     confidence: float
     matched: tuple[str, ...] = ()
     lead: float = 0.0  # the best hit's score divided by the runner-up's (0 for the others)
-    strong: bool = False  # some query word is in the question, phrasings or tags (not just the answer)
+    strong: bool = False  # a word naming the question's topic is in the entry's question,
+    #                      phrasings or tags (not just the answer)
     contested: bool = False  # the runner-up has a weighty query word this one lacks
     stranger: bool = False  # the question has a topic word no entry knows ("Spielplatz")
 
     @property
     def confident(self) -> bool:
-        """Most of the question is covered and no other entry scores about the same, or a good
-        part is covered and the entry clearly leads, no other entry has a part of the question
-        it lacks ("Wie viele Menschen leben in Mölln?") and the rest is not a topic of its own
-        ("Fördermittel für einen Spielplatz")."""
-        return (self.confidence >= CONFIDENT and self.lead >= MIN_LEAD) or (
-            self.strong
-            and self.confidence >= CONFIDENT_LEADING
-            and self.lead >= LEAD
-            and not self.contested
-            and not self.stranger
+        """A word naming the topic is among the entry's own words, and: most of the question is
+        covered and no other entry scores about the same, or a good part is covered and the
+        entry clearly leads, no other entry has a part of the question it lacks ("Wie viele
+        Menschen leben in Mölln?") and the rest is not a topic of its own ("Fördermittel für
+        einen Spielplatz"). Otherwise the bot offers choices: a wrong answer given with
+        confidence is worse than two or three to choose from."""
+        return self.strong and (
+            (self.confidence >= CONFIDENT and self.lead >= MIN_LEAD)
+            or (
+                self.confidence >= CONFIDENT_LEADING
+                and self.lead >= LEAD
+                and not self.contested
+                and not self.stranger
+            )
         )
 
 
@@ -321,10 +345,11 @@ class Index:
     weights: dict[str, float]
     language: Language = field(default_factory=lambda: plain_language("de"))
     docs: list[str] = field(default_factory=list)
-    tf: list[dict[str, dict[str, float]]] = field(default_factory=list)  # field → term → count
-    lengths: list[dict[str, float]] = field(default_factory=list)
-    avg_length: dict[str, float] = field(default_factory=dict)
+    # term → (entry position, its weighted and length-normalised count over the fields, the
+    # weight of the strongest field it is in), for BM25F
+    postings: dict[str, list[tuple[int, float, float]]] = field(default_factory=dict)
     df: Counter[str] = field(default_factory=Counter)
+    idfs: dict[str, float] = field(default_factory=dict)
     words: set[str] = field(default_factory=set)  # known words: the index's and the synonyms'
     known_stems: set[str] = field(default_factory=set)  # their stems
     phrasings: list[set[frozenset[str]]] = field(default_factory=list)  # terms of each question
@@ -354,16 +379,29 @@ class Index:
             for fields in texts
         ]
         totals: dict[str, float] = dict.fromkeys(weights, 0.0)
+        tfs: list[dict[str, dict[str, float]]] = []  # entry → field → term → count
+        lengths: list[dict[str, float]] = []
         for doc, fields in zip(docs, raw, strict=True):
             tf = {name: index._counts(ws) for name, ws in fields.items()}
             index.docs.append(doc.id)
-            index.tf.append(tf)
-            index.lengths.append({name: sum(c.values()) for name, c in tf.items()})
+            tfs.append(tf)
+            lengths.append({name: sum(c.values()) for name, c in tf.items()})
             for name, counts in tf.items():
                 totals[name] += sum(counts.values())
             index.df.update({t for counts in tf.values() for t in counts})
         count = max(1, len(docs))
-        index.avg_length = {name: max(1.0, totals[name] / count) for name in weights}
+        avg_length = {name: max(1.0, totals[name] / count) for name in weights}
+        for position, tf in enumerate(tfs):
+            for term in sorted({t for counts in tf.values() for t in counts}):
+                pseudo, strongest = 0.0, 0.0
+                for name, field_weight in index.weights.items():
+                    found = tf[name].get(term, 0)
+                    if found:
+                        norm = 1 - B + B * lengths[position][name] / avg_length[name]
+                        pseudo += field_weight * found / norm
+                        strongest = max(strongest, field_weight)
+                index.postings.setdefault(term, []).append((position, pseudo, strongest))
+        index.idfs = {term: index.idf(term) for term in index.df}
         index.word_list = sorted(w for w in index.words if len(w) >= 4)
         return index
 
@@ -412,8 +450,11 @@ class Index:
     # --- searching ------------------------------------------------------------------------
 
     def idf(self, term: str) -> float:
-        n = len(self.docs)
-        return math.log(1 + (n - self.df.get(term, 0) + 0.5) / (self.df.get(term, 0) + 0.5))
+        value = self.idfs.get(term)
+        if value is None:
+            n, df = len(self.docs), self.df.get(term, 0)
+            value = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return value
 
     def query_terms(self, text: str) -> list[QueryTerm]:
         """The query's words as index terms, each with its share of the query weight."""
@@ -434,7 +475,9 @@ class Index:
                 elif w in self.language.role_words:
                     share = ROLE
                 else:
-                    share = LOWER_KNOWN if token.lower else 1.0
+                    # a figure ("3.000 Einwohner") is rarely what the question is about
+                    light = token.lower or w.isdigit() or self.language.light(w)
+                    share = LOWER_KNOWN if light else 1.0
                 add(QueryTerm(term, share, share * self.idf(term), share * self.idf(term)))
                 continue
             parts = [t for p in self._split(w) for t in self._stems(p) if t in self.df]
@@ -443,7 +486,7 @@ class Index:
                     add(QueryTerm(p, 1.0, self.idf(p), self.idf(p)))
                 continue
             # a verb in a cased German text or a figure ("12.000 Einwohner") is rarely the topic
-            light = token.lower or w.isdigit() or w in LIGHT_WORDS[self.language.code]
+            light = token.lower or w.isdigit() or self.language.light(w)
             unknown = unknown_idf * (LOWER_UNKNOWN if light else 1.0)
             cutoff = FUZZY_CUTOFF if len(w) >= 8 else FUZZY_CUTOFF_SHORT
             from rapidfuzz import fuzz, process  # imported on first use: 3 MB start-up does not need
@@ -471,40 +514,45 @@ class Index:
         if not terms or total <= 0:
             return []
         hits: list[Hit] = []
+        # the words that name the topic must be among those found in the question, phrasings or
+        # tags; a question of role words and verbs only ("Was ist die Kleinstadtakademie?")
+        # is about those
+        topic_factor = TOPIC_FACTOR if any(t.factor >= TOPIC_FACTOR for t in terms) else 0.0
         known = [t for t in terms if t.factor > 0]
         exact = frozenset(t.term for t in known) if len(known) == len(terms) else None
-        for position, doc_id in enumerate(self.docs):
-            tf, lengths = self.tf[position], self.lengths[position]
-            score, covered, matched, strong, missing = 0.0, 0.0, [], False, 0.0
+        scores: dict[int, float] = {}
+        covered: dict[int, float] = {}
+        matched: dict[int, list[str]] = {}
+        strong: set[int] = set()
+        for t in known:
+            idf = self.idf(t.term)
+            for position, pseudo, strongest in self.postings.get(t.term, ()):
+                scores[position] = scores.get(position, 0.0) + t.factor * idf * pseudo * (K1 + 1) / (
+                    pseudo + K1
+                )
+                covered[position] = covered.get(position, 0.0) + t.covers * (
+                    1.0 if strongest >= STRONG_FIELD else ANSWER_ONLY
+                )
+                if strongest >= STRONG_FIELD and t.factor >= topic_factor:
+                    strong.add(position)
+                matched.setdefault(position, []).append(t.term)
+        for position in sorted(scores):
+            score = scores[position]
+            if score <= 0:
+                continue
+            # a known word of the question the entry lacks counts against it
+            missing = sum(t.weight for t in known if t.term not in matched[position])
             # asked in the very words of one of its phrasings
             score_bonus = PHRASING_BONUS if exact is not None and exact in self.phrasings[position] else 1.0
-            for t in terms:
-                if t.factor == 0.0:
-                    continue
-                pseudo, strongest = 0.0, 0.0
-                for name, field_weight in self.weights.items():
-                    count = tf[name].get(t.term, 0)
-                    if count:
-                        norm = 1 - B + B * lengths[name] / self.avg_length[name]
-                        pseudo += field_weight * count / norm
-                        strongest = max(strongest, field_weight)
-                if pseudo:
-                    score += t.factor * self.idf(t.term) * pseudo * (K1 + 1) / (pseudo + K1)
-                    covered += t.covers * (1.0 if strongest >= STRONG_FIELD else ANSWER_ONLY)
-                    strong = strong or strongest >= STRONG_FIELD
-                    matched.append(t.term)
-                else:
-                    missing += t.weight
-            if score > 0:
-                hits.append(
-                    Hit(
-                        doc_id,
-                        round(score * score_bonus, 6),
-                        round(min(1.0, covered / (total + (MISSING_KNOWN - 1) * missing)), 4),
-                        tuple(matched),
-                        strong=strong,
-                    )
+            hits.append(
+                Hit(
+                    self.docs[position],
+                    round(score * score_bonus, 6),
+                    round(min(1.0, covered[position] / (total + (MISSING_KNOWN - 1) * missing)), 4),
+                    tuple(matched[position]),
+                    strong=position in strong,
                 )
+            )
         order = {doc_id: n for n, doc_id in enumerate(self.docs)}
         hits.sort(key=lambda h: (-h.score, order[h.id]))
         if hits:

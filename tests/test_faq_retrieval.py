@@ -10,8 +10,18 @@ import re
 import pytest
 from rapidfuzz import fuzz, process
 
-from commands.faq_search import FAQ_WEIGHTS, Index, Language, faq_docs, load_library, stem, words
+from commands.faq_search import (
+    FAQ_WEIGHTS,
+    WORD_RE,
+    Index,
+    Language,
+    faq_docs,
+    load_library,
+    stem,
+    words,
+)
 from config.content import FaqEntry
+from config.topics import fold
 from tests.faq_eval import DEV, HALVES, LOCALES, evaluate, load, split
 
 # Floors for the tuning half: a regression guard, well below today's figures (bench/README.md)
@@ -189,6 +199,35 @@ def test_a_lower_case_word_in_a_german_question_weighs_less_than_a_noun():
     assert verb.confidence > noun.confidence
 
 
+def test_a_topic_word_found_only_in_an_answer_does_not_make_a_role_word_an_answer():
+    index = _index(
+        FaqEntry("werkstatt", "Was macht eine Stadt in der Lernwerkstatt?", "Sie baut einen Prototyp."),
+        FaqEntry("kongress", "Wann ist der Kongress?", "Im Juni."),
+    )
+    # "Stadt" (who asks) is in the question, "Prototyp" (what about) only in the answer
+    [hit] = index.search("Prototyp für eine Stadt")
+    assert hit.id == "werkstatt" and not hit.confident
+    [hit] = index.search("Prototyp in der Lernwerkstatt")
+    assert hit.id == "werkstatt" and hit.confident
+    # a question of role words only is about them
+    [hit] = _index(
+        FaqEntry("akademie", "Was ist die Kleinstadtakademie?", "Ein Angebot."),
+        FaqEntry("kongress", "Wann ist der Kongress?", "Im Juni."),
+    ).search("Kleinstadtakademie?")
+    assert hit.id == "akademie" and hit.confident
+
+
+def test_a_frequent_english_verb_or_a_figure_weighs_less_than_a_noun():
+    index = _index(
+        FaqEntry("pilot", "How did the trial run?", "From 2019 to 2023."),
+        FaqEntry("sponsor", "Who is behind the academy?", "A ministry.", tags=("organisation",)),
+        FaqEntry("who", "May a municipality of 3,000 inhabitants join?", "Small towns may."),
+        language=Language("en"),
+    )
+    assert index.search("Who runs the organisation?")[0].id == "sponsor"
+    assert index.search("Our organisation has 3,000 members")[0].id == "sponsor"
+
+
 def test_english_uses_the_english_stemmer_and_stop_words():
     index = _index(
         FaqEntry("kosten", "What does taking part cost?", "Unknown.", tags=("fee",)),
@@ -228,3 +267,18 @@ def test_content_check_reports_a_word_listed_twice_in_the_synonyms(tmp_path):
     ]
     path.write_text("- nur eine Liste\n", encoding="utf-8")
     assert [p.line for p in load_synonym_file(path, tmp_path)[1]] == [1]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_no_two_synonym_lines_share_a_stem(library, locale):
+    """Variants are matched by their stems: two lines with a stem in common would silently take
+    each other's words ("participants" and "participate" both stem to "particip")."""
+    language = Language(locale)
+    owner: dict[tuple[str, ...], str] = {}
+    shared = []
+    for canonical, variants in library.content.synonyms[locale].items():
+        for variant in (canonical, *variants):
+            key = tuple(language.stem(w) for w in WORD_RE.findall(fold(variant)))
+            if owner.setdefault(key, canonical) != canonical:
+                shared.append((variant, canonical, owner[key]))
+    assert shared == []
