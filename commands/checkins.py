@@ -404,6 +404,7 @@ checkin_cmd = command(
 
 @checkin_cmd.subcommand(
     "rhythm",
+    audited=True,
     aliases={"de": ["rhythmus"], "en": ["rhythm"]},
     args=[Arg("words", "text", label=NP_("usage", "Rhythmus"))],
     summary=N_("Legt fest, wie oft der Bot nachfragt, z. B. „alle 2 Wochen dienstags 10 Uhr“."),
@@ -436,6 +437,7 @@ async def checkin_rhythm(ctx: Context, words: str) -> None:
 
 @checkin_cmd.subcommand(
     "pause",
+    audited=True,
     aliases={"de": ["pausieren", "pause"], "en": ["pause"]},
     summary=N_("Pausiert die Nachfragen in diesem Tandem."),
     examples=[N_("checkin pausieren")],
@@ -453,6 +455,7 @@ async def checkin_pause(ctx: Context) -> None:
 
 @checkin_cmd.subcommand(
     "resume",
+    audited=True,
     aliases={"de": ["fortsetzen", "weiter"], "en": ["resume"]},
     summary=N_("Nimmt die Nachfragen wieder auf."),
     examples=[N_("checkin fortsetzen")],
@@ -471,6 +474,7 @@ async def checkin_resume(ctx: Context) -> None:
 
 @checkin_cmd.subcommand(
     "now",
+    audited=True,
     aliases={"de": ["jetzt"], "en": ["now"]},
     role=Role.COORDINATOR,
     args=[Arg("number", "int", required=False, label=NP_("usage", "Tandem-Nummer"))],

@@ -336,6 +336,7 @@ async def _one_town(ctx: Context, town: str) -> Municipality | None:
 
 @central_place.subcommand(
     "set",
+    audited=True,
     aliases={"de": ["setzen"], "en": ["set"]},
     summary=N_("Vermerkt die Funktion, mit Begründung."),
     args=[
@@ -378,6 +379,7 @@ async def central_set(ctx: Context, town: str, function: str, reason: str) -> No
 
 @central_place.subcommand(
     "clear",
+    audited=True,
     aliases={"de": ["löschen", "loeschen", "entfernen"], "en": ["clear"]},
     summary=N_("Entfernt den Vermerk wieder."),
     args=[Arg("town", label=NP_("usage", "AGS"))],

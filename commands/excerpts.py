@@ -114,6 +114,7 @@ excerpt_cmd = command(
 
 @excerpt_cmd.subcommand(
     "plan",
+    audited=True,
     aliases={"de": ["planen"], "en": ["plan", "schedule"]},
     args=[Arg("words", "text", label=NP_("usage", "Kanal Rhythmus"))],
     summary=N_("Postet regelmäßig den Auszug des nächsten passenden Moduls in einen Themenkanal."),
@@ -176,6 +177,7 @@ async def excerpt_list(ctx: Context) -> None:
 
 @excerpt_cmd.subcommand(
     "cancel",
+    audited=True,
     aliases={"de": ["stoppen", "beenden"], "en": ["cancel", "stop"]},
     args=[Arg("number", "int", label=NP_("usage", "Nummer"))],
     summary=N_("Beendet einen geplanten Auszug."),

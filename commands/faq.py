@@ -99,6 +99,7 @@ async def answer_plain_question(ctx: Context) -> bool:
 
 @command(
     "reload",
+    audited=True,
     aliases={"de": ["neuladen", "neu-laden"], "en": ["reload"]},
     group="admin",
     role=Role.COORDINATOR,

@@ -92,6 +92,7 @@ tandem_cmd = command(
 
 @tandem_cmd.subcommand(
     "create",
+    audited=True,
     aliases={"de": ["anlegen", "erstellen", "neu"], "en": ["create"]},
     role=Role.COORDINATOR,
     args=[
@@ -336,6 +337,7 @@ async def _change_state(ctx: Context, number: int | None, action: str) -> None:
 
 @tandem_cmd.subcommand(
     "pause",
+    audited=True,
     aliases={"de": ["pausieren", "pause"], "en": ["pause"]},
     args=[NUMBER_ARG],
     summary=N_("Pausiert das Tandem."),
@@ -347,6 +349,7 @@ async def tandem_pause(ctx: Context, number: int | None = None) -> None:
 
 @tandem_cmd.subcommand(
     "resume",
+    audited=True,
     aliases={"de": ["fortsetzen", "weiter"], "en": ["resume"]},
     args=[NUMBER_ARG],
     summary=N_("Setzt ein pausiertes Tandem fort."),
@@ -358,6 +361,7 @@ async def tandem_resume(ctx: Context, number: int | None = None) -> None:
 
 @tandem_cmd.subcommand(
     "end",
+    audited=True,
     aliases={"de": ["beenden", "ende"], "en": ["end"]},
     args=[NUMBER_ARG],
     summary=N_("Beendet das Tandem; der Raum bleibt lesbar."),

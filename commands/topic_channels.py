@@ -65,6 +65,7 @@ async def find_channel(ctx: Context, name: str) -> TopicChannel | None:
 
 @topic_cmd.subcommand(
     "create",
+    audited=True,
     aliases={"de": ["anlegen", "erstellen", "neu"], "en": ["create"]},
     role=Role.COORDINATOR,
     args=[

@@ -69,6 +69,8 @@ PERSONAL_COLUMNS: tuple[PersonalColumn, ...] = (
     PersonalColumn("schedules", "created_by", Erase.PSEUDONYM, "who set a rhythm"),
     PersonalColumn("schedules", "data", Erase.MENTION, "the schedule's settings (JSON)"),
     PersonalColumn("occurrences", "detail", Erase.MENTION, "what happened at a delivery"),
+    PersonalColumn("audit_log", "actor", Erase.PSEUDONYM, "the coordinator who did something"),
+    PersonalColumn("audit_log", "detail", Erase.MENTION, "the arguments given (may name people)"),
 )
 
 # Tables and columns that hold no personal data, with the reason (checked by the test above).
@@ -100,6 +102,9 @@ NOT_PERSONAL: dict[str, str] = {
         "what is scheduled for a tandem or channel"
     ),
     "occurrences.state occurrences.event_id": "delivery bookkeeping",
+    "audit_log.action audit_log.outcome audit_log.result audit_log.room_id": (
+        "what was done and how it ended: the audit trail"
+    ),
 }
 
 
