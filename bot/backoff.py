@@ -5,6 +5,8 @@ It logs once per change of state (reachable → failing → reachable), not at e
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
 
@@ -36,3 +38,9 @@ class Backoff:
         if self.failures:
             log.warning("homeserver reachable again after %d failed attempts", self.failures)
         self.failures = 0
+
+
+async def pause(seconds: float, stop: asyncio.Event) -> None:
+    """Wait ``seconds``, or less when ``stop`` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)

@@ -7,10 +7,14 @@ restarts.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+from aiohttp import ClientError
 from nio import AsyncClient, LoginError, WhoamiError
+from nio.exceptions import LocalProtocolError
 
+from bot.backoff import Backoff, pause
 from config.settings import Settings
 from storage.runtime_state import RuntimeStateRepository, Session
 
@@ -69,3 +73,30 @@ async def login(client: AsyncClient, settings: Settings, repo: RuntimeStateRepos
     )
     log.info("logged in as %s with device %s", response.user_id, response.device_id)
     return "password"
+
+
+async def connect(
+    client: AsyncClient,
+    settings: Settings,
+    repo: RuntimeStateRepository,
+    backoff: Backoff,
+    stop: asyncio.Event,
+) -> bool:
+    """Log in, retrying with back-off while the homeserver cannot be asked. False when ``stop``
+    was set first; refused credentials raise ``LoginFailed``."""
+    while not stop.is_set():
+        try:
+            how = await login(client, settings, repo)
+        except (TransientLoginError, TimeoutError, OSError, ClientError, LocalProtocolError) as exc:
+            await pause(backoff.failed(str(exc) or type(exc).__name__), stop)
+            continue
+        backoff.succeeded()
+        log.info(
+            "connected to %s as %s (device %s, %s)",
+            settings.homeserver,
+            client.user_id,
+            client.device_id,
+            how,
+        )
+        return True
+    return False

@@ -155,26 +155,56 @@ async def test_invalid_config_at_start_exits_with_one_line_per_problem(tmp_path)
     assert not (tmp_path / "bot.db").exists()
 
 
-@pytest.mark.synapse
-async def test_stop_during_the_first_sync_leaves_the_database_complete(synapse, tmp_path):
-    """A stop right after start (set-up still migrating) waits for the set-up, then closes."""
+async def test_stop_during_the_first_sync_leaves_the_database_complete(synapse, tmp_path, monkeypatch):
+    """A stop while the first sync is in flight and the set-up is still migrating: the loop ends
+    at once, the set-up is waited for, then the database closes complete. The first sync's
+    answer is held back and the full migration gated, so the stop lands exactly there."""
+    import bot.sync_loop
     from bot.runtime import KleinstadtBot
-    from storage.database import Database
-    from tests.matrix_fixtures import bot_settings, unique
+    from storage.database import Database, discover_migrations
 
+    real_first_sync = bot.sync_loop.fetch_initial_sync
+    in_flight, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def first_sync(client, sync_filter):
+        await real_first_sync(client, sync_filter)
+        in_flight.set()
+        try:
+            await asyncio.Event().wait()  # the answer is still "on its way" when the stop comes
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    real_migrate = Database.migrate
+    migrating, may_migrate = asyncio.Event(), asyncio.Event()
+
+    async def migrate(self, migrations=None, until=None):
+        if until is None:  # the set-up's full migration, not the runtime's own first step
+            migrating.set()
+            await may_migrate.wait()
+        return await real_migrate(self, migrations, until)
+
+    monkeypatch.setattr(bot.sync_loop, "fetch_initial_sync", first_sync)
+    monkeypatch.setattr(Database, "migrate", migrate)
     settings = bot_settings(synapse, synapse.register(unique("bot")), tmp_path / "early")
-    bot = KleinstadtBot(settings)
-    task = asyncio.ensure_future(bot.run())
-    for _ in range(200):  # until the first sync request is out
-        if bot._sync_task is not None:
-            break
-        await asyncio.sleep(0.01)
-    bot.request_stop()
-    await asyncio.wait_for(task, 30)
+    running = KleinstadtBot(settings)
+    task = asyncio.ensure_future(running.run())
+    try:
+        await asyncio.wait_for(in_flight.wait(), 30)
+        await asyncio.wait_for(migrating.wait(), 30)
+        running.request_stop()
+        await asyncio.wait_for(cancelled.wait(), 10)  # the stop ended the first sync
+        assert not task.done()  # … and waits for the set-up
+        may_migrate.set()
+        await asyncio.wait_for(task, 30)
+    finally:
+        may_migrate.set()
+        if not task.done():
+            running.request_stop()
+            await asyncio.wait_for(task, 30)
+    assert not running.ready.is_set()
     db = await Database(settings.database).open(migrate=False)
     try:
-        from storage.database import discover_migrations
-
         assert await db.version() == len(discover_migrations())
         assert (await db.fetchone("PRAGMA integrity_check"))[0] == "ok"
     finally:

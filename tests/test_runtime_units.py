@@ -1,6 +1,14 @@
 """The Matrix runtime without a homeserver: mention and reply-fallback stripping, bad sync bodies."""
 
-from bot.runtime import strip_mention, strip_reply_fallback
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+
+from bot.incoming import strip_mention, strip_reply_fallback
 
 BOT = "@kleinstadtbot:localhost"
 
@@ -36,7 +44,188 @@ async def test_a_first_sync_body_that_is_not_json_is_an_error_for_the_back_off(t
     )
     try:
         for body in ("<html>Bad Gateway</html>", '{"next_batch": "s1", "rooms": {"join": {"!a:x": {'):
-            result = await bot._receive(body)
+            result = await bot.sync.receive(body, since=None)
             assert isinstance(result, SyncError) and "not valid JSON" in result.message
     finally:
         await bot.client.close()
+
+
+# --- a sync batch that fails part-way -------------------------------------------------------
+
+BOT_ID = "@bot:localhost"
+DM = "!dm:localhost"
+
+
+class StandIn:
+    """A homeserver stand-in: the first sync carries one ``!ping`` in a room new to the bot;
+    later syncs are empty long-polls. Sending the answer waits until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.syncs: list[str] = []
+        self.sends: list[str] = []
+        self.send_arrived = asyncio.Event()
+        self.release = asyncio.Event()
+
+    def batch(self) -> dict:
+        now = int(time.time() * 1000)
+        ping = {
+            "type": "m.room.message",
+            "sender": "@anna:localhost",
+            "event_id": "$ping",
+            "origin_server_ts": now,
+            "content": {"msgtype": "m.text", "body": "!ping"},
+        }
+        join = {
+            "type": "m.room.member",
+            "state_key": BOT_ID,
+            "sender": BOT_ID,
+            "event_id": "$join",
+            "origin_server_ts": now - 1000,
+            "content": {"membership": "join"},
+        }
+        joined = {
+            "timeline": {"events": [ping], "limited": False, "prev_batch": "p0"},
+            "state": {"events": [join]},
+            "summary": {"m.joined_member_count": 2},
+        }
+        return {"next_batch": "s1", "rooms": {"join": {DM: joined}}}
+
+    async def sync(self, http: web.Request) -> web.Response:
+        since = http.query.get("since", "")
+        self.syncs.append(since)
+        if since:
+            await asyncio.sleep(0.1)
+            return web.json_response({"next_batch": since})
+        return web.json_response(self.batch())
+
+    async def send(self, http: web.Request) -> web.Response:
+        self.sends.append(http.match_info["txn"])
+        self.send_arrived.set()
+        await self.release.wait()
+        return web.json_response({"event_id": f"$answer{len(self.sends)}"})
+
+    def routes(self) -> list[tuple[str, str, Any]]:
+        return [
+            ("GET", "/_matrix/client/v3/sync", self.sync),
+            ("PUT", "/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}", self.send),
+        ]
+
+
+@contextlib.asynccontextmanager
+async def serve(routes: list[tuple[str, str, Any]]):
+    app = web.Application()
+    for method, path, handler in routes:
+        app.router.add_route(method, path, handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    finally:
+        await runner.cleanup()
+
+
+class _Seen(logging.Handler):
+    def __init__(self, text: str) -> None:
+        super().__init__(logging.ERROR)
+        self.text = text
+        self.seen = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.seen.set()
+
+
+async def _until(condition: Any, what: str, timeout: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(what)
+        await asyncio.sleep(0.02)
+
+
+async def test_a_batch_that_fails_part_way_keeps_its_token_until_replayed(tmp_path, monkeypatch):
+    """Recording the room's join fails (a locked database, once) while the room's command is
+    being answered. The batch's token is not stored: not while the answer is still being sent,
+    and not after it (the join is unrecorded work). A restart replays the batch: the join is
+    recorded, the command is not answered again, and the token is stored."""
+    import sqlite3
+
+    from bot.runtime import KleinstadtBot
+    from config.settings import Settings
+    from storage.database import Database
+    from storage.runtime_state import RuntimeStateRepository
+
+    real_record_joins = RuntimeStateRepository.record_joins
+    join_failed = asyncio.Event()
+
+    async def record_joins(self: RuntimeStateRepository, joins: dict[str, int]) -> None:
+        if joins and not join_failed.is_set():
+            join_failed.set()
+            raise sqlite3.OperationalError("database is locked")
+        await real_record_joins(self, joins)
+
+    monkeypatch.setattr(RuntimeStateRepository, "record_joins", record_joins)
+    seen = _Seen("could not be handled completely")
+    logging.getLogger().addHandler(seen)
+    server = StandIn()
+    try:
+        async with serve(server.routes()) as url:
+            settings = Settings(
+                homeserver=url,
+                user_id=BOT_ID,
+                access_token="fake-token",
+                device_id="DEV",
+                encryption=False,
+                database=tmp_path / "bot.db",
+                sync={"timeout_ms": 100},
+            )
+            bot = KleinstadtBot(settings)
+            task = asyncio.ensure_future(bot.run())
+            try:
+                await asyncio.wait_for(server.send_arrived.wait(), 20)
+                await asyncio.wait_for(join_failed.wait(), 20)
+                syncs = len(server.syncs)
+                # the loop goes on meanwhile: three more syncs after the failure
+                await _until(lambda: _true(len(server.syncs) >= syncs + 3), "the sync loop stopped")
+                assert await bot.repo.sync_token() is None  # the answer is still on its way
+                server.release.set()
+
+                async def answered() -> bool:
+                    return await bot.repo.is_handled("$ping")
+
+                await _until(answered, "the command was not answered")
+                await asyncio.wait_for(seen.seen.wait(), 20)  # the batch is over, as failed
+            finally:
+                server.release.set()
+                bot.request_stop()
+                await asyncio.wait_for(task, 20)
+            db = await Database(settings.database).open(migrate=False)
+            try:
+                assert await RuntimeStateRepository(db).sync_token() is None
+            finally:
+                await db.close()
+
+            # the restart replays the batch
+            replayed = KleinstadtBot(settings)
+            task = asyncio.ensure_future(replayed.run())
+            try:
+                await asyncio.wait_for(replayed.ready.wait(), 20)
+
+                async def stored() -> bool:
+                    return await replayed.repo.sync_token() == "s1"
+
+                await _until(stored, "the replayed batch's token was not stored")
+                assert await replayed.repo.joined_at(DM) is not None
+            finally:
+                replayed.request_stop()
+                await asyncio.wait_for(task, 20)
+    finally:
+        logging.getLogger().removeHandler(seen)
+    assert len(server.sends) == 1  # answered once: the replay sent nothing
+    assert server.syncs.count("") == 2  # the restart synced from the start
+
+
+async def _true(value: bool) -> bool:
+    return value

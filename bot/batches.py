@@ -1,0 +1,93 @@
+"""Sync batches handled beside the sync loop, and the sync token stored only behind them.
+
+Each batch's work runs in a task while syncing goes on. The token of a batch is stored once it
+and every batch before it are completely handled, so a crash or kill replays unfinished work and
+nothing else (replays answer nothing twice: answered events are recorded and replies carry
+transaction IDs derived from the command).
+
+A batch whose work fails is not complete: its token is never stored, and neither is any later
+one, since the stored position must not pass unhandled work. The bot goes on answering; a
+restart replays from the last stored token, which redoes the failed step (joins, invites and
+leaves are idempotent; answered commands are skipped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable
+from dataclasses import dataclass
+
+from storage.runtime_state import RuntimeStateRepository
+
+log = logging.getLogger(__name__)
+
+
+class BatchIncomplete(Exception):
+    """Raised by a batch's work when a step failed (and was logged): the batch is not complete."""
+
+
+@dataclass
+class _Batch:
+    token: str
+    done: bool = False
+    failed: bool = False
+
+
+class Batches:
+    def __init__(self, repo: RuntimeStateRepository):
+        self.repo = repo
+        self.held_at: str | None = None  # the token of the first batch that failed, if any
+        self._pending: deque[_Batch] = deque()  # in sync order; the head is the oldest unstored
+        self._running: set[asyncio.Task[None]] = set()
+        self._lock = asyncio.Lock()
+
+    def add(self, token: str, work: Awaitable[None]) -> None:
+        """Handle a batch in a task: ``work`` does everything the batch asks for."""
+        batch = _Batch(token)
+        if self.held_at is None:
+            self._pending.append(batch)
+        task = asyncio.ensure_future(self._handle(batch, work))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _handle(self, batch: _Batch, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except BatchIncomplete as exc:
+            log.error("sync batch %s could not be handled completely: %s", batch.token, exc)
+            batch.failed = True
+        except Exception:
+            log.exception("sync batch %s could not be handled completely", batch.token)
+            batch.failed = True
+        else:
+            batch.done = True
+        try:
+            await self._store()
+        except Exception:
+            log.exception("could not store the sync token; a restart replays more than needed")
+
+    async def _store(self) -> None:
+        async with self._lock:
+            token = None
+            while self._pending and self._pending[0].done:
+                token = self._pending.popleft().token
+            if token is not None:
+                await self.repo.save_sync_token(token)
+            if self._pending and self._pending[0].failed and self.held_at is None:
+                self.held_at = self._pending[0].token
+                self._pending = deque([self._pending[0]])  # nothing after it is ever stored
+                log.error(
+                    "the sync token stays before batch %s until a restart, which replays it",
+                    self.held_at,
+                )
+
+    @property
+    def running(self) -> list[asyncio.Task[None]]:
+        return [task for task in self._running if not task.done()]
+
+    async def drain(self, timeout: float) -> None:
+        """Let running batches finish (their tokens are then stored)."""
+        if self.running:
+            await asyncio.wait(self.running, timeout=timeout)

@@ -1,0 +1,158 @@
+"""An incoming message event becomes a ``Request`` for the dispatcher.
+
+Only messages meant for the bot are answered: a command (the prefix), a message that mentions
+the bot, or plain text in a direct chat. Events from before the bot came into the room or older
+than the catch-up window are ignored by timestamp, answered events are recorded, and the bot's
+own messages and edits are never commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import replace
+from typing import Any
+
+from nio import AsyncClient, MegolmEvent, RoomMessageText
+
+from bot.encryption import UndecryptableNotices
+from bot.membership import Membership
+from bot.sending import MessageSender
+from commands.context import Clock, MatrixPort, Reply, Request
+from commands.dispatcher import Dispatcher
+from config.settings import Settings
+from storage.runtime_state import RuntimeStateRepository
+
+log = logging.getLogger(__name__)
+
+REPLY_FALLBACK = re.compile(r"^(?:>.*\n)+\n", re.MULTILINE)
+# A short leading "Name: " is how clients write a mention of the name they show for the bot.
+LEADING_NAME = re.compile(r"^\s*[^:?!.\n]{1,40}:\s+")
+
+
+def strip_mention(body: str, user_id: str, display_name: str | None = None) -> str:
+    """The text of a message that mentions the bot, without the mention: the bot's Matrix ID
+    anywhere, or a leading display name / localpart ("kleinstadtbot: …", "Bot, …"). Clients
+    write the display name they show, so any short leading "Name: " goes too."""
+    text = re.sub(r"[ \t]{2,}", " ", body.replace(user_id, " ")).strip()
+    localpart = user_id.split(":", 1)[0].lstrip("@")
+    for name in (display_name, localpart):
+        if name and text.lower().startswith(name.lower()):
+            return text[len(name) :].lstrip(" :,").strip()
+    match = LEADING_NAME.match(text)
+    return text[match.end() :].strip() if match else text
+
+
+def strip_reply_fallback(body: str) -> str:
+    """Remove the quoted "> <@user> …" block that clients put before a reply's text."""
+    return REPLY_FALLBACK.sub("", body, count=1) if body.startswith(">") else body
+
+
+def message_request(
+    room_id: str, event: Any, content: dict[str, Any], bot_user: str, display_name: str | None
+) -> Request:
+    """The ``Request`` for a text message: reply fallback and the mention of the bot removed,
+    its thread, whether it mentions the bot (``m.mentions``, or the ID or a pill)."""
+    body = strip_reply_fallback(getattr(event, "body", "") or "")
+    mentioned = bot_user in ((content.get("m.mentions") or {}).get("user_ids") or [])
+    html = content.get("formatted_body") or ""
+    if not mentioned and (bot_user in body or f"matrix.to/#/{bot_user}" in html):
+        mentioned = True
+    if mentioned:
+        body = strip_mention(body, bot_user, display_name)
+    relates = content.get("m.relates_to") or {}
+    thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
+    return Request(
+        sender=event.sender,
+        room_id=room_id,
+        body=body,
+        event_id=event.event_id,
+        thread_root=thread_root,
+        timestamp_ms=event.server_timestamp,
+        mentions_bot=mentioned,
+    )
+
+
+class IncomingMessages:
+    """Hands each message event meant for the bot to the dispatcher, once."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        settings: Settings,
+        repo: RuntimeStateRepository,
+        sender: MessageSender,
+        matrix: MatrixPort,
+        membership: Membership,
+        notices: UndecryptableNotices,
+        clock: Clock,
+    ):
+        self.client = client
+        self.settings = settings
+        self.repo = repo
+        self.sender = sender
+        self.matrix = matrix
+        self.membership = membership
+        self.notices = notices
+        self.clock = clock
+        self.dispatcher: Dispatcher | None = None  # set once the bot's local set-up is done
+        self.answered = 0  # commands answered since start (for operators and benchmarks)
+
+    def _now_ms(self) -> int:
+        return int(self.clock.now().timestamp() * 1000)
+
+    def cutoff(self, room_id: str) -> int:
+        """Messages older than this (ms) are never answered: they came before the bot came into
+        the room, or before the catch-up window."""
+        window_ms = int(self.settings.sync.catch_up_minutes * 60_000)
+        return max(self.membership.since(room_id), self._now_ms() - window_ms)
+
+    async def handle(self, room_id: str, event: Any) -> None:
+        if not isinstance(event, RoomMessageText | MegolmEvent):
+            return
+        if event.sender == self.client.user_id or event.server_timestamp < self.cutoff(room_id):
+            return
+        if isinstance(event, MegolmEvent):
+            await self.notices.report(room_id, event)
+            return
+        dispatcher = self.dispatcher
+        if dispatcher is None:
+            raise RuntimeError("a message arrived before the dispatcher was set up")
+        content = event.source.get("content", {})
+        if (content.get("m.relates_to") or {}).get("rel_type") == "m.replace":
+            return  # edits are not new commands
+        request = message_request(room_id, event, content, self.client.user_id, self._display_name(room_id))
+        if not request.mentions_bot and not dispatcher.wants(request):
+            # not a command: only a direct chat makes plain text meant for the bot
+            if not await self._is_direct(room_id):
+                return
+            request = replace(request, is_direct=True)
+        if event.decrypted:
+            await self.notices.decrypted(room_id)
+        if await self.repo.is_handled(event.event_id):
+            return
+
+        async def send(reply: Reply) -> str | None:
+            return await self.matrix.send(reply, request)
+
+        try:
+            if await dispatcher.handle(request, send):
+                self.answered += 1
+                await self.repo.mark_handled(event.event_id, room_id, self._now_ms())
+        finally:
+            self.sender.forget(event.event_id)
+
+    def _display_name(self, room_id: str) -> str | None:
+        room = self.client.rooms.get(room_id)
+        return room.user_name(self.client.user_id) if room is not None else None
+
+    async def _is_direct(self, room_id: str) -> bool:
+        """A room with the bot and one other person. Member counts come from sync summaries;
+        a room the bot knows no counts for yet costs one members request, once."""
+        room = self.client.rooms.get(room_id)
+        if room is None:
+            return False
+        counted = room.summary is not None and room.summary.joined_member_count is not None
+        if not counted and not room.members_synced:
+            await self.client.joined_members(room_id)
+        return room.joined_count <= 2 and room.invited_count == 0

@@ -1,0 +1,132 @@
+"""A sync batch becomes work: per room, in order, beside the sync loop.
+
+What must happen in sync order is done at once, while the loop waits: join times, role
+invalidation, and queueing each room's messages behind that room's earlier batches. The rest
+(answering, invitations, leaving) runs in the batch's task (``bot.batches``), so a slow command
+never holds up syncing: a handler that creates a room needs the next sync to see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from nio import MegolmEvent, PowerLevelsEvent, RoomMemberEvent, RoomMessageText, SyncResponse
+
+from bot.batches import Batches, BatchIncomplete
+from bot.incoming import IncomingMessages
+from bot.membership import Membership
+from bot.roles import RoleResolver
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RoomWork:
+    """What one batch brings for one room: its messages."""
+
+    events: list[Any] = field(default_factory=list)
+
+
+class Router:
+    def __init__(
+        self,
+        membership: Membership,
+        roles: RoleResolver,
+        incoming: IncomingMessages,
+        batches: Batches,
+    ):
+        self.membership = membership
+        self.roles = roles
+        self.incoming = incoming
+        self.batches = batches
+        self._room_tails: dict[str, asyncio.Task[None]] = {}
+
+    def route(self, response: SyncResponse, since: str | None) -> set[str]:
+        """Queue the work of one sync batch (``since``: the token it was asked with). Returns the
+        rooms with something to handle."""
+        work: dict[str, RoomWork] = {}
+        leave_checks: list[str] = []
+        new_joins = {
+            room_id: self.membership.join_time(room_id, info)
+            for room_id, info in response.rooms.join.items()
+            if room_id not in self.membership
+        }
+        left = list(response.rooms.leave)
+        self.membership.note(new_joins, left)
+        for room_id, info in response.rooms.join.items():
+            for event in [*info.state, *info.timeline.events]:
+                if isinstance(event, PowerLevelsEvent):
+                    self.roles.invalidate(room_id)
+            room = RoomWork()
+            for event in info.timeline.events:
+                if isinstance(event, RoomMemberEvent) and event.membership == "leave":
+                    leave_checks.append(room_id)
+                if isinstance(event, RoomMessageText | MegolmEvent):
+                    room.events.append(event)
+            if room.events:
+                work[room_id] = room
+        room_tasks = [self._queue(room_id, room) for room_id, room in work.items()]
+        # the batch's task keeps only what it needs, not the whole parsed response
+        invites = dict(response.rooms.invite)
+        self.batches.add(
+            response.next_batch, self._finish(invites, left, new_joins, leave_checks, room_tasks)
+        )
+        return set(work)
+
+    def _queue(self, room_id: str, room: RoomWork) -> asyncio.Task[None]:
+        """Events of one room are handled in order, after that room's earlier batches."""
+        previous = self._room_tails.get(room_id)
+        task = asyncio.ensure_future(self._handle_room(room_id, room, previous))
+        self._room_tails[room_id] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._room_tails.get(room_id) is done:
+                del self._room_tails[room_id]
+
+        task.add_done_callback(forget)
+        return task
+
+    async def _handle_room(self, room_id: str, room: RoomWork, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        for event in room.events:
+            try:
+                await self.incoming.handle(room_id, event)
+            except Exception:
+                log.exception("event %s in %s could not be handled", event.event_id, room_id)
+
+    async def _finish(
+        self,
+        invites: dict[str, Any],
+        left: list[str],
+        new_joins: dict[str, int],
+        leave_checks: list[str],
+        room_tasks: list[asyncio.Task[None]],
+    ) -> None:
+        """The batch's work beside its rooms' messages. Every step is tried and the room tasks
+        are awaited whatever fails; any failure then fails the batch (its token is not stored)."""
+        failures: list[BaseException] = []
+        for room_id, info in invites.items():
+            try:
+                await self.membership.on_invite(room_id, info)
+            except Exception as exc:
+                log.exception("invitation to %s could not be handled", room_id)
+                failures.append(exc)
+        try:
+            await self.membership.record(new_joins, left)
+        except Exception as exc:
+            log.exception("joined and left rooms could not be recorded")
+            failures.append(exc)
+        for room_id in dict.fromkeys(leave_checks):
+            try:
+                await self.membership.leave_if_empty(room_id)
+            except Exception as exc:
+                log.exception("could not leave %s", room_id)
+                failures.append(exc)
+        results = await asyncio.gather(*room_tasks, return_exceptions=True)
+        failures += [result for result in results if isinstance(result, BaseException)]
+        if failures:
+            raise BatchIncomplete(f"{len(failures)} step(s) failed, the first: {failures[0]!r}")
