@@ -100,7 +100,6 @@ def test_int_accepts_german_thousands_dots():
         "1..000",
         ".5",
         "1_000",
-        "",
     ],
 )
 def test_int_rejects_non_numbers(word):
@@ -183,6 +182,25 @@ def test_text_takes_the_rest_and_optional_args_default_to_none():
     cmd = _cmd(Arg("town"), Arg("note", "text", required=False))
     assert cmd.bind(["Hof", "sehr", "schön", "hier"]) == {"town": "Hof", "note": "sehr schön hier"}
     assert cmd.bind(["Hof"]) == {"town": "Hof", "note": None}
+
+
+def test_empty_quotes_give_nothing_for_an_argument():
+    cmd = _cmd(Arg("town"), Arg("count", "int", required=False), Arg("note", "text", required=False))
+    for words in ([""], ["  "], ["", "3"]):
+        with pytest.raises(UsageError) as info:
+            cmd.bind(words)
+        assert (info.value.problem, info.value.detail["arg"].name) == ("missing", "town")
+    assert cmd.bind(["Hof", "", ""]) == {"town": "Hof", "count": None, "note": None}
+    with pytest.raises(UsageError) as info:
+        _cmd(Arg("note", "text")).bind([""])
+    assert info.value.problem == "missing"
+
+
+async def test_a_channel_without_a_name_is_refused_not_created(local_bot):
+    for _ in range(2):  # the second time used to fail on the database's unique name
+        [answer] = await local_bot.say('!thema anlegen "" ""', sender="@koordination:localhost")
+        assert (answer.reply.template, answer.reply.data["problem"]) == ("error_usage", "missing")
+    assert await local_bot.db.fetchone("SELECT 1 FROM topic_channels") is None
 
 
 def test_missing_and_extra_args():
