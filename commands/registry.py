@@ -79,6 +79,9 @@ class Command:
     role: Role = Role.MEMBER
     group: str = "general"
     hidden: bool = False
+    # recorded in the audit trail (who, when, what, outcome) by the dispatcher: every command
+    # that changes what others see (storage.audit); subcommands inherit it
+    audited: bool = False
     parent: Command | None = None
     subcommands: dict[str, Command] = field(default_factory=dict)
     text_values: dict[str, str] = field(default_factory=dict)  # fills %(name)s in summary and help
@@ -95,6 +98,7 @@ class Command:
         aliases: dict[str, list[str]] | None = None,
         examples: list[str] | None = None,
         help: Text = "",
+        audited: bool | None = None,
     ) -> Callable[[Handler], Command]:
         def register(handler: Handler) -> Command:
             sub = Command(
@@ -107,6 +111,7 @@ class Command:
                 args=args or [],
                 role=self.role if role is None else role,
                 group=self.group,
+                audited=self.audited if audited is None else audited,
                 parent=self,
             )
             for word in sub.all_names():
@@ -175,6 +180,12 @@ class Command:
             if sub not in seen:
                 seen.append(sub)
         return seen
+
+    @property
+    def words(self) -> str:
+        """The command's words by their declared (English) names: ``tandem pause``. Metrics, logs
+        and the audit trail name commands so, whatever alias was typed."""
+        return " ".join(cmd.name for cmd in self.path)
 
     def min_role(self) -> Role:
         """The least role that can use this command or any of its subcommands."""
@@ -376,6 +387,7 @@ def command(
     def register(handler: Handler | None) -> Command:
         return registry.add(
             Command(
+    audited: bool = False,
                 name=name,
                 handler=handler,
                 summary=summary,
@@ -397,6 +409,7 @@ def plain_text_handler(
     handler: Callable[[Context], Awaitable[bool]], registry: Registry = REGISTRY
 ) -> Callable[[Context], Awaitable[bool]]:
     """Register the handler for plain messages in direct chats or with a mention (the FAQ)."""
+                audited=audited,
     registry.plain_text = handler
     return handler
 
