@@ -377,6 +377,7 @@ def command(
     help: Text = "",
     text_values: dict[str, str] | None = None,
     hidden: bool = False,
+    audited: bool = False,
     registry: Registry = REGISTRY,
 ) -> Callable[[Handler | None], Command]:
     """Declare a top-level command. Decorate ``None``-returning async handlers ``(ctx, **args)``.
@@ -387,7 +388,6 @@ def command(
     def register(handler: Handler | None) -> Command:
         return registry.add(
             Command(
-    audited: bool = False,
                 name=name,
                 handler=handler,
                 summary=summary,
@@ -399,6 +399,7 @@ def command(
                 role=role,
                 group=group,
                 hidden=hidden,
+                audited=audited,
             )
         )
 
@@ -409,7 +410,6 @@ def plain_text_handler(
     handler: Callable[[Context], Awaitable[bool]], registry: Registry = REGISTRY
 ) -> Callable[[Context], Awaitable[bool]]:
     """Register the handler for plain messages in direct chats or with a mention (the FAQ)."""
-                audited=audited,
     registry.plain_text = handler
     return handler
 
