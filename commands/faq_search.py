@@ -82,7 +82,7 @@ funktioniert funktionieren klappt laeuft machen macht tun finde finden bekomme b
 gelten gilt fallen habt versteht verstehst kurz diese dieser dieses dies direkt ueberall leute
 wieviel wieviele eigentlich einfach wirklich andere anderen anderer anderes waren ging gehen
 gemeint meint meinen ueberhaupt lassen laesst selbst passiert passieren geschah ihnen ihrem ihren ihrer ihres
-gehoert gehoeren gehoerst gehoerte
+gehoert gehoeren gehoerst gehoerte brauche brauchen braucht brauchst bad
 """
 _ENGLISH_STOP_WORDS = """
 a about actually all also am an and any anything are as at be been being but by can could do does
@@ -95,7 +95,7 @@ explain explained describe briefly brief short few words work works worked part
 means meant other others another
 ourselves yourself yourselves themselves myself itself happen happened happens happening
 which who will with would you your yours s re ve ll d m t
-only even already again maybe perhaps yet ever anyway etc
+only even already again maybe perhaps yet ever anyway etc bad
 """
 # Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
 # verbs that take them although they are stop words ("Welche Städte machen mit?")
@@ -184,6 +184,7 @@ class Language:
         self.role_words = ROLE_WORDS[self.code]
         self.light_words = LIGHT_WORDS[self.code]
         self.light_stems = frozenset(self.stem(w) for w in self.light_words)
+        self.role_stems = frozenset(self.stem(w) for w in self.role_words)  # "Städte", "towns"
         self.phrases: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.variants: dict[str, tuple[str, ...]] = {}  # one-word variants, for compounds and typos
         self.variant_stems: dict[str, tuple[str, ...]] = {}
@@ -320,6 +321,7 @@ class Hit:
     #                      phrasings or tags (not just the answer)
     contested: bool = False  # the runner-up has a weighty query word this one lacks
     stranger: bool = False  # the question has a topic word no entry knows ("Spielplatz")
+    topical: bool = True  # the question has a word naming its topic, not only role words and verbs
 
     @property
     def confident(self) -> bool:
@@ -330,7 +332,7 @@ class Hit:
         einen Spielplatz"). Otherwise the bot offers choices: a wrong answer given with
         confidence is worse than two or three to choose from."""
         return self.strong and (
-            (self.confidence >= CONFIDENT and self.lead >= MIN_LEAD)
+            (self.confidence >= CONFIDENT and self.lead >= (MIN_LEAD if self.topical else LEAD))
             or (
                 self.confidence >= CONFIDENT_LEADING
                 and self.lead >= LEAD
@@ -472,7 +474,7 @@ class Index:
                 # question words ("wann") and verbs ("bietet") say less about the topic than nouns
                 if w in self.language.cue_words:
                     share = CUE
-                elif w in self.language.role_words:
+                elif term in self.language.role_stems:
                     share = ROLE
                 else:
                     # a figure ("3.000 Einwohner") is rarely what the question is about
@@ -498,9 +500,10 @@ class Index:
             )
             guesses = [t for t in self._stems(close[0]) if t in self.df] if close is not None else []
             if close is not None and guesses:
-                # a guessed word counts by how close it is; a loose guess (below 90) also keeps
-                # the weight of an unknown word, so it alone never makes a confident answer
-                factor = close[1] / 100
+                # a guessed word counts by how close it is, and as little as the word itself
+                # (a verb stays a verb); a loose guess (below 90) also keeps the weight of an
+                # unknown word, so it alone never makes a confident answer
+                factor = close[1] / 100 * (LOWER_KNOWN if light else 1.0)
                 for found in guesses:
                     weight = self.idf(found) if close[1] >= FUZZY_SURE else unknown
                     add(QueryTerm(found, factor, weight, factor * self.idf(found)))
@@ -562,7 +565,9 @@ class Index:
             contested = sum(t.weight for t in terms if t.term in other) >= CONTESTED * total
             # a noun (or any English word) no entry has, not a verb, a figure or a typo's guess
             stranger = any(t.factor == 0.0 and t.weight >= self.idf("\0") for t in terms)
-            hits[0] = replace(hits[0], lead=lead, contested=contested, stranger=stranger)
+            hits[0] = replace(
+                hits[0], lead=lead, contested=contested, stranger=stranger, topical=topic_factor > 0
+            )
         return hits[:limit]
 
 

@@ -12,7 +12,9 @@ from rapidfuzz import fuzz, process
 
 from commands.faq_search import (
     FAQ_WEIGHTS,
+    ROLE,
     WORD_RE,
+    Hit,
     Index,
     Language,
     faq_docs,
@@ -215,6 +217,30 @@ def test_a_topic_word_found_only_in_an_answer_does_not_make_a_role_word_an_answe
         FaqEntry("kongress", "Wann ist der Kongress?", "Im Juni."),
     ).search("Kleinstadtakademie?")
     assert hit.id == "akademie" and hit.confident
+
+
+def test_role_words_weigh_less_in_any_form():
+    index = _index(
+        FaqEntry("mitmachen", "Welche Städte dürfen mitmachen?", "Kleinstädte.", tags=("stadt",)),
+        FaqEntry("kongress", "Wann ist der Kongress?", "Im Juni."),
+    )
+    factors = {t.term: t.factor for t in index.query_terms("Städte und eine Stadt beim Kongress")}
+    assert factors == {stem("stadt"): ROLE, stem("kongress"): 1.0}
+    english = _index(
+        FaqEntry("who", "Which towns may take part?", "Small towns."),
+        FaqEntry("congress", "When is the congress?", "In June."),
+        language=Language("en"),
+    )
+    assert {t.factor for t in english.query_terms("towns")} == {ROLE}
+
+
+def test_a_question_of_role_words_only_needs_a_clear_lead():
+    def hit(lead: float, topical: bool) -> Hit:
+        return Hit("a", 1.0, confidence=1.0, lead=lead, strong=True, topical=topical)
+
+    assert hit(1.3, topical=True).confident
+    assert not hit(1.3, topical=False).confident
+    assert hit(2.0, topical=False).confident
 
 
 def test_a_frequent_english_verb_or_a_figure_weighs_less_than_a_noun():
