@@ -129,7 +129,9 @@ LIGHT_WORDS = {
         "follow stop speak spoke allow spend grow open walk win won remember consider appear "
         "buy bought wait serve send sent expect stay fall fell remain suggest raise pass require "
         "deal dealt handle treat belong concern involve exist matter cover face carry ask "
-        "receive received hear heard"
+        "receive received hear heard want wanted need needed guide represent "
+        # adjectives that do not name a topic either
+        "real actual new good great best whole general current main own big"
     ),
 }
 # Words that say who asks or where, not what about ("Bürgermeister", "Stadt"): they count less,
@@ -482,6 +484,8 @@ class Index:
                     share = LOWER_KNOWN if light else 1.0
                 add(QueryTerm(term, share, share * self.idf(term), share * self.idf(term)))
                 continue
+            if w in self.language.cue_words:
+                continue  # a question word no entry uses ("wem") says nothing either way
             parts = [t for p in self._split(w) for t in self._stems(p) if t in self.df]
             if parts:
                 for p in parts:
