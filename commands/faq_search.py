@@ -566,7 +566,10 @@ class Index:
             lead = hits[0].score / hits[1].score if len(hits) > 1 else math.inf
             best = set(hits[0].matched)
             other = set(hits[1].matched) - best if len(hits) > 1 else set()
-            contested = sum(t.weight for t in terms if t.term in other) >= CONTESTED * total
+            contested = (
+                sum(t.weight for t in terms if t.term in other and t.factor >= TOPIC_FACTOR)
+                >= CONTESTED * total
+            )
             # a noun (or any English word) no entry has, not a verb, a figure or a typo's guess
             stranger = any(t.factor == 0.0 and t.weight >= self.idf("\0") for t in terms)
             hits[0] = replace(
