@@ -58,10 +58,11 @@ def translations(locale: str) -> gettext.NullTranslations:
         with path.open("rb") as mo:
             return gettext.GNUTranslations(mo)
     except FileNotFoundError:
-        hint = "pip install -e ." if catalog_path(locale, ".po").exists() else f"a catalog for {locale}"
-        raise CatalogMissing(
-            f"no compiled message catalog for locale {locale!r} ({path}); run {hint}"
-        ) from None
+        if catalog_path(locale, ".po").exists():
+            hint = "compile it with `pybabel compile` or reinstall the package (`pip install -e .`)"
+        else:
+            hint = f"add one: `pybabel init -i config/locale/messages.pot -d config/locale -l {locale}`"
+        raise CatalogMissing(f"no compiled message catalog for locale {locale!r} ({path}); {hint}") from None
 
 
 def translate(locale: str, message: str, context: str | None = None) -> str:

@@ -225,3 +225,19 @@ def test_soft_line_breaks_in_markdown_become_spaces_in_the_plain_body():
     text = html_to_text(str(html))
     assert "Kleinstadt, wenn sie" in text
     assert "a\nb" in text  # preformatted text keeps its lines
+
+
+def test_a_catalog_that_was_never_compiled_is_reported_with_the_fix(tmp_path, monkeypatch):
+    import config.catalogs as catalogs
+
+    (tmp_path / "xx" / "LC_MESSAGES").mkdir(parents=True)
+    (tmp_path / "xx" / "LC_MESSAGES" / "messages.po").write_text('msgid ""\nmsgstr ""\n', encoding="utf-8")
+    monkeypatch.setattr(catalogs, "LOCALE_DIR", tmp_path)
+    catalogs.translations.cache_clear()
+    try:
+        assert catalogs.locales() == ("de", "xx")
+        with pytest.raises(catalogs.CatalogMissing, match="pybabel compile"):
+            catalogs.translations("xx")
+        assert catalogs.translate("de", "Guten Tag") == "Guten Tag"  # German needs no catalog
+    finally:
+        catalogs.translations.cache_clear()
