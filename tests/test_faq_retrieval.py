@@ -110,6 +110,19 @@ def test_heldout_half_is_reported(library, locale):
     assert figures.answerable + figures.unanswerable == len(load("heldout")[locale])
 
 
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_entry_answers_its_own_question_and_every_phrasing_has_a_searchable_word(library, locale):
+    index = library.faq_index(locale)
+    unanswered = []
+    for entry in library.faq(locale):
+        found = library.ask(locale, entry.question)
+        if not (found and found[0][0].id == entry.id and found[0][1].confident):
+            unanswered.append((entry.id, [e.id for e, _hit in found]))
+    assert unanswered == []
+    empty = [a for e in library.faq(locale) for a in e.alternatives if not index.query_terms(a)]
+    assert empty == [], "a phrasing of stop words only matches nothing"
+
+
 def test_english_questions_are_searched_in_the_english_faq(library):
     [(entry, hit), *_] = library.ask("en", "What does taking part cost?")
     assert entry.id == "kosten" and hit.confident
