@@ -8,7 +8,9 @@ Three parts; prints figures, asserts nothing.
 2. Name evaluation: the town names of ``tests/town_queries.py`` (written as people write them),
    tuning half and held-out half reported separately: right town directly, right town first in
    the list, a wrong town answered as certain.
-3. ``--first-answer`` (needs Synapse, about two minutes): kleinstadtbot as a separate process
+3. First answer in-process: new bots (no homeserver) run the start-up hooks, then answer their
+   first and second ``!berechtigt``; wall-clock and CPU time.
+4. ``--first-answer`` (needs Synapse, about two minutes): kleinstadtbot as a separate process
    against a local Synapse, restarted ``--starts`` times on its database. Each start measures the
    time to the "ready" log line, the round trip of the first ``!berechtigt`` (sent the moment the
    bot is ready, or two seconds later, alternating), ten later ones, and the resident memory.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import random
 import shutil
@@ -184,6 +187,55 @@ def name_evaluation(index: TownIndex, verbose: bool) -> None:
                 print(f"      {line}")
 
 
+# --- first answer after a start ----------------------------------------------------------------
+
+
+async def local_first_answer(rounds: int) -> None:
+    """In-process, no homeserver: a new bot on a migrated database runs the start-up hooks as the
+    runtime does after its first sync, then answers its first and second ``!berechtigt``. CPU
+    time (all threads of the process) is not inflated by other processes on the machine."""
+    from commands.registry import REGISTRY
+    from tests.local_bot import make_local_bot
+
+    first_wall: list[float] = []
+    first_cpu: list[float] = []
+    second_wall: list[float] = []
+    second_cpu: list[float] = []
+    hooks_cpu: list[float] = []
+    for _ in range(rounds):
+        folder = Path(tempfile.mkdtemp(prefix="kleinstadtbot-bench-local-"))
+        bot = await make_local_bot(folder)
+        try:
+            await bot.text("!ping")  # the dispatcher and the renderer are warm
+            cpu = time.process_time()
+            for hook in REGISTRY.startup:
+                with contextlib.suppress(Exception):  # as the runtime: some need a homeserver
+                    await hook(bot.services)
+            hooks_cpu.append(time.process_time() - cpu)
+            for query, walls, cpus in (
+                ("Bad Berleburg", first_wall, first_cpu),
+                ("Wittenberge", second_wall, second_cpu),
+            ):
+                wall, cpu = time.perf_counter(), time.process_time()
+                await bot.text(f"!berechtigt {query}")
+                walls.append(time.perf_counter() - wall)
+                cpus.append(time.process_time() - cpu)
+        finally:
+            await bot.db.close()
+            shutil.rmtree(folder, ignore_errors=True)
+    print()
+    print(f"First answer in-process (no homeserver, {rounds} new bots, medians):")
+    print(f"  start-up hooks: CPU {statistics.median(hooks_cpu) * 1000:.0f} ms")
+    print(
+        f"  first !berechtigt: {statistics.median(first_wall) * 1000:.0f} ms, "
+        f"CPU {statistics.median(first_cpu) * 1000:.0f} ms"
+    )
+    print(
+        f"  second !berechtigt: {statistics.median(second_wall) * 1000:.0f} ms, "
+        f"CPU {statistics.median(second_cpu) * 1000:.0f} ms"
+    )
+
+
 # --- first answer after a start (Synapse) ---------------------------------------------------
 
 
@@ -257,7 +309,10 @@ def main() -> int:
     parser.add_argument("--first-answer", action="store_true", help="also measure through Synapse")
     parser.add_argument("--starts", type=int, default=6, help="restarts measured with --first-answer")
     parser.add_argument("--misses", action="store_true", help="list the tuning half's misses")
-    parser.add_argument("--no-lookup", action="store_true", help="skip parts 1 and 2 (with --first-answer)")
+    parser.add_argument(
+        "--local-rounds", type=int, default=5, help="new bots for the in-process first answer"
+    )
+    parser.add_argument("--no-lookup", action="store_true", help="skip parts 1 and 2")
     parser.add_argument("--data", help="folder for Synapse and bot data (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
     args = parser.parse_args()
@@ -265,6 +320,7 @@ def main() -> int:
         rows = parse_register_csv(SHIPPED_CSV.read_text(encoding="utf-8"))
         index = lookup(rows)
         name_evaluation(index, args.misses)
+    asyncio.run(local_first_answer(args.local_rounds))
     if args.first_answer:
         asyncio.run(first_answer(args))
     return 0
