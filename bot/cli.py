@@ -24,22 +24,14 @@ def _settings(args: argparse.Namespace, **overrides) -> Settings:
     return load_settings(getattr(args, "config", None), **overrides)
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    # nio logs every HTTP retry and unknown event at INFO/WARNING; keep the operator's log readable
-    logging.getLogger("nio").setLevel(max(logging.WARNING, logging.getLogger().level))
-    logging.getLogger("peewee").setLevel(logging.WARNING)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
+    from bot.logs import setup_logging
+
     settings = _settings(args)
     problems = settings.problems_for_run()
     if problems:
         raise ConfigError(problems)
-    _setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log.format)
     from bot.runtime import run_bot
 
     return asyncio.run(run_bot(settings))
@@ -95,6 +87,88 @@ def cmd_db_backup(args: argparse.Namespace) -> int:
     settings = _settings(args)
     target = backup_file(Path(settings.database), Path(args.path))
     print(f"backup written to {target}")
+    return 0
+
+
+def cmd_db_check(args: argparse.Namespace) -> int:
+    from storage.backups import check_database
+
+    path = Path(args.file) if args.file else _settings(args).database
+    check = check_database(path)
+    print(check.summary(), file=sys.stdout if check.ok else sys.stderr)
+    return 0 if check.ok else EXIT_DATABASE
+
+
+def cmd_db_restore(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from storage.backups import restore_backup
+
+    settings = _settings(args)
+    restored = restore_backup(
+        Path(args.file),
+        settings.database,
+        settings.crypto_dir,
+        with_crypto=not args.database_only,
+        now=datetime.now(UTC),
+    )
+    print(f"restored {restored.database} (schema version {restored.version}) from {args.file}")
+    if restored.crypto:
+        print(f"restored the crypto store in {settings.crypto_dir}")
+    for kept in restored.kept:
+        print(f"kept what was there as {kept}")
+    print("start the bot again; it continues from the restored state")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from bot.doctor import run_doctor
+
+    token = None
+    if args.admin_token_file:
+        try:
+            token = Path(args.admin_token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            print(f"doctor: cannot read {args.admin_token_file}: {exc.strerror}", file=sys.stderr)
+            return EXIT_CONFIG
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    report = asyncio.run(run_doctor(getattr(args, "config", None), token))
+    print(report.json() if args.json else report.text())
+    return EXIT_FAILED if report.failed else 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    import json
+
+    from storage.audit import AuditRepository
+    from storage.database import Database
+
+    settings = _settings(args)
+    if not settings.database.is_file():
+        raise DatabaseUnusable(f"database {settings.database} does not exist; check `database` in the config")
+
+    async def read() -> list:
+        db = await Database(settings.database).open(migrate=False)
+        try:
+            if await db.fetchone("SELECT 1 FROM sqlite_master WHERE name = 'audit_log'") is None:
+                return []  # a database from before the audit trail
+            return await AuditRepository(db).recent(args.limit)
+        finally:
+            await db.close()
+
+    entries = asyncio.run(read())
+    for entry in reversed(entries):  # oldest first, as a log reads
+        if args.json:
+            print(json.dumps(entry.as_json(), ensure_ascii=False))
+            continue
+        detail = " ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()))
+        result = f" ({', '.join(entry.result)})" if entry.result else ""
+        when = entry.at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M:%S %z")
+        print(
+            f"{when}  {entry.actor}  {entry.action}{' ' + detail if detail else ''}  {entry.outcome}{result}"
+        )
+    if not entries and not args.json:
+        print("no audit entries yet", file=sys.stderr)
     return 0
 
 
@@ -188,6 +262,31 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_db_backup,
         positionals=("PATH",),
     )
+    p = leaf(
+        actions,
+        "db restore",
+        "put a backup in place of the database and crypto store (the bot stopped)",
+        cmd_db_restore,
+        positionals=("FILE",),
+    )
+    p.add_argument(
+        "--database-only", action="store_true", help="leave the crypto store as it is (default: restore both)"
+    )
+    p = leaf(actions, "db check", "integrity, foreign keys and schema version of the database", cmd_db_check)
+    p.add_argument(
+        "file", nargs="?", metavar="FILE", help="a database or backup file (default: the database)"
+    )
+
+    p = leaf(sub, "doctor", "check the installation against its homeserver (one line per check)", cmd_doctor)
+    p.add_argument("--json", action="store_true", help="the checks as JSON")
+    p.add_argument(
+        "--admin-token-file",
+        metavar="FILE",
+        help="a Synapse admin's access token, to check the bot's rate-limit exemption",
+    )
+    p = leaf(sub, "audit", "print the audit trail: who did what as a coordinator", cmd_audit)
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="the newest N entries (default 50)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
 
     actions = group("data", "reference data: municipality register, central places", "data_command")
     p = leaf(

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import heapq
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -87,6 +88,9 @@ class Scheduling:
         self._running: set[asyncio.Task] = set()
         self._stopped = asyncio.Event()
         self.fired_late: list[float] = []  # seconds after due, of the last deliveries (for metrics)
+        # occurrences since start (metrics): due (handed to delivery), late (of those, after the
+        # bot was down), missed (too old to deliver), failed (the delivery raised)
+        self.counted: Counter[str] = Counter()
 
     @property
     def zone(self) -> str:
@@ -187,6 +191,12 @@ class Scheduling:
     def next_wake(self) -> int | None:
         return self._agenda[0][0] if self._agenda else None
 
+    def overdue(self, now: datetime | None = None, slack: timedelta = LATE_AFTER) -> int:
+        """Planned occurrences whose time passed more than ``slack`` ago without being started:
+        more than none for long means the engine does not run (metrics, health)."""
+        limit = _ts((now or self._now()) - slack)
+        return sum(1 for due, _ in self._agenda if due <= limit)
+
     async def replay_pending(self) -> int:
         """Occurrences recorded but not confirmed before a stop: delivered again with the same
         key within the grace window (the homeserver deduplicates the send), else marked failed."""
@@ -200,6 +210,7 @@ class Scheduling:
                 await self.repo.failed(schedule_id, due, "not confirmed before a stop", _ts(now))
                 continue
             occurrence = Occurrence(schedule, _dt(due), late=True, missed=schedule.missed, replay=True)
+            self.counted.update(("due", "late"))
             self._spawn(occurrence)
             count += 1
         return count
@@ -216,6 +227,7 @@ class Scheduling:
                 continue  # changed, paused or ended since it was planned
             occurrence = await self._advance(schedule, now)
             if occurrence is not None:
+                self.counted.update(("due", "late") if occurrence.late else ("due",))
                 self._spawn(occurrence)
                 started += 1
         return started
@@ -231,6 +243,7 @@ class Scheduling:
         deliver = due if due is not None and due <= now else None
         following = next_fire(schedule.rhythm, schedule.timezone, deliver, now) if deliver else due
         if missed:
+            self.counted["missed"] += len(missed)
             log.info("schedule %d (%s): %d occurrence(s) missed", schedule.id, schedule.kind, len(missed))
         fresh = await self.repo.record(
             schedule,
@@ -265,6 +278,7 @@ class Scheduling:
                 event_id = await handler(self.services, occurrence)
             except Exception as exc:
                 log.exception("schedule %d (%s): delivery of %s failed", schedule.id, schedule.kind, due)
+                self.counted["failed"] += 1
                 await self.repo.failed(schedule.id, due, f"{type(exc).__name__}: {exc}", _ts(self._now()))
                 return None
             now = self._now()

@@ -98,6 +98,71 @@ class SchedulingSettings(BaseModel):
     )
 
 
+class BroadcastSettings(BaseModel):
+    """Coordinators' broadcasts (docs/broadcasts.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    draft_hours: float = Field(24, gt=0, le=24 * 14, description="an unconfirmed draft expires after this")
+    concurrency: int = Field(4, ge=1, le=32, description="sends of one broadcast in flight at once")
+
+
+class LogSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["plain", "json"] = Field(
+        "plain", description="plain text lines, or one JSON object per line (journald, Loki)"
+    )
+
+
+class MetricsSettings(BaseModel):
+    """The operator's HTTP listener: /metrics (Prometheus), /healthz and /readyz."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(False, description="off by default: nothing listens unless asked")
+    address: str = Field("127.0.0.1", description="IP address to listen on (loopback by default)")
+    port: int = Field(9477, ge=1, le=65535)
+    sync_stale_seconds: float = Field(
+        120, ge=10, le=3600, description="/readyz: the last successful sync is at most this old"
+    )
+
+    @field_validator("address")
+    @classmethod
+    def _address_is_an_ip(cls, value: str) -> str:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise ValueError("expected an IP address such as 127.0.0.1 (or 0.0.0.0 in a container)") from None
+        return value
+
+
+class BackupSettings(BaseModel):
+    """Scheduled online backups of the database and the crypto store (docs/operations.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    time: str = Field("03:00", description="daily, in the bot's time zone (HH:MM)")
+    keep: int = Field(7, ge=1, le=1000, description="how many backups to keep; older ones are removed")
+    directory: Path | None = Field(None, description="default: backups/ in the data folder")
+
+    @field_validator("time")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        match = re.fullmatch(r"([01]?[0-9]|2[0-3]):([0-5][0-9])", value.strip())
+        if match is None:
+            raise ValueError("expected a time of day as HH:MM, such as 03:00")
+        return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+    @property
+    def hour_minute(self) -> tuple[int, int]:
+        hour, minute = self.time.split(":")
+        return int(hour), int(minute)
+
+
 class Settings(BaseSettings):
     """Every setting of kleinstadtbot, with defaults that suit the local demo."""
 
@@ -130,6 +195,10 @@ class Settings(BaseSettings):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     checkins: CheckinSettings = Field(default_factory=CheckinSettings)
     scheduling: SchedulingSettings = Field(default_factory=SchedulingSettings)
+    broadcasts: BroadcastSettings = Field(default_factory=BroadcastSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
     space: str | None = None  # academy Space: alias or room ID; None: the bot creates one
     space_name: str = "Kleinstadtakademie"
     tandem_encrypted: bool = True
@@ -248,6 +317,15 @@ class Settings(BaseSettings):
     def store_dir(self) -> Path:
         """The bot's data folder: crypto store and other files live here."""
         return self.data_dir if self.data_dir is not None else self.database.parent.resolve()
+
+    @property
+    def crypto_dir(self) -> Path:
+        """nio's crypto store: one SQLite file per device."""
+        return self.store_dir / "crypto"
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.backup.directory if self.backup.directory is not None else self.store_dir / "backups"
 
     @property
     def tz(self) -> ZoneInfo:

@@ -287,7 +287,8 @@ def backup_file(source: Path, target: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         dst = sqlite3.connect(partial)
         try:
-            src.backup(dst, pages=1024, sleep=0.005)
+            # one step: a copy in steps starts over whenever the bot writes in between
+            src.backup(dst, pages=-1)
             dst.execute("PRAGMA journal_mode=DELETE")
         finally:
             dst.close()

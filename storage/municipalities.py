@@ -717,18 +717,32 @@ def run_cli_import(
     from datetime import UTC, datetime
 
     async def run() -> str:
+        from storage.audit import OPERATOR, AuditRepository
+
         db = await Database(database).open()
         try:
             repo = MunicipalityRepository(db)
+            detail: dict[str, str | int] = {"file": Path(file).name}
             if action == "import-municipalities":
                 info = await repo.import_file(file, population_date)
-                return (
+                detail["rows"] = info.rows
+                message = (
                     f"imported {info.rows} municipalities from {info.source} (Gebietsstand "
                     f"{info.gebietsstand}, population {info.population_date}); restart the bot to "
                     "use them"
                 )
-            count = await repo.import_central_places(file, "cli", datetime.now(UTC).isoformat(), reason)
-            return f"recorded {count} central-place function(s) from {Path(file).name}"
+            else:
+                count = await repo.import_central_places(file, "cli", datetime.now(UTC).isoformat(), reason)
+                detail["rows"] = count
+                message = f"recorded {count} central-place function(s) from {Path(file).name}"
+            await AuditRepository(db).record(  # the operator's override, beside the coordinators'
+                actor=OPERATOR,
+                action=f"data {action}",
+                outcome="answered",
+                at=datetime.now(UTC),
+                detail=detail,
+            )
+            return message
         finally:
             await db.close()
 
