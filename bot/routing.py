@@ -2,8 +2,9 @@
 
 What must happen in sync order is done at once, while the loop waits: join times, role
 invalidation, and queueing each room's messages behind that room's earlier batches. The rest
-(answering, invitations, leaving) runs in the batch's task (``bot.batches``), so a slow command
-never holds up syncing: a handler that creates a room needs the next sync to see it.
+(fetching the gap of a limited timeline, answering, invitations, leaving) runs in the batch's
+task (``bot.batches``), so a slow command never holds up syncing: a handler that creates a room
+needs the next sync to see it.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from nio import MegolmEvent, PowerLevelsEvent, RoomMemberEvent, RoomMessageText, SyncResponse
+from nio import PowerLevelsEvent, RoomMemberEvent, SyncResponse
 
 from bot.batches import Batches, BatchIncomplete
-from bot.incoming import IncomingMessages
+from bot.catch_up import CatchUp, Gap, GapNotFetched, find_gap
+from bot.incoming import HANDLED_EVENTS, IncomingMessages
 from bot.membership import Membership
 from bot.roles import RoleResolver
 
@@ -25,8 +27,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RoomWork:
-    """What one batch brings for one room: its messages."""
+    """What one batch brings for one room: the gap before its timeline, then its messages."""
 
+    gap: Gap | None = None
     events: list[Any] = field(default_factory=list)
 
 
@@ -36,11 +39,13 @@ class Router:
         membership: Membership,
         roles: RoleResolver,
         incoming: IncomingMessages,
+        catch_up: CatchUp,
         batches: Batches,
     ):
         self.membership = membership
         self.roles = roles
         self.incoming = incoming
+        self.catch_up = catch_up
         self.batches = batches
         self._room_tails: dict[str, asyncio.Task[None]] = {}
 
@@ -64,9 +69,10 @@ class Router:
             for event in info.timeline.events:
                 if isinstance(event, RoomMemberEvent) and event.membership == "leave":
                     leave_checks.append(room_id)
-                if isinstance(event, RoomMessageText | MegolmEvent):
+                if isinstance(event, HANDLED_EVENTS):
                     room.events.append(event)
-            if room.events:
+            room.gap = find_gap(room_id, info.timeline, since, self.incoming.cutoff(room_id))
+            if room.events or room.gap:
                 work[room_id] = room
         room_tasks = [self._queue(room_id, room) for room_id, room in work.items()]
         # the batch's task keeps only what it needs, not the whole parsed response
@@ -92,11 +98,22 @@ class Router:
     async def _handle_room(self, room_id: str, room: RoomWork, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
             await asyncio.wait([previous])
-        for event in room.events:
+        events, problem = room.events, None
+        if room.gap is not None:
+            try:
+                gap = await self.catch_up.fetch(room.gap)
+            except GapNotFetched as exc:
+                problem = exc  # the timeline is still answered; the batch is not complete
+            else:
+                seen = {event.event_id for event in events}
+                events = [event for event in gap if event.event_id not in seen] + events
+        for event in events:
             try:
                 await self.incoming.handle(room_id, event)
             except Exception:
                 log.exception("event %s in %s could not be handled", event.event_id, room_id)
+        if problem is not None:
+            raise problem
 
     async def _finish(
         self,

@@ -7,14 +7,16 @@ Guarantees:
   derived from the command's event ID (a replayed batch re-sends nothing new), and events older
   than the catch-up window or from before the bot joined a room are ignored by timestamp
   (``bot.incoming``).
+- No command younger than the catch-up window is lost: when a sync leaves events out of a
+  room's timeline, they are fetched and answered first, in order (``bot.catch_up``).
 - The homeserver being down never ends the loop: backoff with jitter, recovery without restart
   (``bot.sync_loop``).
 - SIGINT/SIGTERM: the running batch finishes, the token is saved, the database closes.
 
 The parts, each readable alone: ``sync_loop`` (syncing), ``routing`` (a batch to per-room
-work), ``batches`` (tasks and the stored token), ``incoming`` (an event to a request for the
-dispatcher), ``membership`` (joins, invitations, leaving), ``encryption`` (key upkeep,
-undecryptable notices), ``session`` (login).
+work), ``batches`` (tasks and the stored token), ``catch_up`` (gaps of limited timelines),
+``incoming`` (an event to a request for the dispatcher), ``membership`` (joins, invitations,
+leaving), ``encryption`` (key upkeep, undecryptable notices), ``session`` (login).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from nio import AsyncClient, AsyncClientConfig
 
 from bot.backoff import Backoff
 from bot.batches import Batches
+from bot.catch_up import CatchUp
 from bot.encryption import UndecryptableNotices, keep_keys
 from bot.incoming import IncomingMessages
 from bot.matrix_port import NioMatrix
@@ -36,7 +39,7 @@ from bot.roles import RoleResolver
 from bot.routing import Router
 from bot.sending import MessageSender
 from bot.session import LoginFailed, connect
-from bot.sync_loop import SyncLoop, sync_filter
+from bot.sync_loop import SyncLoop, gap_filter, sync_filter
 from commands.context import Clock, SystemClock
 from commands.dispatcher import Dispatcher
 from config.settings import Settings
@@ -93,7 +96,9 @@ class KleinstadtBot:
             self.clock,
         )
         self.batches = Batches(self.repo)
-        self.router = Router(self.membership, self.roles, self.incoming, self.batches)
+        self.router = Router(
+            self.membership, self.roles, self.incoming, CatchUp(self.client, gap_filter()), self.batches
+        )
         self._stop = asyncio.Event()
         self._backoff = Backoff(settings.sync.backoff_initial_seconds, settings.sync.backoff_max_seconds)
         self.sync = SyncLoop(self.client, settings, self.repo, self.router, self._backoff, self._stop)
@@ -103,6 +108,7 @@ class KleinstadtBot:
         self.stopped = asyncio.Event()
         self._prepared: asyncio.Future[None] | None = None
         self._startup: asyncio.Future[None] | None = None
+        self._scheduled: asyncio.Future[None] | None = None  # the scheduling engine's loop
 
     @property
     def answered(self) -> int:
@@ -180,6 +186,11 @@ class KleinstadtBot:
             except Exception:
                 log.exception("startup hook %s failed", getattr(hook, "__name__", hook))
         await present_bot(self.client, self.settings, self.repo)  # name and avatar; never raises
+        # scheduled work (check-ins, excerpts) starts once every family's start-up is done, so
+        # tandems from before check-ins existed have their rhythm
+        schedules = self.dispatcher.services.schedules
+        if schedules is not None and not self._stop.is_set():
+            self._scheduled = asyncio.ensure_future(schedules.run())
 
     async def _drain(self) -> None:
         """On shutdown: let running batches and start-up work finish (tokens are then stored)."""
@@ -194,6 +205,11 @@ class KleinstadtBot:
             return
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self._scheduled is not None and self.dispatcher is not None:
+            schedules = self.dispatcher.services.schedules
+            if schedules is not None:
+                await asyncio.wait_for(schedules.stop(), DRAIN_SECONDS)  # deliveries in flight
+            self._scheduled.cancel()
         try:
             await self.client.close()  # closes HTTP; never logs out: the device stays
         except Exception:

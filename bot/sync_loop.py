@@ -38,14 +38,16 @@ STATE_TYPES = ["m.room.create", "m.room.encryption", "m.room.member", "m.room.po
 # out what only matters as a change: power levels (roles are read from the server when needed)
 # and the create event. For a bot in 1,000 rooms that is over a third less JSON to parse.
 INITIAL_STATE_TYPES = ["m.room.encryption", "m.room.member"]
-# The timeline adds what the bot answers: messages, and encrypted ones (which nio decrypts).
-ANSWERED_TYPES = ["m.room.message", "m.room.encrypted"]
+# The timeline adds what the bot answers: messages, and encrypted ones (which nio decrypts);
+# reactions and redactions answer check-ins and confirm broadcasts.
+ANSWERED_TYPES = ["m.room.message", "m.room.encrypted", "m.reaction", "m.room.redaction"]
 # The event fields nio parses; ``unsigned`` (age, previous content) is dropped except the marker
 # of a redacted event.
 EVENT_FIELDS = [
     "type",
     "content",
     "sender",
+    "redacts",
     "state_key",
     "event_id",
     "origin_server_ts",
@@ -72,6 +74,12 @@ def sync_filter(timeline_limit: int, initial: bool = False) -> dict[str, Any]:
             "account_data": {"not_types": ["*"]},
         },
     }
+
+
+def gap_filter() -> dict[str, Any]:
+    """The filter for fetching the gap of a limited timeline (``/messages``): the events the
+    bot answers, members lazy-loaded."""
+    return {"types": ANSWERED_TYPES, "lazy_load_members": True}
 
 
 class SyncLoop:
