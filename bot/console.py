@@ -4,11 +4,14 @@ The same dispatcher, handlers and templates as in Matrix; replies are printed as
 One command per line from standard input, so it works interactively and in a pipe. A command
 that fails is answered with the dispatcher's error notice like in Matrix, and the console reads
 on; nothing it prints carries control characters (no ESC reaches the terminal) or bidi overrides.
+Bytes that are not valid in the terminal's encoding are read and written as U+FFFD (a strict
+decoder would end the console on the first such byte).
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import sys
 import time
@@ -30,6 +33,9 @@ async def run_console(
     bot_user = settings.user_id or "@kleinstadtbot:localhost"
     renderer = build_renderer(settings)
     interactive = stdin.isatty()
+    for stream in (stdin, stdout):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="replace")
 
     def show(message: SentMessage) -> None:
         where = "" if message.room_id == CONSOLE_ROOM else f"[{message.room_id}] "
@@ -42,7 +48,7 @@ async def run_console(
         dispatcher = build_dispatcher(settings, db, matrix, config_roles(settings))
         if interactive:
             stdout.write(
-                f"kleinstadtbot – Konsole. Du schreibst als {user}. "
+                f"kleinstadtbot – Konsole. Sie schreiben als {user}. "
                 f"Beenden mit Strg-D.\n{settings.command_prefix}hilfe zeigt alle Befehle.\n\n"
             )
         counter = itertools.count(1)

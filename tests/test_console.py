@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -14,7 +17,7 @@ from bot.app import build_renderer
 from bot.console import run_console
 from commands.parsing import BIDI_CONTROLS, CONTROLS
 from config.settings import Settings
-from tests.test_cli import run_cli
+from tests.test_cli import ROOT, run_cli
 
 MAYOR = "@anna:localhost"
 SPOOFING = set(BIDI_CONTROLS + CONTROLS)
@@ -107,3 +110,22 @@ async def test_console_reads_bytes_that_are_not_utf8(tmp_path, caplog):
     assert "„Wohn\ufffden“" in out  # echoed, with the mark where the unreadable byte was
     assert "🏓 Pong!" in out
     out.encode("utf-8")  # printable as it is
+
+
+def test_console_with_a_strict_terminal_encoding_reads_on_after_bytes_that_are_not_utf8(tmp_path):
+    """A UTF-8 locale such as de_DE.UTF-8 decodes standard input strictly: one stray byte ended
+    the console with a UnicodeDecodeError."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KLEINSTADTBOT_")}
+    env.update(KLEINSTADTBOT_DATABASE=str(tmp_path / "c.db"), PYTHONIOENCODING="utf-8:strict")
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "console"],
+        cwd=ROOT,
+        env=env,
+        input="!thema beitreten Wohn\udcffen\n!ping\n".encode("utf-8", "surrogateescape"),
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    out = result.stdout.decode("utf-8")
+    assert "„Wohn\ufffden“" in out
+    assert "🏓 Pong!" in out
