@@ -25,6 +25,8 @@ from storage.runtime_state import RuntimeStateRepository
 
 log = logging.getLogger(__name__)
 
+# The events routing queues for a room, in order: text messages and encrypted ones.
+HANDLED_EVENTS = (RoomMessageText, MegolmEvent)
 REPLY_FALLBACK = re.compile(r"^(?:>.*\n)+\n", re.MULTILINE)
 # A short leading "Name: " is how clients write a mention of the name they show for the bot.
 LEADING_NAME = re.compile(r"^\s*[^:?!.\n]{1,40}:\s+")
@@ -108,7 +110,7 @@ class IncomingMessages:
         return max(self.membership.since(room_id), self._now_ms() - window_ms)
 
     async def handle(self, room_id: str, event: Any) -> None:
-        if not isinstance(event, RoomMessageText | MegolmEvent):
+        if not isinstance(event, HANDLED_EVENTS):
             return
         if event.sender == self.client.user_id or event.server_timestamp < self.cutoff(room_id):
             return
