@@ -40,15 +40,25 @@ DATE_PATTERNS = {"de": "d. MMMM y", "en": "d MMMM y"}
 def _markdown() -> MarkdownIt:
     from markdown_it import MarkdownIt  # imported on first use: only operator content needs it
 
-    return (
+    md = (
         MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
         .enable("table")
         .enable("strikethrough")
+        .disable("image")  # clients show only mxc:// images; an image becomes a link to it
     )
+    md.validateLink = _web_link  # type: ignore[method-assign]
+    return md
+
+
+def _web_link(url: str) -> bool:
+    """Links keep only http(s) targets (matrix.to among them): no javascript:, data:, mailto:,
+    custom schemes or relative paths. Others stay as the text written."""
+    return url.strip().lower().startswith(("https://", "http://"))
 
 
 def markdown_to_html(text: str) -> Markup:
-    """Operator Markdown → HTML. Raw HTML in the source is escaped (``html: False``)."""
+    """Markdown (operator content, coordinators' broadcasts) → HTML. Raw HTML in the source is
+    escaped (``html: False``); links keep only http(s) targets; images become links."""
     return Markup(_markdown().render(text or "").strip())
 
 
