@@ -252,6 +252,13 @@ async def test_english_locale(tmp_path):
         assert "Source: Statistisches Bundesamt (Destatis)" in text and "dl-de/by-2-0" in text
         text = await bot.text("!eligible Neuenkirchen")
         assert "Which one do you mean?" in text
+        text = await bot.text("!eligible Arkebek")
+        assert "Whether Arkebek can take part is open." in text and "coordinators" in text
+        assert "Size band of the municipality alone" in text and "✅" not in text
+        text = await bot.text("!eligible 1.2.3")
+        assert "I cannot read “1.2.3” as a number" in text and "!eligible 18,400" in text
+        text = await bot.text("!eligible 18,400")
+        assert "18,400 inhabitants" in text and "can take part" in text
     finally:
         await bot.db.close()
 
