@@ -82,7 +82,7 @@ funktioniert funktionieren klappt laeuft machen macht tun finde finden bekomme b
 gelten gilt fallen habt versteht verstehst kurz diese dieser dieses dies direkt ueberall leute
 wieviel wieviele eigentlich einfach wirklich andere anderen anderer anderes waren ging gehen
 gemeint meint meinen ueberhaupt lassen laesst selbst passiert passieren geschah ihnen ihrem ihren ihrer ihres
-gehoert gehoeren gehoerst gehoerte brauche brauchen braucht brauchst bad
+gehoert gehoeren gehoerst gehoerte brauche brauchen braucht brauchst bad insgesamt
 """
 _ENGLISH_STOP_WORDS = """
 a about actually all also am an and any anything are as at be been being but by can could do does
@@ -95,7 +95,7 @@ explain explained describe briefly brief short few words work works worked part
 means meant other others another
 ourselves yourself yourselves themselves myself itself happen happened happens happening
 which who will with would you your yours s re ve ll d m t
-only even already again maybe perhaps yet ever anyway etc bad
+only even already again maybe perhaps yet ever anyway etc bad altogether overall
 """
 # Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
 # verbs that take them although they are stop words ("Welche Städte machen mit?")
@@ -141,6 +141,14 @@ ROLE_WORDS = {
     "en": word_set("mayor town municipality smalltown kleinstadtakademie"),
 }
 ROLE = 0.5
+# Words that ask for a fact about one town (how many live there, how big it is, who its mayor
+# is): the FAQ has no such facts, and an entry that merely names the town ("Zwönitz" among the
+# site competition's finalists) must not answer "Wie viele Einwohner hat Zwönitz?". Such a
+# question is answered directly only by an entry that has the word among its own words.
+TOWN_FACT_WORDS = {
+    "de": word_set("einwohner einwohnerzahl bevoelkerung gross buergermeister"),
+    "en": word_set("population big large size mayor"),  # inhabitants, residents: synonyms
+}
 LOWER_UNKNOWN = 0.35  # an unknown word written in lower case in a cased German text (a verb)
 DIGIT_GROUP_RE = re.compile(r"(\d)[.,](?=\d{3}\b)")
 # Question shapes that name what is asked without a topic word: English "Who is it for?" asks
@@ -187,6 +195,7 @@ class Language:
         self.light_words = LIGHT_WORDS[self.code]
         self.light_stems = frozenset(self.stem(w) for w in self.light_words)
         self.role_stems = frozenset(self.stem(w) for w in self.role_words)  # "Städte", "towns"
+        self.town_fact_stems = frozenset(self.stem(w) for w in TOWN_FACT_WORDS[self.code])
         self.phrases: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.variants: dict[str, tuple[str, ...]] = {}  # one-word variants, for compounds and typos
         self.variant_stems: dict[str, tuple[str, ...]] = {}
@@ -324,22 +333,29 @@ class Hit:
     contested: bool = False  # the runner-up has a weighty query word this one lacks
     stranger: bool = False  # the question has a topic word no entry knows ("Spielplatz")
     topical: bool = True  # the question has a word naming its topic, not only role words and verbs
+    town_fact: bool = False  # it asks a fact about one town this entry has no word for
 
     @property
     def confident(self) -> bool:
-        """A word naming the topic is among the entry's own words, and: most of the question is
-        covered and no other entry scores about the same, or a good part is covered and the
-        entry clearly leads, no other entry has a part of the question it lacks ("Wie viele
-        Menschen leben in Mölln?") and the rest is not a topic of its own ("Fördermittel für
-        einen Spielplatz"). Otherwise the bot offers choices: a wrong answer given with
-        confidence is worse than two or three to choose from."""
-        return self.strong and (
-            (self.confidence >= CONFIDENT and self.lead >= (MIN_LEAD if self.topical else LEAD))
-            or (
-                self.confidence >= CONFIDENT_LEADING
-                and self.lead >= LEAD
-                and not self.contested
-                and not self.stranger
+        """A word naming the topic is among the entry's own words, the question does not ask a
+        fact about one town the entry has no word for ("Wie viele Einwohner hat Zwönitz?"),
+        and: most of the question is covered and no other entry scores about the same (a
+        question of role words only, "Was macht die Akademie?", needs a clear lead), or a good
+        part is covered and the entry clearly leads, no other entry has a part of the question
+        it lacks ("Wie viele Menschen leben in Mölln?") and the rest is not a topic of its own
+        ("Fördermittel für einen Spielplatz"). Otherwise the bot offers choices: a wrong answer
+        given with confidence is worse than two or three to choose from."""
+        return (
+            self.strong
+            and not self.town_fact
+            and (
+                (self.confidence >= CONFIDENT and self.lead >= (MIN_LEAD if self.topical else LEAD))
+                or (
+                    self.confidence >= CONFIDENT_LEADING
+                    and self.lead >= LEAD
+                    and not self.contested
+                    and not self.stranger
+                )
             )
         )
 
@@ -570,10 +586,23 @@ class Index:
                 sum(t.weight for t in terms if t.term in other and t.factor >= TOPIC_FACTOR)
                 >= CONTESTED * total
             )
+            # a fact about one town ("Wie viele Einwohner hat Zwönitz?") only from an entry
+            # that has the word asking for it among its own words (TOWN_FACT_WORDS)
+            first = self.docs.index(hits[0].id)
+            town_fact = any(
+                not any(pos == first and field >= STRONG_FIELD for pos, _p, field in self.postings[t.term])
+                for t in terms
+                if t.term in self.language.town_fact_stems and t.term in self.postings
+            )
             # a noun (or any English word) no entry has, not a verb, a figure or a typo's guess
             stranger = any(t.factor == 0.0 and t.weight >= self.idf("\0") for t in terms)
             hits[0] = replace(
-                hits[0], lead=lead, contested=contested, stranger=stranger, topical=topic_factor > 0
+                hits[0],
+                lead=lead,
+                contested=contested,
+                stranger=stranger,
+                topical=topic_factor > 0,
+                town_fact=town_fact,
             )
         return hits[:limit]
 

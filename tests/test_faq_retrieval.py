@@ -256,6 +256,22 @@ def test_a_question_of_role_words_only_needs_a_clear_lead():
     assert hit(2.0, topical=False).confident
 
 
+@pytest.mark.parametrize(
+    ("locale", "question"),
+    [
+        ("de", "Wie viele Einwohner hat Zwönitz?"),  # a finalist of the site competition
+        ("de", "Wie groß ist Bad Lobenstein?"),  # a town of a Modellvorhaben
+        ("en", "How many inhabitants does Zwönitz have?"),
+        ("en", "Who is the mayor of Mölln?"),
+    ],
+)
+def test_a_fact_about_one_town_is_not_answered_by_an_entry_that_only_names_the_town(
+    library, locale, question
+):
+    [(entry, hit), *_] = library.ask(locale, question)
+    assert hit.town_fact and not hit.confident, entry.id
+
+
 def test_a_frequent_english_verb_or_a_figure_weighs_less_than_a_noun():
     index = _index(
         FaqEntry("pilot", "How did the trial run?", "From 2019 to 2023."),
