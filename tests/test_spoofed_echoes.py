@@ -49,8 +49,7 @@ async def test_a_line_break_or_form_feed_still_separates_words(local_bot):
 
 def test_rendering_neutralises_whatever_the_data_brings(tmp_path):
     """Text that reached the database before the boundary existed, display names, content."""
-    (tmp_path / "de").mkdir()
-    (tmp_path / "de" / "echo.html").write_text(
+    (tmp_path / "echo.html").write_text(  # one template per message, for every locale
         "<p>„{{ text }}“ von {{ user | user_link(name) }}</p><p>{{ note | markdown }}</p>"
     )
     body, html = Renderer(templates=tmp_path).render(
