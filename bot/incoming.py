@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import replace
+from html import unescape
 from typing import Any
 
 from nio import AsyncClient, MegolmEvent, RoomMessageText
@@ -32,17 +33,45 @@ REPLY_FALLBACK = re.compile(r"^(?:>.*\n)+\n", re.MULTILINE)
 LEADING_NAME = re.compile(r"^\s*[^:?!.\n]{1,40}:\s+")
 
 
-def strip_mention(body: str, user_id: str, display_name: str | None = None) -> str:
-    """The text of a message that mentions the bot, without the mention: the bot's Matrix ID
-    anywhere, or a leading display name / localpart ("kleinstadtbot: …", "Bot, …"). Clients
-    write the display name they show, so any short leading "Name: " goes too."""
-    text = re.sub(r"[ \t]{2,}", " ", body.replace(user_id, " ")).strip()
-    localpart = user_id.split(":", 1)[0].lstrip("@")
-    for name in (display_name, localpart):
-        if name and text.lower().startswith(name.lower()):
-            return text[len(name) :].lstrip(" :,").strip()
+def strip_mention(body: str, user_id: str, display_name: str | None = None, pill: str | None = None) -> str:
+    """The text of a message that mentions the bot, without a leading mention: the bot's Matrix
+    ID or the text of a pill linking to it (with or without a colon after it), its display name
+    or localpart followed by a colon or comma, or any short leading "Name: " (clients write the
+    name they show). Further on, the ID is left alone: there it is an argument, as in
+    ``!tandem anlegen @anna:example.org @kleinstadtbot:example.org Wohnen``, which the command
+    refuses by name."""
+    text = body.strip()
+    for name, needs_colon in (
+        (user_id, False),
+        (pill, False),
+        (display_name, True),
+        (localpart(user_id), True),
+    ):
+        if not name or not text.lower().startswith(name.lower()):
+            continue
+        rest = text[len(name) :]
+        if rest[:1] in (":", ","):
+            return rest[1:].strip()
+        if not needs_colon and (not rest or rest[0].isspace()):
+            return rest.strip()
     match = LEADING_NAME.match(text)
     return text[match.end() :].strip() if match else text
+
+
+def localpart(user_id: str) -> str:
+    return user_id.split(":", 1)[0].lstrip("@")
+
+
+def leading_pill(html: str, user_id: str) -> str | None:
+    """The text of a pill for ``user_id`` that starts the HTML body, as plain text."""
+    match = re.match(
+        rf'\s*(?:<p>\s*)?<a\s+href="https://matrix\.to/#/{re.escape(user_id)}"[^>]*>(.*?)</a>',
+        html,
+        re.DOTALL,
+    )
+    if match is None:
+        return None
+    return unescape(re.sub(r"<[^>]+>", "", match.group(1))).strip() or None
 
 
 def strip_reply_fallback(body: str) -> str:
@@ -53,15 +82,15 @@ def strip_reply_fallback(body: str) -> str:
 def message_request(
     room_id: str, event: Any, content: dict[str, Any], bot_user: str, display_name: str | None
 ) -> Request:
-    """The ``Request`` for a text message: reply fallback and the mention of the bot removed,
-    its thread, whether it mentions the bot (``m.mentions``, or the ID or a pill)."""
+    """The ``Request`` for a text message: reply fallback and a leading mention of the bot
+    removed, its thread, whether it mentions the bot (``m.mentions``, or the ID or a pill)."""
     body = strip_reply_fallback(getattr(event, "body", "") or "")
     mentioned = bot_user in ((content.get("m.mentions") or {}).get("user_ids") or [])
     html = content.get("formatted_body") or ""
     if not mentioned and (bot_user in body or f"matrix.to/#/{bot_user}" in html):
         mentioned = True
     if mentioned:
-        body = strip_mention(body, bot_user, display_name)
+        body = strip_mention(body, bot_user, display_name, leading_pill(html, bot_user))
     relates = content.get("m.relates_to") or {}
     thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
     return Request(

@@ -326,3 +326,24 @@ async def test_a_first_sync_refused_by_the_homeserver_is_an_error_not_a_crash(sy
     finally:
         await client.close()
     assert isinstance(result, SyncError) and result.status_code == "M_UNKNOWN_TOKEN"
+
+
+async def test_the_bots_own_id_inside_a_command_reaches_the_refusal_for_the_bot(make_bot, make_user):
+    """Element writes a pill for the bot into the body and ``m.mentions``; only a leading
+    mention is cut off, so the tandem command sees both IDs and refuses the bot by name."""
+    coordinator = await make_user("koordination")
+    mayor = await make_user("mayor")
+    bot = await make_bot(coordinators=[coordinator.user_id])
+    room = await coordinator.dm(bot.user_id)
+    body = f"!tandem anlegen {mayor.user_id} {bot.user_id} Wohnen"
+    pill = f'<a href="https://matrix.to/#/{bot.user_id}">{bot.user_id}</a>'
+    content = {
+        "msgtype": "m.text",
+        "body": body,
+        "format": "org.matrix.custom.html",
+        "formatted_body": f"!tandem anlegen {mayor.user_id} {pill} Wohnen",
+        "m.mentions": {"user_ids": [bot.user_id]},
+    }
+    sent = await coordinator.client.room_send(room, "m.room.message", content)
+    answer = await coordinator.wait_reply(room, sent.event_id)
+    assert "Bot selbst" in answer.body, answer.body

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.incoming import strip_mention, strip_reply_fallback
+from bot.incoming import leading_pill, message_request, strip_mention, strip_reply_fallback
 
 BOT = "@kleinstadtbot:localhost"
 
@@ -18,8 +18,58 @@ def test_strip_mention_removes_the_bot_however_it_is_written():
     assert strip_mention("@kleinstadtbot:localhost Wer darf mitmachen?", BOT) == "Wer darf mitmachen?"
     assert strip_mention("Kleinstadt Bot: Was kostet das?", BOT, "Kleinstadt Bot") == "Was kostet das?"
     assert strip_mention("Akademie-Bot: Was kostet das?", BOT) == "Was kostet das?"  # shown name
-    assert strip_mention("Frage an @kleinstadtbot:localhost zum Kongress", BOT) == "Frage an zum Kongress"
     assert strip_mention("Wo ist das? Danke", BOT) == "Wo ist das? Danke"
+
+
+def test_the_bots_id_inside_the_text_stays():
+    """Only a leading mention is the address; further on, the ID is an argument."""
+    command = "!tandem anlegen @anna:localhost @kleinstadtbot:localhost Wohnen"
+    assert strip_mention(command, BOT) == command
+    assert strip_mention(f"@kleinstadtbot:localhost {command}", BOT) == command
+    assert strip_mention("Frage an @kleinstadtbot:localhost zum Kongress", BOT) == (
+        "Frage an @kleinstadtbot:localhost zum Kongress"
+    )
+
+
+def test_a_leading_pill_goes_even_without_a_colon():
+    html = '<a href="https://matrix.to/#/@kleinstadtbot:localhost">Akademie-Bot</a> Wo sitzt ihr?'
+    assert leading_pill(html, BOT) == "Akademie-Bot"
+    assert strip_mention("Akademie-Bot Wo sitzt ihr?", BOT, pill="Akademie-Bot") == "Wo sitzt ihr?"
+    assert leading_pill(f"Frage an {html}", BOT) is None  # not leading: not the address
+
+
+async def test_a_command_naming_the_bot_reaches_the_refusal_for_the_bot_through_the_dispatcher(local_bot):
+    """The request the runtime builds from Element's event (a pill for the bot in the body and
+    in ``m.mentions``) keeps both IDs, so the dispatcher's tandem command refuses the bot."""
+    from nio import RoomMessageText
+
+    from commands.context import Reply
+
+    body = "!tandem anlegen @anna:localhost @kleinstadtbot:localhost Wohnen"
+    event = RoomMessageText.from_dict(
+        {
+            "type": "m.room.message",
+            "sender": "@koordination:localhost",
+            "event_id": "$tandem",
+            "origin_server_ts": 1,
+            "content": {
+                "msgtype": "m.text",
+                "body": body,
+                "format": "org.matrix.custom.html",
+                "formatted_body": '!tandem anlegen @anna:localhost <a href="https://matrix.to/#/'
+                '@kleinstadtbot:localhost">Kleinstadtbot</a> Wohnen',
+                "m.mentions": {"user_ids": [BOT]},
+            },
+        }
+    )
+    request = message_request("!dm:localhost", event, event.source["content"], BOT, "Kleinstadtbot")
+    assert request.mentions_bot and request.body == body
+
+    async def send(reply: Reply) -> str | None:
+        return await local_bot.matrix.send(reply, request)
+
+    assert await local_bot.dispatcher.handle(request, send)
+    assert "Bot selbst" in local_bot.matrix.sent[-1].body
 
 
 def test_reply_fallback_is_removed():
