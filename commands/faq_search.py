@@ -423,6 +423,7 @@ class Index:
                 index.postings.setdefault(term, []).append((position, pseudo, strongest))
         index.idfs = {term: index.idf(term) for term in index.df}
         index.word_list = sorted(w for w in index.words if len(w) >= 4)
+        index._seen.clear()  # needed while building only
         return index
 
     def known(self, word: str) -> bool:
