@@ -437,7 +437,10 @@ class Index:
         """Two known words a compound is made of, or [] ("tandempartner" → tandem, partner).
 
         ``loose`` (used for index words) also accepts an unknown head before a known tail of at
-        least five letters, so "Jugendparlament" makes "jugend" findable."""
+        least five letters, so "Jugendparlament" makes "jugend" findable. The head may end in a
+        linking s, n, en, or be a verb without its n ("Anmeldefrist" → anmelden, frist). Both
+        parts must be words of the index as they stand: splitting against stems made
+        off-topic compounds ("Wohnsitz", "Haushaltsplan") look known."""
         if len(word) < 8:
             return []
         for cut in range(len(word) - 4, 3, -1):
@@ -449,6 +452,7 @@ class Index:
                 head[:-1] if head.endswith("s") else None,
                 head[:-1] if head.endswith("n") else None,
                 head[:-2] if head.endswith("en") else None,
+                head + "n" if head.endswith("e") else None,
             ):
                 if candidate and len(candidate) >= 4 and candidate in self.words:
                     return [candidate, tail]

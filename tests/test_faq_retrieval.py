@@ -176,6 +176,17 @@ def test_compound_words_split_into_known_words():
     assert hit.id == "tandem" and hit.confident
 
 
+def test_a_compound_with_a_verb_as_its_head_splits_but_not_against_stems():
+    index = _index(
+        FaqEntry("anmeldung", "Wie kann sich eine Stadt anmelden?", "Bei der Koordination.", tags=("frist",)),
+        FaqEntry("wohnen", "Welche Themen gibt es?", "Wohnen.", tags=("standort", "sitz")),
+    )
+    [hit, *_] = index.search("Gibt es eine Anmeldefrist?")
+    assert hit.id == "anmeldung" and hit.confident
+    # "wohn" is only a stem of "Wohnen": the compound stays unknown, a topic of its own
+    assert index._split("wohnsitz") == []
+
+
 def test_typo_in_a_long_word_still_finds_the_entry():
     index = _index(
         FaqEntry("werkstatt", "Was ist die Lernwerkstatt?", "Ein Format."),
