@@ -14,20 +14,21 @@ from dataclasses import replace
 from html import unescape
 from typing import Any
 
-from nio import AsyncClient, MegolmEvent, RoomMessageText
+from nio import AsyncClient, MegolmEvent, ReactionEvent, RedactionEvent, RoomMessageText
 
 from bot.encryption import UndecryptableNotices
 from bot.membership import Membership
 from bot.sending import MessageSender
-from commands.context import Clock, MatrixPort, Reply, Request
+from commands.context import Clock, MatrixPort, Reaction, Redaction, Reply, Request
 from commands.dispatcher import Dispatcher
 from config.settings import Settings
 from storage.runtime_state import RuntimeStateRepository
 
 log = logging.getLogger(__name__)
 
-# The events routing queues for a room, in order: text messages and encrypted ones.
-HANDLED_EVENTS = (RoomMessageText, MegolmEvent)
+# The events routing queues for a room, in order: text messages and encrypted ones (decrypted
+# where nio can), reactions and redactions (answers to check-ins, a ✅ on a broadcast preview).
+HANDLED_EVENTS = (RoomMessageText, MegolmEvent, ReactionEvent, RedactionEvent)
 REPLY_FALLBACK = re.compile(r"^(?:>.*\n)+\n", re.MULTILINE)
 # A short leading "Name: " is how clients write a mention of the name they show for the bot.
 LEADING_NAME = re.compile(r"^\s*[^:?!.\n]{1,40}:\s+")
@@ -93,6 +94,7 @@ def message_request(
         body = strip_mention(body, bot_user, display_name, leading_pill(html, bot_user))
     relates = content.get("m.relates_to") or {}
     thread_root = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
+    reply_to = (relates.get("m.in_reply_to") or {}).get("event_id")
     return Request(
         sender=event.sender,
         room_id=room_id,
@@ -101,6 +103,7 @@ def message_request(
         thread_root=thread_root,
         timestamp_ms=event.server_timestamp,
         mentions_bot=mentioned,
+        reply_to=reply_to if reply_to != thread_root else None,
     )
 
 
@@ -148,10 +151,23 @@ class IncomingMessages:
             return
         dispatcher = self.dispatcher
         if dispatcher is None:
-            raise RuntimeError("a message arrived before the dispatcher was set up")
+            raise RuntimeError("an event arrived before the dispatcher was set up")
+        if isinstance(event, ReactionEvent):
+            reaction = Reaction(
+                event.sender, room_id, event.event_id, event.reacts_to, event.key, event.server_timestamp
+            )
+            await dispatcher.react(reaction)
+            return
+        if isinstance(event, RedactionEvent):
+            redaction = Redaction(
+                event.sender, room_id, event.event_id, event.redacts, event.server_timestamp
+            )
+            await dispatcher.redact(redaction)
+            return
         content = event.source.get("content", {})
         if (content.get("m.relates_to") or {}).get("rel_type") == "m.replace":
-            return  # edits are not new commands
+            await self._edit(dispatcher, room_id, event, content)  # edits are never new commands
+            return
         request = message_request(room_id, event, content, self.client.user_id, self._display_name(room_id))
         if not request.mentions_bot and not dispatcher.wants(request):
             # not a command: only a direct chat makes plain text meant for the bot
@@ -172,6 +188,26 @@ class IncomingMessages:
                 await self.repo.mark_handled(event.event_id, room_id, self._now_ms())
         finally:
             self.sender.forget(event.event_id)
+
+    async def _edit(self, dispatcher: Dispatcher, room_id: str, event: Any, content: dict[str, Any]) -> None:
+        """An edit goes to the families that watch edits (a note on a check-in corrected)."""
+        new = content.get("m.new_content") or {}
+        original = (content.get("m.relates_to") or {}).get("event_id")
+        if not original or not isinstance(new.get("body"), str):
+            return
+        request = Request(
+            sender=event.sender,
+            room_id=room_id,
+            body=new["body"],
+            event_id=event.event_id,
+            timestamp_ms=event.server_timestamp,
+            replaces=original,
+        )
+
+        async def send(reply: Reply) -> str | None:
+            return await self.matrix.send(reply, request)
+
+        await dispatcher.handle(request, send)
 
     def _display_name(self, room_id: str) -> str | None:
         room = self.client.rooms.get(room_id)
