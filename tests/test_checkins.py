@@ -207,6 +207,20 @@ async def test_rhythm_commands_in_the_tandem_room(bot):
     assert len([m for m in sent if m.reply.template == "checkin"]) == 1
 
 
+async def test_english_rhythm_words_and_english_answers(tmp_path):
+    bot = await make_local_bot(tmp_path, locale="en")
+    try:
+        await profiled(bot, (ANNA, "Wittenberge", []), (BEN, "Bad Berleburg", []))
+        await bot.say(CREATE, sender=COORD)
+        room = room_of(bot)
+        changed = await bot.text(
+            "!checkin rhythm every 2 weeks thursday 14:00", sender=ANNA, room_id=room, is_direct=False
+        )
+        assert "Thursday" in changed and "14:00" in changed
+    finally:
+        await bot.db.close()
+
+
 async def test_report_lists_every_tandem_and_the_csv_opens_in_german_excel(bot):
     _, checkin = await first_checkin(bot)
     await react(bot, ANNA, checkin.event_id, "🆘", "$h")
