@@ -163,14 +163,15 @@ def stored_session(settings: Settings) -> dict[str, Any] | None:
 
 
 def tandem_rooms(settings: Settings) -> list[tuple[int, str]]:
-    """(number, room ID) of the tandems that are not ended, from the database (read-only)."""
+    """(number, room ID) of the running and paused tandems, from the database (read-only)."""
     if not settings.database.is_file():
         return []
     try:
         conn = _read_only(settings.database)
         try:
             rows = conn.execute(
-                "SELECT id, room_id FROM tandems WHERE state != 'ended' AND room_id IS NOT NULL ORDER BY id"
+                "SELECT id, room_id FROM tandems WHERE state IN ('active', 'paused') AND room_id IS NOT NULL "
+                "ORDER BY id"
             ).fetchall()
         finally:
             conn.close()

@@ -26,7 +26,7 @@ import logging
 import signal
 from typing import TYPE_CHECKING, Any
 
-from nio import AsyncClient, AsyncClientConfig
+from nio import AsyncClientConfig
 
 from bot.backoff import Backoff
 from bot.batches import Batches
@@ -35,6 +35,8 @@ from bot.encryption import UndecryptableNotices, keep_keys
 from bot.incoming import IncomingMessages
 from bot.matrix_port import NioMatrix
 from bot.membership import Membership
+from bot.metrics import MeasuredClient
+from bot.operations import Operations
 from bot.roles import RoleResolver
 from bot.routing import Router
 from bot.sending import MessageSender
@@ -64,7 +66,7 @@ class KleinstadtBot:
         self.repo = RuntimeStateRepository(self.db)
         store = settings.store_dir / "crypto"
         store.mkdir(parents=True, exist_ok=True)
-        self.client = AsyncClient(
+        self.client = MeasuredClient(  # nio's client, its requests counted (bot.metrics)
             settings.homeserver or "",
             settings.user_id or "",
             device_id=settings.device_id,
@@ -109,6 +111,7 @@ class KleinstadtBot:
         self._prepared: asyncio.Future[None] | None = None
         self._startup: asyncio.Future[None] | None = None
         self._scheduled: asyncio.Future[None] | None = None  # the scheduling engine's loop
+        self.operations = Operations(self)  # run lock, metrics and health, backups (docs/operations.md)
 
     @property
     def answered(self) -> int:
@@ -126,8 +129,9 @@ class KleinstadtBot:
 
         The first sync (seconds of server time for a bot in many rooms) is requested before the
         slower local set-up (remaining migrations, command families), which runs meanwhile."""
-        await self.db.open(migrate=False)
+        await self.operations.start()  # the run lock first: a second bot on this database stops here
         try:
+            await self.db.open(migrate=False)
             await self.db.migrate(until=1)  # the runtime's own tables: session, sync token
             if not await self._connect():
                 return
@@ -151,7 +155,8 @@ class KleinstadtBot:
         self.sender.renderer = build_renderer(self.settings)
         self.dispatcher = build_dispatcher(self.settings, self.db, self.matrix, self.roles, self.clock)
         self.incoming.dispatcher = self.dispatcher
-        self.scheduler = build_scheduler(self.settings, self._forget_old_answers)
+        self.operations.attach(self.dispatcher)
+        self.scheduler = build_scheduler(self.settings, self._forget_old_answers, self.operations.backups)
         self.sender.joined = self.membership.__contains__
         await self._forget_old_answers()
         await self.membership.load()
@@ -180,12 +185,18 @@ class KleinstadtBot:
         from commands.registry import REGISTRY
 
         assert self.dispatcher is not None  # the first batch waited for the set-up
-        for hook in REGISTRY.startup:
+        services = self.dispatcher.services
+
+        async def run(hook: Any) -> None:
             try:
-                await hook(self.dispatcher.services)
+                await hook(services)
             except Exception:
                 log.exception("startup hook %s failed", getattr(hook, "__name__", hook))
-        await present_bot(self.client, self.settings, self.repo)  # name and avatar; never raises
+
+        # The families' hooks do not depend on each other (the Space, the town index, the FAQ
+        # index, check-in rhythms): side by side, so none waits for another's slow start.
+        # present_bot sets name and avatar and never raises.
+        await asyncio.gather(*map(run, REGISTRY.startup), present_bot(self.client, self.settings, self.repo))
         # scheduled work (check-ins, excerpts) starts once every family's start-up is done, so
         # tandems from before check-ins existed have their rhythm
         schedules = self.dispatcher.services.schedules
@@ -215,6 +226,7 @@ class KleinstadtBot:
         except Exception:
             log.debug("closing the HTTP session failed", exc_info=True)
         await self.db.close()
+        await self.operations.stop()  # the listener, then the run lock
         self.stopped.set()
 
 
