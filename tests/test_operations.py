@@ -156,3 +156,58 @@ async def test_a_scrape_shows_commands_scheduling_and_the_database(tmp_path):
     with sqlite3.connect(tmp_path / "bot.db") as conn:
         outbox = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'broadcast_deliveries'").fetchone()
     assert (("kleinstadtbot_outbox_pending", ()) in found) == (outbox is not None)
+
+
+async def test_readyz_names_each_reason_and_healthz_stays_alive(tmp_path):
+    import asyncio
+    import time
+
+    import aiohttp
+
+    from bot.health import HealthServer
+    from bot.homeserver import free_port
+    from config.settings import Settings
+
+    local = await make_local_bot(tmp_path)
+    port = free_port()
+    traffic = HomeserverTraffic()
+    bot = SimpleNamespace(
+        settings=Settings(metrics={"enabled": True, "port": port, "sync_stale_seconds": 30}),
+        client=SimpleNamespace(traffic=traffic),
+        db=local.db,
+        ready=asyncio.Event(),
+        scheduler=None,
+        dispatcher=local.dispatcher,
+        membership=[],
+    )
+    server = HealthServer(bot, Metrics(bot))  # type: ignore[arg-type]
+    assert await server.start()
+
+    async def get(path: str) -> tuple[int, str]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}{path}") as response,
+        ):
+            return response.status, await response.text()
+
+    try:
+        status, text = await get("/readyz")
+        assert status == 503
+        assert "first sync" in text and "scheduler does not run" in text and "database" not in text
+        bot.ready.set()
+        bot.scheduler = SimpleNamespace(running=True)
+        traffic.last_sync = time.time() - 100  # older than sync_stale_seconds
+        status, text = await get("/readyz")
+        assert status == 503 and "last successful sync 100 s ago (limit 30 s)" in text
+        traffic.last_sync = time.time()
+        assert await get("/readyz") == (200, "ready\n")
+        status, text = await get("/metrics")
+        assert status == 200 and "kleinstadtbot_ready 1.0" in text
+        await local.db.close()  # a database that cannot answer
+        status, text = await get("/readyz")
+        assert status == 503 and "database cannot be used" in text
+        assert await get("/healthz") == (200, "ok\n")
+        # a second listener on the same port: logged, the bot goes on without it
+        assert not await HealthServer(bot, Metrics(bot)).start()  # type: ignore[arg-type]
+    finally:
+        await server.stop()
