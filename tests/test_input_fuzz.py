@@ -41,11 +41,11 @@ COORD = "@koordination:localhost"
 MAYOR = "@buergermeisterin:localhost"
 USAGE_PROBLEMS = {"missing", "extra", "too_long", "not_a_number", "not_a_user", "not_a_choice"}
 
-FAST = settings(max_examples=150, deadline=None, derandomize=True, database=None)
-# 40 commands and subcommands: fewer examples each, over 1,500 in all
-PER_COMMAND = settings(FAST, max_examples=40)
+FAST = settings(max_examples=100, deadline=None, derandomize=True, database=None)
+# about 40 commands and subcommands: fewer examples each, some 1,000 in all
+PER_COMMAND = settings(FAST, max_examples=25)
 SLOW = settings(
-    max_examples=500,
+    max_examples=400,
     deadline=None,
     derandomize=True,
     database=None,
