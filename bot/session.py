@@ -2,12 +2,16 @@
 
 After a password login the device ID and access token are stored in the database and reused
 with ``restore_login``; the bot never logs out, so its device and encryption keys survive
-restarts.
+restarts. When the homeserver no longer knows the stored token (at start or while running),
+the bot logs in with the password again on the same device ID. If the session was signed out,
+the device's encryption keys are gone with it and other clients remember the device as deleted:
+then the bot continues on a new device, which gets room keys again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 
 from aiohttp import ClientError
@@ -49,9 +53,12 @@ async def login(client: AsyncClient, settings: Settings, repo: RuntimeStateRepos
             client.user_id, client.access_token = settings.user_id, token
             device_id = await _whoami(client)
             if device_id is None:
-                raise LoginFailed("access_token was refused by the homeserver")
+                raise LoginFailed(
+                    "the homeserver refused the configured access_token; "
+                    "put a valid one into the configuration"
+                )
             if not device_id:
-                raise LoginFailed("the access token has no device; set device_id in the config")
+                raise LoginFailed("the access token has no device; set device_id in the configuration")
         client.restore_login(settings.user_id, device_id, token)
         return "token"
 
@@ -61,18 +68,59 @@ async def login(client: AsyncClient, settings: Settings, repo: RuntimeStateRepos
         if await _whoami(client) is not None:
             return "restored"
         log.warning("stored access token no longer valid; logging in again with device %s", session.device_id)
-    client.device_id = session.device_id if session else settings.device_id
+    await _password_login(client, settings, session.device_id if session else settings.device_id)
+    if session is not None and client.olm is not None and not await _device_keys_kept(client):
+        # Signed out: the login made the device again, but without its keys, and other
+        # clients remember it as deleted. Only a new device gets room keys again.
+        log.warning(
+            "device %s was signed out and its encryption keys deleted; continuing on a new device "
+            "(messages encrypted for the old one stay unreadable)",
+            client.device_id,
+        )
+        await client.logout()
+        encrypted_rooms = set(client.encrypted_rooms)
+        client.store, client.olm = None, None  # nio loads a store once: the new device needs its own
+        await _password_login(client, settings, None)
+        if client.store is not None:  # which rooms are encrypted holds for every device
+            client.encrypted_rooms.update(encrypted_rooms)
+            client.store.save_encrypted_rooms(encrypted_rooms)
+        if client.olm is not None:  # the new device knows no one's keys: ask with the next upkeep
+            for room in client.rooms.values():
+                if room.encrypted:
+                    client.olm.update_tracked_users(room)
+    await repo.save_session(
+        Session(client.user_id, client.device_id, client.access_token, settings.homeserver)
+    )
+    log.info("logged in as %s with device %s", client.user_id, client.device_id)
+    return "password"
+
+
+async def _password_login(client: AsyncClient, settings: Settings, device_id: str | None) -> None:
+    client.device_id = device_id
     assert settings.password is not None
     response = await client.login(settings.password.get_secret_value(), device_name=settings.device_name)
     if isinstance(response, LoginError):
         if response.status_code in ("M_FORBIDDEN", "M_USER_DEACTIVATED", "M_INVALID_PARAM"):
-            raise LoginFailed(f"password login refused: {response.status_code}")
+            raise LoginFailed(
+                f"the homeserver refused the password for {settings.user_id} ({response.status_code}); "
+                "check user_id and password in the configuration"
+            )
         raise TransientLoginError(f"{response.status_code}: {response.message}")
-    await repo.save_session(
-        Session(response.user_id, response.device_id, response.access_token, settings.homeserver)
+
+
+async def _device_keys_kept(client: AsyncClient) -> bool:
+    """Whether the homeserver still holds the identity keys of the client's device."""
+    response = await client.send(
+        "POST",
+        "/_matrix/client/v3/keys/query",
+        data=json.dumps({"device_keys": {client.user_id: [client.device_id]}}),
+        headers={"Authorization": f"Bearer {client.access_token}", "Content-Type": "application/json"},
     )
-    log.info("logged in as %s with device %s", response.user_id, response.device_id)
-    return "password"
+    async with response:
+        if response.status != 200:
+            raise TransientLoginError(f"keys query: HTTP {response.status}")
+        body = await response.json()
+    return client.device_id in ((body.get("device_keys") or {}).get(client.user_id) or {})
 
 
 async def connect(

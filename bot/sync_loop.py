@@ -8,7 +8,7 @@
   when needed.
 - The homeserver being down never ends the loop: back-off with jitter, recovery without
   restart; a refused sync honours ``retry_after_ms``. A token the homeserver no longer knows
-  means a new login (``bot.session``).
+  means a new login with the password (``bot.session``).
 """
 
 from __future__ import annotations
@@ -148,8 +148,11 @@ class SyncLoop:
             if isinstance(response, SyncError):
                 if response.status_code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
                     if self.settings.access_token is not None:
-                        raise LoginFailed("the access token is no longer valid")
-                    await self.repo.forget_session()
+                        raise LoginFailed(
+                            "the configured access_token is no longer valid; "
+                            "put a new one into the configuration"
+                        )
+                    log.warning("the homeserver no longer knows the access token; logging in again")
                     if not await connect():
                         break
                     continue
