@@ -22,6 +22,7 @@ from urllib.parse import quote
 from nio import AsyncClient, RoomGetStateEventError, RoomResolveAliasError
 
 from commands.context import Role
+from commands.parsing import is_digits
 from config.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def creators_are_privileged(room_version: str | None) -> bool:
     power levels (a homeserver refuses a room whose power levels name a creator)."""
     if not room_version:
         return False
-    return (room_version.isdigit() and int(room_version) >= 12) or "hydra" in room_version
+    return (is_digits(room_version) and int(room_version) >= 12) or "hydra" in room_version
 
 
 def privileged_creators(create_event: dict[str, Any]) -> frozenset[str]:

@@ -545,9 +545,17 @@ async def report_rows(services: Services) -> list[ReportRow]:
     return rows
 
 
+def _cell(value: object) -> str:
+    """A spreadsheet cell that is never a formula: text starting with = + - @ (or a tab or
+    carriage return) gets a leading apostrophe, as OWASP advises against CSV injection."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def report_csv(rows: list[ReportRow], labels: dict[str, str]) -> bytes:
     """UTF-8 with BOM and ``;`` as separator: German Excel opens it in columns, LibreOffice asks
-    and proposes the same; dates as ISO 8601 so every spreadsheet reads them as dates."""
+    and proposes the same; dates as ISO 8601 so every spreadsheet reads them as dates. Text
+    cells are never formulas (``_cell``)."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(list(labels.values()))
@@ -555,9 +563,9 @@ def report_csv(rows: list[ReportRow], labels: dict[str, str]) -> bytes:
         writer.writerow(
             [
                 r.tandem.id,
-                r.tandem.town_a,
-                r.tandem.town_b,
-                r.tandem.topic_label,
+                _cell(r.tandem.town_a),
+                _cell(r.tandem.town_b),
+                _cell(r.tandem.topic_label),
                 r.tandem.state,
                 r.schedule_state or "",
                 r.next.strftime("%Y-%m-%d %H:%M") if r.next else "",

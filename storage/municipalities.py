@@ -433,7 +433,7 @@ def parse_gv100ad(text: str, population_date: str) -> list[Municipality]:
         key = record[10:18].rstrip()
         name = record[22:72].strip()
         code = record[122:124]
-        if not stand.isdigit():
+        if not (stand.isascii() and stand.isdigit()):
             raise RegisterImportError(number, f"Gebietsstand {stand!r} is not a date")
         if kind == "10":
             lands[key[:2]] = name
@@ -451,7 +451,7 @@ def parse_gv100ad(text: str, population_date: str) -> list[Municipality]:
             if code not in GEMEINDE_TYPES:
                 raise RegisterImportError(number, f"unknown Textkennzeichen {code!r}")
             ags, verband = record[10:18], record[18:22]
-            if not ags.isdigit():
+            if not (ags.isascii() and ags.isdigit()):
                 raise RegisterImportError(number, f"AGS {ags!r} is not 8 digits")
             if ags[:2] not in lands or ags[:5] not in kreise or ags[:5] + verband not in verbaende:
                 raise RegisterImportError(

@@ -250,3 +250,10 @@ async def test_existing_tandems_get_the_default_rhythm_at_start(bot):
     assert row[0] == 1
     await run_until(bot, datetime(2026, 12, 9, tzinfo=UTC))
     assert len(checkins_sent(bot, room_of(bot))) == 1
+
+
+def test_csv_cells_are_never_formulas():
+    from commands.checkins import _cell
+
+    assert _cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
+    assert [_cell(v) for v in ("+1", "-1", "@a", "Bad Tölz", 3)] == ["'+1", "'-1", "'@a", "Bad Tölz", "3"]

@@ -37,14 +37,23 @@ def draw(size: int = SIZE) -> Image.Image:
     pen = ImageDraw.Draw(image)
     for y in range(s):  # sky, darker at the top
         t = y / s
-        pen.line([(0, y), (s, y)], fill=tuple(round(a + (b - a) * t) for a, b in zip(SKY_TOP, SKY_BOTTOM)))
+        pen.line(
+            [(0, y), (s, y)],
+            fill=tuple(round(a + (b - a) * t) for a, b in zip(SKY_TOP, SKY_BOTTOM, strict=True)),
+        )
     pen.ellipse([p(-30, 58), p(80, 130)], fill=HILL_BACK)
     pen.ellipse([p(30, 62), p(140, 135)], fill=HILL_BACK)
 
     def house(x: float, base: float, width: float, height: float, windows: int) -> None:
         pen.rectangle([p(x, base - height), p(x + width, base)], fill=WALL)
-        pen.polygon([p(x - 2, base - height), p(x + width / 2, base - height - width * 0.6),
-                     p(x + width + 2, base - height)], fill=ROOF)
+        pen.polygon(
+            [
+                p(x - 2, base - height),
+                p(x + width / 2, base - height - width * 0.6),
+                p(x + width + 2, base - height),
+            ],
+            fill=ROOF,
+        )
         step = width / (windows + 1)
         for i in range(windows):
             cx = x + step * (i + 1)
