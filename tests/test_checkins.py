@@ -3,6 +3,7 @@ the thread, the reminder, help and quiet alerts, paused and ended tandems, the r
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import itertools
@@ -11,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from commands.context import Reaction, Redaction, Request
+from commands.context import MatrixError, Reaction, Redaction, Request
 from storage.checkins import CheckinRepository
 from tests.local_bot import make_local_bot
 from tests.test_tandems import ANNA, BEN, COORD, CREATE, profiled
@@ -257,3 +258,41 @@ def test_csv_cells_are_never_formulas():
 
     assert _cell('=HYPERLINK("http://x")') == '\'=HYPERLINK("http://x")'
     assert [_cell(v) for v in ("+1", "-1", "@a", "Bad Tölz", 3)] == ["'+1", "'-1", "'@a", "Bad Tölz", "3"]
+
+
+async def test_two_members_reacting_at_once_are_both_recorded(bot):
+    _, checkin = await first_checkin(bot)
+    await asyncio.gather(
+        react(bot, ANNA, checkin.event_id, "✅", "$x1"), react(bot, BEN, checkin.event_id, "⏳", "$x2")
+    )
+    answers = await CheckinRepository(bot.db).answers(checkin.id)
+    assert sorted((a.user_id, a.answer) for a in answers) == [(ANNA, "done"), (BEN, "not_yet")]
+
+
+async def test_a_reaction_to_an_older_checkin_counts_for_that_checkin(bot):
+    await run_until(bot, datetime(2026, 12, 30, tzinfo=UTC))  # 8 and 22 December
+    older, newer = reversed(await CheckinRepository(bot.db).of_tandem(1, limit=2))
+    assert await react(bot, ANNA, older.event_id, "✅", "$old")
+    repo = CheckinRepository(bot.db)
+    assert [a.answer for a in await repo.answers(older.id)] == ["done"]
+    assert await repo.answers(newer.id) == []
+
+
+async def test_a_room_the_bot_cannot_post_to_is_reported_once_and_not_retried(bot):
+    room = room_of(bot)
+    original = bot.matrix.send
+    attempts = []
+
+    async def refusing(reply, request=None):
+        if reply.room_id == room:
+            attempts.append(reply.template)
+            raise MatrixError("cannot send: not in room", "M_FORBIDDEN")
+        return await original(reply, request)
+
+    bot.matrix.send = refusing
+    await run_until(bot, datetime(2027, 3, 1, tzinfo=UTC))
+    assert attempts == ["checkin"]  # the first refusal pauses the tandem's check-ins
+    alerts = [m for m in bot.matrix.sent if m.room_id == "!coord:localhost"]
+    assert len(alerts) == 1 and "nicht mehr schreiben" in alerts[0].body
+    [schedule] = await bot.services.schedules.repo.of_subject("checkin", "1")
+    assert schedule.state == "paused"
