@@ -279,3 +279,40 @@ async def test_a_batch_that_fails_part_way_keeps_its_token_until_replayed(tmp_pa
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_the_stored_token_never_passes_a_batch_that_is_unfinished_or_failed():
+    from bot.batches import Batches, BatchIncomplete
+
+    class Tokens:
+        def __init__(self) -> None:
+            self.saved: list[str] = []
+
+        async def save_sync_token(self, token: str) -> None:
+            self.saved.append(token)
+
+    tokens = Tokens()
+    batches = Batches(tokens)  # type: ignore[arg-type]
+    gates = {name: asyncio.Event() for name in ("s1", "s2", "s3", "s4")}
+
+    async def work(name: str, fails: bool = False) -> None:
+        await gates[name].wait()
+        if fails:
+            raise BatchIncomplete("a step failed")
+
+    batches.add("s1", work("s1"))
+    batches.add("s2", work("s2"))
+    batches.add("s3", work("s3", fails=True))
+    batches.add("s4", work("s4"))
+    gates["s2"].set()  # done, but s1 before it is not
+    await _until(lambda: _true(len(batches.running) == 3), "s2 did not finish")
+    assert tokens.saved == []
+    gates["s1"].set()
+    await _until(lambda: _true(tokens.saved == ["s2"]), "s1 and s2 were not stored together")
+    gates["s4"].set()
+    gates["s3"].set()
+    await batches.drain(timeout=5)
+    assert tokens.saved == ["s2"] and batches.held_at == "s3"
+    batches.add("s5", asyncio.sleep(0))  # a later batch, complete: still nothing past s3
+    await batches.drain(timeout=5)
+    assert tokens.saved == ["s2"]
