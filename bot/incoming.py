@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import OrderedDict
 from dataclasses import replace
 from html import unescape
 from typing import Any
@@ -32,6 +33,7 @@ HANDLED_EVENTS = (RoomMessageText, MegolmEvent, ReactionEvent, RedactionEvent)
 REPLY_FALLBACK = re.compile(r"^(?:>.*\n)+\n", re.MULTILINE)
 # A short leading "Name: " is how clients write a mention of the name they show for the bot.
 LEADING_NAME = re.compile(r"^\s*[^:?!.\n]{1,40}:\s+")
+ANSWERED_KEPT = 4096  # events this process answered, remembered without asking the database
 
 
 def strip_mention(body: str, user_id: str, display_name: str | None = None, pill: str | None = None) -> str:
@@ -131,6 +133,7 @@ class IncomingMessages:
         self.clock = clock
         self.dispatcher: Dispatcher | None = None  # set once the bot's local set-up is done
         self.answered = 0  # commands answered since start (for operators and benchmarks)
+        self._answered_here: OrderedDict[str, None] = OrderedDict()
 
     def _now_ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
@@ -141,7 +144,10 @@ class IncomingMessages:
         window_ms = int(self.settings.sync.catch_up_minutes * 60_000)
         return max(self.membership.since(room_id), self._now_ms() - window_ms)
 
-    async def handle(self, room_id: str, event: Any) -> None:
+    async def handle(self, room_id: str, event: Any, maybe_handled: bool = True) -> None:
+        """Answer ``event`` if it is meant for the bot and was not answered yet. ``maybe_handled``
+        False: no earlier process can have seen it (``Router.route``), so only this process's
+        own answers are looked at, not the database."""
         if not isinstance(event, HANDLED_EVENTS):
             return
         if event.sender == self.client.user_id or event.server_timestamp < self.cutoff(room_id):
@@ -176,7 +182,9 @@ class IncomingMessages:
             request = replace(request, is_direct=True)
         if event.decrypted:
             await self.notices.decrypted(room_id)
-        if await self.repo.is_handled(event.event_id):
+        if event.event_id in self._answered_here or (
+            maybe_handled and await self.repo.is_handled(event.event_id)
+        ):
             return
 
         async def send(reply: Reply) -> str | None:
@@ -185,6 +193,9 @@ class IncomingMessages:
         try:
             if await dispatcher.handle(request, send):
                 self.answered += 1
+                self._answered_here[event.event_id] = None
+                if len(self._answered_here) > ANSWERED_KEPT:
+                    self._answered_here.popitem(last=False)
                 await self.repo.mark_handled(event.event_id, room_id, self._now_ms())
         finally:
             self.sender.forget(event.event_id)

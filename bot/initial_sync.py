@@ -7,6 +7,10 @@ in part. Here the response body is read as text and split at the level of joined
 part holds a hundred rooms and is parsed, handed to nio and dispatched before the next is
 parsed, so the peak is one part's worth whatever the number of rooms.
 
+Rooms whose text names an event type the bot answers (a message, say) come first, so their
+commands are answered before the rooms with nothing to handle are parsed; otherwise the
+server's order is kept.
+
 Splitting uses the standard library's decoder (``JSONDecoder.raw_decode``) on values in place:
 the top-level object and ``rooms``/``join`` are walked member by member; every other value is
 decoded as a whole. Each joined room is decoded twice (once to find where it ends, once when its
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -88,19 +92,26 @@ class _Reader:
         return self.pos == len(self.text)
 
 
-def split_sync_response(text: str, rooms_per_part: int = ROOMS_PER_PART) -> Iterator[dict[str, Any]]:
+def split_sync_response(
+    text: str, rooms_per_part: int = ROOMS_PER_PART, busy_types: Sequence[str] = ()
+) -> Iterator[dict[str, Any]]:
     """The sync response ``text`` as sync responses of at most ``rooms_per_part`` joined rooms.
 
     The first part carries everything that is not a joined room (to-device messages, device
     lists, invites, left rooms …); every part carries the token and the one-time key counts.
     Together the parts hold exactly what ``json.loads(text)`` would. A text that is not an
-    object of that shape (an error body, say) comes back whole, as one part."""
+    object of that shape (an error body, say) comes back whole, as one part.
+
+    Joined rooms whose text holds one of ``busy_types`` as a JSON string (an event type) come
+    first, in the server's order, then the others in the server's order."""
     if rooms_per_part < 1:
         raise ValueError("rooms_per_part must be at least 1")
     reader = _Reader(text)
     top: dict[str, Any] = {}
     rooms: dict[str, Any] = {}
     joined: list[tuple[str, int]] = []
+    idle: list[tuple[str, int]] = []
+    markers = [json.dumps(event_type) for event_type in busy_types]
     has_rooms = False
     try:
         for key in reader.members():
@@ -113,7 +124,9 @@ def split_sync_response(text: str, rooms_per_part: int = ROOMS_PER_PART) -> Iter
                     rooms[section] = reader.value()
                     continue
                 for room_id in reader.members():
-                    joined.append((room_id, reader.value_start()))
+                    start = reader.value_start()
+                    busy = not markers or any(text.find(m, start, reader.pos) >= 0 for m in markers)
+                    (joined if busy else idle).append((room_id, start))
         if not reader.at_end():
             raise ValueError(f"unexpected data at offset {reader.pos}")
     except ValueError:  # not the usual shape: decode it whole (or fail as json does)
@@ -125,6 +138,7 @@ def split_sync_response(text: str, rooms_per_part: int = ROOMS_PER_PART) -> Iter
     if not has_rooms:  # nothing to split (an error body, say): as it came
         yield top
         return
+    joined += idle
     shared = {key: top[key] for key in SHARED_KEYS if key in top}
     for start in range(0, max(len(joined), 1), rooms_per_part):
         join = {

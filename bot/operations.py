@@ -7,12 +7,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from bot.health import HealthServer
 from bot.metrics import Metrics
 from commands.dispatcher import Dispatcher
 from storage.backups import BotLock, ScheduledBackups
 
 if TYPE_CHECKING:
+    from bot.health import HealthServer
     from bot.runtime import KleinstadtBot
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,11 @@ class Operations:
                 settings.database, settings.crypto_dir, settings.backup_dir, settings.backup.keep
             )
         self.metrics = Metrics(bot, self.backups)
-        self.health = HealthServer(bot, self.metrics) if settings.metrics.enabled else None
+        self.health: HealthServer | None = None
+        if settings.metrics.enabled:  # the listener's aiohttp.web is imported only then (50 ms)
+            from bot.health import HealthServer
+
+            self.health = HealthServer(bot, self.metrics)
 
     async def start(self) -> None:
         """At the start of ``run``, before the database is opened: ``BotRunning`` (exit status 4)

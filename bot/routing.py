@@ -31,6 +31,7 @@ class RoomWork:
 
     gap: Gap | None = None
     events: list[Any] = field(default_factory=list)
+    maybe_handled: bool = True  # an earlier process may have answered its events (see route)
 
 
 class Router:
@@ -48,10 +49,19 @@ class Router:
         self.catch_up = catch_up
         self.batches = batches
         self._room_tails: dict[str, asyncio.Task[None]] = {}
+        self._position: str | None = None  # the token of the last batch this process routed
 
     def route(self, response: SyncResponse, since: str | None) -> set[str]:
         """Queue the work of one sync batch (``since``: the token it was asked with). Returns the
-        rooms with something to handle."""
+        rooms with something to handle.
+
+        A batch asked for with the token of a batch this process routed holds only events that
+        came after this process's first sync, so no earlier process can have answered them: its
+        events skip the database's record of answered events (one read on the way from a
+        command to its answer). The first batch of a process, which may replay what a process
+        answered before a crash, is checked against it."""
+        maybe_handled = since is None or since != self._position
+        self._position = response.next_batch
         work: dict[str, RoomWork] = {}
         leave_checks: list[str] = []
         new_joins = {
@@ -65,7 +75,7 @@ class Router:
             for event in [*info.state, *info.timeline.events]:
                 if isinstance(event, PowerLevelsEvent):
                     self.roles.invalidate(room_id)
-            room = RoomWork()
+            room = RoomWork(maybe_handled=maybe_handled)
             for event in info.timeline.events:
                 if isinstance(event, RoomMemberEvent) and event.membership == "leave":
                     leave_checks.append(room_id)
@@ -81,6 +91,12 @@ class Router:
             response.next_batch, self._finish(invites, left, new_joins, leave_checks, room_tasks)
         )
         return set(work)
+
+    async def settled(self, room_ids: set[str], timeout: float) -> None:
+        """Wait, at most ``timeout`` seconds, until the work queued for ``room_ids`` is done."""
+        tasks = [self._room_tails[room_id] for room_id in room_ids if room_id in self._room_tails]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     def _queue(self, room_id: str, room: RoomWork) -> asyncio.Task[None]:
         """Events of one room are handled in order, after that room's earlier batches."""
@@ -109,7 +125,7 @@ class Router:
                 events = [event for event in gap if event.event_id not in seen] + events
         for event in events:
             try:
-                await self.incoming.handle(room_id, event)
+                await self.incoming.handle(room_id, event, maybe_handled=room.maybe_handled)
             except Exception:
                 log.exception("event %s in %s could not be handled", event.event_id, room_id)
         if problem is not None:

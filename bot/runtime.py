@@ -31,7 +31,7 @@ from nio import AsyncClientConfig
 from bot.backoff import Backoff
 from bot.batches import Batches
 from bot.catch_up import CatchUp
-from bot.encryption import UndecryptableNotices, keep_keys
+from bot.encryption import CryptoStore, UndecryptableNotices, keep_keys
 from bot.incoming import IncomingMessages
 from bot.matrix_port import NioMatrix
 from bot.membership import Membership
@@ -56,6 +56,7 @@ __all__ = ["KleinstadtBot", "run_bot", "sync_filter"]  # sync_filter: bench/star
 log = logging.getLogger(__name__)
 HANDLED_RETENTION_MS = 3 * 24 * 3600 * 1000
 DRAIN_SECONDS = 30
+FIRST_ANSWERS_SECONDS = 30  # start-up hooks wait this long at most for the first batch's answers
 
 
 class KleinstadtBot:
@@ -73,6 +74,7 @@ class KleinstadtBot:
             store_path=str(store),
             config=AsyncClientConfig(
                 encryption_enabled=settings.encryption,
+                store=CryptoStore,
                 store_sync_tokens=False,
                 max_limit_exceeded=settings.retry.max_rate_limited,
                 max_timeouts=settings.retry.max_timeouts,
@@ -176,15 +178,21 @@ class KleinstadtBot:
         await keep_keys(self.client)
         if first:
             # beside the loop: a hook that creates the Space must not hold up the next sync
-            self._startup = asyncio.ensure_future(self._run_startup_hooks())
+            self._startup = asyncio.ensure_future(self._run_startup_hooks(self.batches.running))
             self.ready.set()
             log.info("kleinstadtbot ready: %d rooms", len(self.membership))
 
-    async def _run_startup_hooks(self) -> None:
+    async def _run_startup_hooks(self, first_batch: list[asyncio.Task[None]]) -> None:
+        """The families' start-up work and the bot's profile, once the first batch (the commands
+        that came while the bot was away or starting) is answered: the hooks' work (the Space,
+        the indexes, a new display name, which the homeserver writes into every room) can wait,
+        the first answers cannot."""
         from bot.profile import present_bot
         from commands.registry import REGISTRY
 
         assert self.dispatcher is not None  # the first batch waited for the set-up
+        if first_batch:
+            await asyncio.wait(first_batch, timeout=FIRST_ANSWERS_SECONDS)
         services = self.dispatcher.services
 
         async def run(hook: Any) -> None:

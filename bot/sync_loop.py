@@ -29,6 +29,7 @@ from config.settings import Settings
 from storage.runtime_state import RuntimeStateRepository
 
 log = logging.getLogger(__name__)
+FIRST_ANSWERS_WAIT = 2.0  # seconds a first sync's remaining parts wait for the answers of a part
 
 # The room state the bot needs from sync: encryption (nio must encrypt), membership (lazy-loaded)
 # and power levels (their change invalidates cached roles). Names, avatars, aliases and the rest
@@ -173,21 +174,25 @@ class SyncLoop:
         """Hand a sync batch to the router; returns its token. The body of a first sync (text)
         is split into parts of a few rooms (``bot.initial_sync``), each received by nio and
         routed before the next is parsed; nio then keeps only the rooms with messages to
-        handle, as after a restart."""
+        handle, as after a restart. Rooms with events the bot answers come first, and their
+        answers go out (or ``FIRST_ANSWERS_WAIT`` passes) before the rest is parsed."""
         if isinstance(response, SyncResponse):  # nio has received it already
             self.router.route(response, since)
             return response.next_batch
         token: str | SyncError = SyncError("the first sync response holds no parts")
         try:
-            for part in split_sync_response(response, ROOMS_PER_PART):
+            for part in split_sync_response(response, ROOMS_PER_PART, ANSWERED_TYPES):
                 batch = SyncResponse.from_dict(part)
                 del part
                 if isinstance(batch, SyncError):
                     return batch
                 self.client.next_batch = None  # nio skips a response whose token it has seen
                 await self.client.receive_response(batch)
-                self._forget_idle_rooms(batch, keep=self.router.route(batch, since))
+                busy = self.router.route(batch, since)
+                self._forget_idle_rooms(batch, keep=busy)
                 token = batch.next_batch
+                if busy:  # rooms with commands come first: answer them before parsing the rest
+                    await self.router.settled(busy, FIRST_ANSWERS_WAIT)
         except ValueError as exc:
             return SyncError(f"the sync response is not valid JSON: {exc}")
         return token

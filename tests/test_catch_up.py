@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from nio import MessageDirection, RoomMessagesError, RoomMessagesResponse, RoomMessageText
+from nio import MessageDirection, RoomMessagesError, RoomMessagesResponse, RoomMessageText, SyncResponse
 from nio.responses import Timeline
 
 import bot.catch_up as catch_up
@@ -130,7 +130,7 @@ async def test_only_a_few_rooms_fetch_at_once():
             running -= 1
             return await super().room_messages(room_id, **kwargs)
 
-    fetcher = CatchUp(Slow(count=3), FILTER, parallel=2)  # type: ignore[arg-type]
+    fetcher = CatchUp(Slow(count=3), FILTER, parallel=2)
     tasks = [asyncio.ensure_future(fetcher.fetch(Gap(f"!r{n}:x", "3", "0", 0))) for n in range(6)]
     for _ in range(50):  # every task has had its turn: two fetch, four wait
         await asyncio.sleep(0)
@@ -143,13 +143,19 @@ async def test_only_a_few_rooms_fetch_at_once():
 
 
 class Recorder:
-    """Stands in for ``IncomingMessages``: records what would be answered."""
+    """Stands in for ``IncomingMessages``: records what would be answered, and whether the
+    record of answered events was to be asked."""
 
     def __init__(self) -> None:
         self.handled: list[str] = []
+        self.checked: list[bool] = []
 
-    async def handle(self, room_id: str, event: Any) -> None:
+    def cutoff(self, room_id: str) -> int:
+        return 0
+
+    async def handle(self, room_id: str, event: Any, maybe_handled: bool = True) -> None:
         self.handled.append(event.event_id)
+        self.checked.append(maybe_handled)
 
 
 class FixedGap:
@@ -172,6 +178,46 @@ async def test_the_gap_is_handled_before_the_timeline_and_nothing_twice():
     gap = [message(1), message(2), message(3)]  # $e3 also in the timeline (a replay overlap)
     await router(incoming, FixedGap(gap))._handle_room(ROOM, room, None)
     assert incoming.handled == ["$e1", "$e2", "$e3", "$e4"]
+
+
+class Members:
+    """Stands in for ``Membership``: the bot is in every room already."""
+
+    def __contains__(self, room_id: object) -> bool:
+        return True
+
+    def note(self, joined: dict[str, int], left: list[str]) -> None:
+        pass
+
+    async def record(self, joined: dict[str, int], left: list[str]) -> None:
+        pass
+
+
+class Tokens:
+    async def save_sync_token(self, token: str) -> None:
+        pass
+
+
+async def test_only_a_process_s_first_batch_is_checked_against_answers_of_earlier_processes():
+    """A batch asked for with the token of a batch this process routed holds only events that
+    came after the process's first sync: nothing in it can have been answered before a crash,
+    so the database's record is not read for it. The first batch, and one asked for with a token
+    from elsewhere, may replay earlier answers and are checked."""
+    incoming = Recorder()
+    batches = Batches(Tokens())  # type: ignore[arg-type]
+    routing = Router(Members(), None, incoming, FixedGap([]), batches)  # type: ignore[arg-type]
+
+    def batch(token: str, n: int) -> SyncResponse:
+        timeline = {"events": [message(n).source], "limited": False, "prev_batch": "p"}
+        return SyncResponse.from_dict(
+            {"next_batch": token, "rooms": {"join": {ROOM: {"timeline": timeline}}}}
+        )
+
+    for token, n, since in (("s2", 1, "s1"), ("s3", 2, "s2"), ("s4", 3, "s3"), ("s5", 4, "elsewhere")):
+        routing.route(batch(token, n), since)
+        await batches.drain(5)
+    assert incoming.handled == ["$e1", "$e2", "$e3", "$e4"]
+    assert incoming.checked == [True, False, False, True]
 
 
 async def test_a_gap_that_cannot_be_fetched_still_answers_the_timeline_and_fails_the_room():

@@ -107,6 +107,23 @@ def test_key_order_whitespace_and_escapes_do_not_matter():
     assert '!qu"ote\\d:x' in merged(parts)["rooms"]["join"]
 
 
+def test_rooms_with_events_the_bot_answers_come_first_in_the_servers_order():
+    """The rooms whose commands wait are parsed (and answered) before the idle ones."""
+    body = sync_body(7)
+    busy = ["!r2:x", "!r5:x", "!r6:x"]
+    for room_id, info in body["rooms"]["join"].items():
+        if room_id not in busy:
+            info["timeline"]["events"] = info["timeline"]["events"][:1]  # its join only
+    # a type's name inside a text is escaped in JSON and does not make a room busy
+    body["rooms"]["join"]["!r0:x"]["timeline"]["events"][0]["content"]["displayname"] = 'a "m.room.message"'
+    text = json.dumps(body)
+    parts = list(split_sync_response(text, 2, ["m.room.message", "m.room.encrypted"]))
+    order = [r for p in parts for r in p["rooms"]["join"]]
+    assert order == [*busy, "!r0:x", "!r1:x", "!r3:x", "!r4:x"]
+    assert merged(parts) == json.loads(text)
+    assert set(parts[0]) >= {"to_device", "device_lists"}  # the first part still carries the rest
+
+
 def test_a_response_without_rooms_is_one_part_as_it_came():
     parts = list(split_sync_response(json.dumps({"next_batch": "s1", "to_device": {"events": []}})))
     assert parts == [{"next_batch": "s1", "to_device": {"events": []}}]
