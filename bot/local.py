@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.rendering import Renderer
+from bot.sending import event_bytes, message_content
 from commands.context import MatrixError, Reply, Request
 
 
@@ -34,6 +35,8 @@ class SentMessage:
     html: str
     reply: Reply
     in_reply_to: str | None
+    event_id: str = ""
+    replaces: str | None = None  # an edit (m.replace) of this event
 
 
 class LocalMatrix:
@@ -60,26 +63,81 @@ class LocalMatrix:
         self._by_key: dict[str, str] = {}  # like a homeserver's transaction IDs: a key posts once
         self._ids = itertools.count(1)
         self._rooms_by_key: dict[str, str] = {}  # txn_key -> room: a key creates one room
+        self.redactions: list[tuple[str, str]] = []  # (room, event)
+        # sends into these rooms fail with this errcode (a room the bot left, one it may not post in)
+        self.refuse: dict[str, str] = {}
 
     @property
     def user_id(self) -> str:
         return self._user_id
 
     async def send(self, reply: Reply, request: Request | None = None) -> str | None:
+        return await self._post(reply, request, None)
+
+    async def _post(self, reply: Reply, request: Request | None, replaces: str | None) -> str | None:
         if reply.key is not None and reply.key in self._by_key:
             return self._by_key[reply.key]
-        body, markup = self.renderer.render(reply.template, reply.data)
         room_id = reply.room_id or (request.room_id if request else "")
+        if room_id in self.refuse:
+            raise MatrixError(f"cannot send to {room_id}", self.refuse[room_id])
+        body, markup = self.renderer.render(reply.template, reply.data)
+        event_id = f"$local{next(self._ids)}"
         message = SentMessage(
-            room_id, body, markup, reply, request.event_id if request and reply.room_id is None else None
+            room_id,
+            body,
+            markup,
+            reply,
+            request.event_id if request and reply.room_id is None else None,
+            event_id,
+            replaces,
         )
         self.sent.append(message)
         if self.on_send:
             self.on_send(message)
-        event_id = f"$local{next(self._ids)}"
         if reply.key is not None:
             self._by_key[reply.key] = event_id
         return event_id
+
+    async def edit(self, event_id: str, reply: Reply) -> str | None:
+        return await self._post(reply, None, event_id)
+
+    async def redact(
+        self, room_id: str, event_id: str, *, key: str, reason: str | None = None, paced: bool = False
+    ) -> str | None:
+        if key not in self._by_key:
+            if room_id in self.refuse:
+                raise MatrixError(f"cannot redact in {room_id}", self.refuse[room_id])
+            self.redactions.append((room_id, event_id))
+            self._by_key[key] = f"$local{next(self._ids)}"
+        return self._by_key[key]
+
+    async def pin(self, room_id: str, event_id: str, pinned: bool = True) -> None:
+        room = self._room(room_id)
+        if room_id in self.refuse:
+            raise MatrixError(f"cannot pin in {room_id}", self.refuse[room_id])
+        events = list(room.state.get(("m.room.pinned_events", ""), {}).get("pinned", []))
+        if pinned and event_id not in events:
+            events.append(event_id)
+        elif not pinned:
+            events = [e for e in events if e != event_id]
+        room.state[("m.room.pinned_events", "")] = {"pinned": events}
+
+    async def direct_chats(self, user_ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for room in self.rooms.values():
+            others = room.members - {self.user_id}
+            if self.user_id in room.members and len(others) == 1 and not room.space:
+                (other,) = others
+                if other in user_ids:
+                    found.setdefault(other, room.room_id)
+        return found
+
+    async def create_direct_chat(self, user_id: str, *, key: str, encrypted: bool) -> str:
+        return await self.create_room(name="", invite=[user_id], encrypted=encrypted, txn_key=key)
+
+    def event_bytes(self, reply: Reply) -> int:
+        body, html = self.renderer.render(reply.template, reply.data)
+        return event_bytes(message_content(body, html, None, reply.mentions))
 
     async def react(self, room_id: str, event_id: str, emoji: str, *, key: str) -> str | None:
         if key not in self._by_key:
@@ -151,7 +209,19 @@ class LocalMatrix:
         self._room(room_id).state[(event_type, state_key)] = content
 
     async def get_state(self, room_id: str, event_type: str, state_key: str = "") -> dict[str, Any] | None:
-        return self._room(room_id).state.get((event_type, state_key))
+        room = self._room(room_id)
+        if event_type == "m.room.member" and (event_type, state_key) not in room.state:
+            if state_key in room.members:
+                return {"membership": "join"}
+            return {"membership": "invite"} if state_key in room.invited else None
+        return room.state.get((event_type, state_key))
+
+    def leave(self, room_id: str, user_id: str) -> None:
+        """Someone leaves a room (what a client would do)."""
+        room = self._room(room_id)
+        room.members.discard(user_id)
+        room.invited.discard(user_id)
+        room.state[("m.room.member", user_id)] = {"membership": "leave"}
 
     async def joined_members(self, room_id: str) -> list[str]:
         return sorted(self._room(room_id).members)

@@ -8,6 +8,7 @@ The alias stays out of sight (no canonical alias); the room carries the key in a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -25,11 +26,13 @@ from nio import (
 )
 
 from bot.roles import creators_are_privileged, read_create_event
-from bot.sending import MessageSender
+from bot.sending import MessageSender, event_bytes
 from commands.context import MatrixError, Reply, Request
 
 log = logging.getLogger(__name__)
 ROOM_KEY_EVENT = "de.kleinstadtakademie.room_key"  # state event: the key a room was made with
+PINNED = "m.room.pinned_events"
+MEMBER_LOOKUPS = 8  # member lists asked for at once while looking for direct chats
 
 
 def room_key_alias(bot_user_id: str, key: str) -> str:
@@ -224,3 +227,92 @@ class NioMatrix:
         return await self.sender.upload(
             room_id, filename=filename, data=data, mimetype=mimetype, key=key, reply_to=reply_to
         )
+
+    async def edit(self, event_id: str, reply: Reply) -> str | None:
+        return await self.sender.edit(event_id, reply)
+
+    async def redact(
+        self, room_id: str, event_id: str, *, key: str, reason: str | None = None, paced: bool = False
+    ) -> str | None:
+        return await self.sender.redact(room_id, event_id, key, reason, paced)
+
+    async def pin(self, room_id: str, event_id: str, pinned: bool = True) -> None:
+        """Read the room's pinned events and write them back with ``event_id`` added or taken
+        off (a paced state event; nothing is written when it is so already)."""
+        current = await self.get_state(room_id, PINNED) or {}
+        events = [e for e in current.get("pinned", []) if isinstance(e, str)]
+        wanted = [*events, event_id] if pinned and event_id not in events else events
+        if not pinned:
+            wanted = [e for e in events if e != event_id]
+        if wanted == events:
+            return
+        await self.sender.pace.turn()
+        await self.put_state(room_id, PINNED, {"pinned": wanted})
+        self.sender.pace.succeeded(True)
+
+    async def direct_chats(self, user_ids: list[str]) -> dict[str, str]:
+        """Rooms the bot is joined to where exactly one other person is joined, one of
+        ``user_ids``. Every room's member list is asked for (a few at a time): the homeserver is
+        the only complete record after a restart."""
+        wanted = set(user_ids)
+        if not wanted:
+            return {}
+        response = await self.client.joined_rooms()
+        if isinstance(response, ErrorResponse):
+            raise MatrixError(f"joined rooms: {response.message}", response.status_code)
+        found: dict[str, str] = {}
+        slots = asyncio.Semaphore(MEMBER_LOOKUPS)
+
+        async def look(room_id: str) -> None:
+            async with slots:
+                try:
+                    members = set(await self.joined_members(room_id))
+                except MatrixError:
+                    return
+            others = members - {self.user_id}
+            if self.user_id in members and len(others) == 1:
+                (other,) = others
+                if other in wanted:
+                    found.setdefault(other, room_id)
+
+        await asyncio.gather(*(look(room_id) for room_id in response.rooms))
+        return found
+
+    async def create_direct_chat(self, user_id: str, *, key: str, encrypted: bool) -> str:
+        """A private room with ``user_id`` invited as to a direct chat (``is_direct`` on the
+        invitation, so the person's client lists it with the direct chats); idempotent by key."""
+        state: list[dict[str, Any]] = []
+        if encrypted:
+            state.append(
+                {
+                    "type": "m.room.encryption",
+                    "state_key": "",
+                    "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+                }
+            )
+        alias = room_key_alias(self.user_id, key)
+        state += [
+            {"type": "m.room.canonical_alias", "state_key": "", "content": {}},
+            {"type": ROOM_KEY_EVENT, "state_key": "", "content": {"key": key}},
+        ]
+        response = await self.client.room_create(
+            alias=alias,
+            invite=[user_id],
+            is_direct=True,
+            initial_state=state,
+            preset=RoomPreset.trusted_private_chat,
+        )
+        if isinstance(response, RoomCreateError) and response.status_code == "M_ROOM_IN_USE":
+            existing = await self._made_with_key(alias, key)
+            if existing is not None:
+                return existing
+            response = await self.client.room_create(
+                invite=[user_id], is_direct=True, initial_state=state[:1] if encrypted else [],
+                preset=RoomPreset.trusted_private_chat,
+            )  # fmt: skip
+        if isinstance(response, RoomCreateError):
+            raise MatrixError(f"direct chat with {user_id}: {response.message}", response.status_code)
+        return response.room_id
+
+    def event_bytes(self, reply: Reply) -> int:
+        return event_bytes(self.sender.content(reply))

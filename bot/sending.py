@@ -5,6 +5,9 @@ Every bot message is an ``m.notice`` with HTML ``formatted_body`` and plain ``bo
 came in one). The transaction ID is derived from what the message answers, so a retry after a
 timeout, or a replay of the same sync batch after a crash, cannot post twice: the homeserver
 deduplicates on the transaction ID.
+
+Bulk work (broadcasts) is paced (``SendPace``): HTTP 429 on any of the bot's sends slows every
+paced send, and successes bring the pace back.
 """
 
 from __future__ import annotations
@@ -13,12 +16,23 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import json
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import ClientError
-from nio import AsyncClient, MatrixRoom, RoomSendError, UploadError
+from nio import (
+    AsyncClient,
+    ErrorResponse,
+    MatrixRoom,
+    RoomPutStateError,
+    RoomRedactError,
+    RoomSendError,
+    UploadError,
+)
 from nio.exceptions import LocalProtocolError
 
 from commands.context import MatrixError, Reply, Request
@@ -28,6 +42,102 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SEND_ATTEMPTS = 4
+PERMANENT = ("M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE", "M_BAD_JSON")
+RATE_LIMITED = ("M_LIMIT_EXCEEDED", "429")
+MAX_EVENT_BYTES = 65_536  # the whole event as canonical JSON (Synapse's MAX_PDU_SIZE, the spec's limit)
+# what the homeserver adds around the content: IDs, auth and previous events, hashes, signatures
+ENVELOPE_BYTES = 2_048
+
+
+def event_bytes(content: dict[str, Any], event_type: str = "m.room.message") -> int:
+    """The size of an event with ``content`` as the homeserver measures it, counted in its larger
+    form: encrypted (nio encrypts ``{"type", "content", "room_id"}`` as ASCII-escaped JSON; Megolm
+    pads to 16 bytes and adds about 100 for its header, MAC and signature; the ciphertext is
+    unpadded base64 beside about 400 bytes of keys and IDs) or in clear (UTF-8)."""
+    clear = len(json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode())
+    payload = {"type": event_type, "content": content, "room_id": "!" + "x" * 43}
+    plain = len(json.dumps(payload, separators=(",", ":")))
+    encrypted = math.ceil((plain + 16 - plain % 16 + 100) * 4 / 3) + 400
+    return max(clear, encrypted) + ENVELOPE_BYTES
+
+
+class SendPace:
+    """One pace for the bot's paced sends (broadcasts, their corrections and retractions).
+
+    nio retries a request the homeserver refused with HTTP 429 by itself, after ``retry_after_ms``
+    (inside ``room_send``). The sender sees every refusal through a response callback and holds
+    all paced sends until one interval after that retry, so a limit slows the whole broadcast,
+    not just one room. The interval is learnt: a refusal sets it to at least the time from the
+    last success to the moment the homeserver allows the next event (a leaky bucket's drip);
+    each paced success shortens it by 5 %, so under a steady limit the sends run at about the
+    allowed rate (a refusal now and then costs no slot: the refused request goes at the allowed
+    moment). Ten paced successes in a row without a refusal mean the limit has gone (an operator
+    lifted it, or other traffic stopped): from then on each success shortens the interval by
+    30 %, so the pace is back at full speed (interval 0) within about 25 sends.
+    """
+
+    SHRINK = 0.95
+    RECOVER = 0.7
+    RECOVER_AFTER = 10  # paced successes in a row without a refusal
+    GROW = 1.2
+    FLOOR = 0.01  # seconds: below this the sends are not paced at all
+    CEILING = 60.0
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
+        self.clock = clock
+        self.sleep = sleep
+        self.interval = 0.0
+        self.refusals = 0  # 429s seen (for logs and benchmarks)
+        self._next = 0.0
+        self._held_until = 0.0
+        self._last_ok: float | None = None
+        self._streak = 0  # paced successes since the last refusal
+
+    async def turn(self) -> None:
+        """Wait until a paced send may go."""
+        while True:
+            now = self.clock()
+            if now >= self._next:
+                self._next = now + self.interval
+                return
+            await self.sleep(self._next - now)
+
+    def refused(self, retry_after_ms: int | None) -> None:
+        """The homeserver refused a request for its rate limit (any of the bot's sends)."""
+        now = self.clock()
+        wait = (retry_after_ms or 5000) / 1000  # nio waits 5 s when the server names no time
+        self.refusals += 1
+        self._streak = 0
+        if now >= self._held_until:  # a new refusal, not one more of the same wave
+            gap = min(now - self._last_ok, wait + self.interval + 1) if self._last_ok is not None else 0.0
+            self.interval = min(self.CEILING, max(wait + gap, self.interval * self.GROW))
+            log.info("rate limited by the homeserver: paced sends now %.2f s apart", self.interval)
+        self._held_until = max(self._held_until, now + wait)
+        self._next = max(self._next, now + wait + self.interval)
+
+    def succeeded(self, paced: bool) -> None:
+        self._last_ok = self.clock()
+        if paced and self.interval:
+            self._streak += 1
+            self.interval *= self.SHRINK if self._streak < self.RECOVER_AFTER else self.RECOVER
+            if self.interval < self.FLOOR:
+                self.interval = 0.0
+                log.info("paced sends at full speed again")
+
+
+def edit_content(content: dict[str, Any], event_id: str) -> dict[str, Any]:
+    """An edit (``m.replace``) of ``event_id`` to ``content``: clients show the new content in
+    place; the fallback for clients without edits is the text marked with "* "."""
+    new = {k: v for k, v in content.items() if k != "m.relates_to"}
+    fallback = {**new, "m.mentions": {}}
+    fallback["body"] = f"* {new.get('body', '')}"
+    if "formatted_body" in new:
+        fallback["formatted_body"] = f"* {new['formatted_body']}"
+    return {**fallback, "m.new_content": new, "m.relates_to": {"rel_type": "m.replace", "event_id": event_id}}
 
 
 def transaction_id(*parts: str) -> str:
@@ -86,12 +196,24 @@ class MessageSender:
         self.joined: Callable[[str], bool] = lambda room_id: False  # rooms the bot is known to be in
         self._counters: dict[str, int] = {}
         self._synced = asyncio.Event()
+        self.pace = SendPace()
+        client.add_response_callback(self._on_refused, (RoomSendError, RoomRedactError, RoomPutStateError))
 
-    async def send(self, reply: Reply, request: Request | None = None) -> str | None:
+    async def _on_refused(self, response: ErrorResponse) -> None:
+        """nio reports each 429 it is about to retry: every paced send slows down."""
+        if response.status_code in RATE_LIMITED:
+            self.pace.refused(response.retry_after_ms)
+
+    def content(self, reply: Reply, request: Request | None = None) -> dict[str, Any]:
+        """The event content ``reply`` becomes (rendered, with relation and mentions)."""
         if self.renderer is None:
             raise RuntimeError("the renderer is set up before the first batch is handled")
         body, html = self.renderer.render(reply.template, reply.data)
         answering = request if reply.room_id is None else None
+        return message_content(body, html, answering, reply.mentions, reply.thread_root)
+
+    async def send(self, reply: Reply, request: Request | None = None) -> str | None:
+        content = self.content(reply, request)
         room_id = reply.room_id or (request.room_id if request else None)
         if room_id is None:
             raise ValueError("a reply needs a room or a request")
@@ -104,8 +226,25 @@ class MessageSender:
             txn = transaction_id("event", request.event_id, str(index))
         else:
             txn = None
-        content = message_content(body, html, answering, reply.mentions, reply.thread_root)
-        return await self.send_content(room_id, content, txn)
+        return await self.send_content(room_id, content, txn, paced=reply.paced)
+
+    async def edit(self, event_id: str, reply: Reply) -> str | None:
+        """Replace the bot's message ``event_id`` with ``reply`` (``m.replace``)."""
+        if reply.room_id is None:
+            raise ValueError("an edit names its room")
+        content = edit_content(self.content(reply), event_id)
+        txn = transaction_id("key", reply.key) if reply.key else None
+        return await self.send_content(reply.room_id, content, txn, paced=reply.paced)
+
+    async def redact(
+        self, room_id: str, event_id: str, key: str, reason: str | None = None, paced: bool = False
+    ) -> str | None:
+        """Redact ``event_id``; the transaction ID from ``key`` makes a retry redact once."""
+
+        async def request() -> Any:
+            return await self.client.room_redact(room_id, event_id, reason, tx_id=transaction_id("key", key))
+
+        return await self._attempts(room_id, request, paced)
 
     async def react(self, room_id: str, event_id: str, emoji: str, key: str) -> str | None:
         content = {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": emoji}}
@@ -172,27 +311,50 @@ class MessageSender:
         synced.set()
 
     async def send_content(
-        self, room_id: str, content: dict[str, Any], txn: str | None, event_type: str = "m.room.message"
+        self,
+        room_id: str,
+        content: dict[str, Any],
+        txn: str | None,
+        event_type: str = "m.room.message",
+        *,
+        paced: bool = False,
     ) -> str | None:
         await self._room_known(room_id)
+
+        async def request() -> Any:
+            return await self.client.room_send(
+                room_id, event_type, content, tx_id=txn, ignore_unverified_devices=True
+            )
+
+        return await self._attempts(room_id, request, paced)
+
+    async def _attempts(self, room_id: str, request: Callable[[], Awaitable[Any]], paced: bool) -> str | None:
+        """Up to ``SEND_ATTEMPTS`` tries of a request that posts an event (with the same
+        transaction ID); paced requests wait for their turn before each try."""
         delay = 1.0
+        errcode: str | None = None
         for attempt in range(1, SEND_ATTEMPTS + 1):
+            if paced:
+                await self.pace.turn()
             try:
-                response = await self.client.room_send(
-                    room_id, event_type, content, tx_id=txn, ignore_unverified_devices=True
-                )
+                response = await request()
             except (TimeoutError, OSError, ClientError) as exc:  # after nio's own retries
                 error: Exception | str = exc
+                errcode = None
             except LocalProtocolError as exc:  # nio cannot encrypt for this room (yet)
                 raise MatrixError(f"cannot send to {room_id}: {exc}") from exc
             else:
-                if not isinstance(response, RoomSendError):
+                if not isinstance(response, ErrorResponse):
+                    self.pace.succeeded(paced)
                     return response.event_id
-                if response.status_code in ("M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE", "M_BAD_JSON"):
+                if response.status_code in PERMANENT:
                     raise MatrixError(f"cannot send to {room_id}: {response.message}", response.status_code)
+                if response.status_code in RATE_LIMITED:  # nio gave up retrying it
+                    self.pace.refused(response.retry_after_ms)
                 error = f"{response.status_code}: {response.message}"
+                errcode = response.status_code
             if attempt == SEND_ATTEMPTS:
-                raise MatrixError(f"sending to {room_id} failed after {attempt} attempts: {error}")
+                raise MatrixError(f"sending to {room_id} failed after {attempt} attempts: {error}", errcode)
             log.warning("send to %s failed (%s); retrying with the same transaction ID", room_id, error)
             await self.sleep(delay)
             delay *= 2

@@ -99,6 +99,7 @@ class Reply:
     room_id: str | None = None
     key: str | None = None  # stable part of the transaction ID for messages not tied to a request
     thread_root: str | None = None  # a fresh message in this thread (reminders under a check-in)
+    paced: bool = False  # bulk work (broadcasts): waits for the sender's pace, which 429s slow
 
 
 class MatrixError(Exception):
@@ -167,6 +168,31 @@ class MatrixPort(Protocol):
         reply_to: Request | None = None,
     ) -> str | None:
         """Upload ``data`` and post it as a file (encrypted where the room is)."""
+
+    async def edit(self, event_id: str, reply: Reply) -> str | None:
+        """Replace the text of the bot's message ``event_id`` in ``reply.room_id`` with ``reply``
+        (``m.replace``: clients show the new text in place); ``reply.key`` makes it exactly once."""
+
+    async def redact(
+        self, room_id: str, event_id: str, *, key: str, reason: str | None = None, paced: bool = False
+    ) -> str | None:
+        """Redact ``event_id``; ``key`` makes it exactly once."""
+
+    async def pin(self, room_id: str, event_id: str, pinned: bool = True) -> None:
+        """Add ``event_id`` to the room's pinned events (or take it off); raises MatrixError
+        (M_FORBIDDEN) where the bot may not."""
+
+    async def direct_chats(self, user_ids: list[str]) -> dict[str, str]:
+        """The bot's existing direct chats (the bot and one person, both joined) with any of
+        ``user_ids``, by user."""
+
+    async def create_direct_chat(self, user_id: str, *, key: str, encrypted: bool) -> str:
+        """A new direct chat with ``user_id`` (invited, flagged as direct); the same ``key`` makes
+        the same room, as ``create_room``'s ``txn_key``."""
+
+    def event_bytes(self, reply: Reply) -> int:
+        """The size ``reply`` has as an event, in bytes of JSON, where the homeserver measures
+        it (at most 65,536), counted as if encrypted: the larger form."""
 
 
 @dataclass
