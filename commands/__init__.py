@@ -19,6 +19,7 @@ FAMILIES = [
     "commands.faq",
     "commands.modules",
     "commands.excerpts",
+    "commands.broadcasts",
     "commands.audit",
 ]
 

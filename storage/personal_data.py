@@ -69,6 +69,18 @@ PERSONAL_COLUMNS: tuple[PersonalColumn, ...] = (
     PersonalColumn("schedules", "created_by", Erase.PSEUDONYM, "who set a rhythm"),
     PersonalColumn("schedules", "data", Erase.MENTION, "the schedule's settings (JSON)"),
     PersonalColumn("occurrences", "detail", Erase.MENTION, "what happened at a delivery"),
+    PersonalColumn("broadcasts", "author", Erase.PSEUDONYM, "the coordinator who wrote a broadcast"),
+    PersonalColumn("broadcasts", "text", Erase.MENTION, "a broadcast's text may name people"),
+    PersonalColumn("broadcasts", "edited_text", Erase.MENTION, "its correction likewise"),
+    PersonalColumn("broadcasts", "audience", Erase.MENTION, "the audience (JSON: a channel's name)"),
+    PersonalColumn(
+        "broadcast_deliveries",
+        "target",
+        Erase.PSEUDONYM,
+        "a mayor a broadcast went to: the row stays, so a retraction still reaches that chat",
+    ),
+    PersonalColumn("broadcast_deliveries", "detail", Erase.MENTION, "the homeserver's error text"),
+    PersonalColumn("direct_chats", "user_id", Erase.ROW, "the person's direct chat with the bot"),
     PersonalColumn("audit_log", "actor", Erase.PSEUDONYM, "the coordinator who did something"),
     PersonalColumn("audit_log", "detail", Erase.MENTION, "the arguments given (may name people)"),
 )
@@ -102,6 +114,12 @@ NOT_PERSONAL: dict[str, str] = {
         "what is scheduled for a tandem or channel"
     ),
     "occurrences.state occurrences.event_id": "delivery bookkeeping",
+    "broadcasts.state broadcasts.origin_room broadcasts.preview_event_id broadcasts.op "
+    "broadcasts.progress_event_id": "a broadcast's state, rooms and events",
+    "broadcast_deliveries.kind broadcast_deliveries.room_id broadcast_deliveries.state "
+    "broadcast_deliveries.event_id broadcast_deliveries.reason": "delivery bookkeeping",
+    "broadcast_deliveries.label": "a tandem's towns, a channel's name or a mayor's town (public names)",
+    "direct_chats.room_id": "part of the row, deleted with it",
     "audit_log.action audit_log.outcome audit_log.result audit_log.room_id": (
         "what was done and how it ended: the audit trail"
     ),
