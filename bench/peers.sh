@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# bench/peers.sh: kleinstadtbot beside the bare nio floor (plain and encrypted) and maubot, in
+# the shared peerbench harness (../shared/peerbench: one fresh local Synapse per run, the command
+# re-sent every 0.5 s until the first reply, 30 round trips, a warm restart, RSS).
+#
+#   bench/peers.sh [ROOMS...]          default: 0 1000; two rounds per room count, alternating
+#
+# Labels (the first three exactly as in the shared compare.sh):
+#   A-nio-floor       the shared echo_floor_bot.py: bare nio, no encryption, no store
+#   B-nio-floor-e2e   bench/floor_e2e.py: bare nio with encryption and a store, as we run
+#   C-maubot          maubot 0.6.0 standalone with the shared one-command plugin
+#   D-kleinstadtbot   `kleinstadtbot run`, encryption on
+# Set-up once: the two venvs of the header of compare.sh under $PB_HOME (default /tmp/peerbench).
+# Environment: PEERBENCH (the harness folder), PB_HOME, OUT (results, default
+# $PB_HOME/results.jsonl; a series appends), KB (the kleinstadtbot command, default
+# .venv/bin/kleinstadtbot; bench/peers.sh --at COMMIT runs a snapshot of that commit instead),
+# ROUNDS (default 2), FLOORS (default 1: then also the floors under the figures, see below).
+# Tables and ratios: .venv/bin/python bench/peers_summary.py $OUT
+# The floors (FLOORS=1): bench/import_floor.py (CPU and RSS of importing the bot's parts) and
+# bench/synapse_costs.py (Synapse's work per reply by content, per first sync by filter).
+set -u
+REPO="$(cd "$(dirname "$0")/.." && pwd)"
+PEERBENCH="${PEERBENCH:-$REPO/../shared/peerbench}"
+PB_HOME="${PB_HOME:-${TMPDIR:-/tmp}/peerbench}"; export PB_HOME
+OUT="${OUT:-$PB_HOME/results.jsonl}"
+ROUNDS="${ROUNDS:-2}"
+KB="${KB:-$REPO/.venv/bin/kleinstadtbot}"
+if [[ "${1:-}" == "--at" ]]; then
+  # a snapshot of one commit under $PB_HOME, run with the project's venv (its packages)
+  snap="$PB_HOME/kb-$2"; rm -rf "$snap"; mkdir -p "$snap"
+  git -C "$REPO" archive "$2" | tar -x -C "$snap"
+  "$REPO/.venv/bin/pybabel" compile -d "$snap/config/locale" >/dev/null 2>&1 || exit 1
+  printf '#!/usr/bin/env bash\ncd %q && exec %q -m bot.cli "$@"\n' "$snap" "$REPO/.venv/bin/python" >"$snap/kb"
+  chmod +x "$snap/kb"; KB="$snap/kb"; shift 2
+fi
+NS="${*:-0 1000}"
+PB="$PB_HOME/nio-venv/bin/python $PEERBENCH/peerbench.py --restarts 1 --cleanup --synapse-python $PB_HOME/nio-venv/bin/python"
+
+floor() { $PB --label A-nio-floor --rooms "$1" --command '!ping' \
+  --cmd '$PB_HOME/nio-venv/bin/python {here}/echo_floor_bot.py {homeserver} {user_id} {access_token} {device_id}' >>"$OUT"; }
+floor_e2e() { $PB --label B-nio-floor-e2e --rooms "$1" --command '!ping' \
+  --cmd "$REPO/.venv/bin/python $REPO/bench/floor_e2e.py {homeserver} {user_id} {access_token} {device_id} {data_dir}" >>"$OUT"; }
+ours() { $PB --label D-kleinstadtbot --rooms "$1" --command '!ping' --cmd "$KB run" \
+  --env 'KLEINSTADTBOT_HOMESERVER={homeserver}' --env 'KLEINSTADTBOT_USER_ID={user_id}' \
+  --env 'KLEINSTADTBOT_ACCESS_TOKEN={access_token}' --env 'KLEINSTADTBOT_DEVICE_ID={device_id}' \
+  --env 'KLEINSTADTBOT_DATABASE={data_dir}/kb.db' --env 'KLEINSTADTBOT_RATE_LIMIT__COMMANDS=10000' >>"$OUT"; }
+maubot() { $PB --label C-maubot --rooms "$1" --command '!ping' \
+  --cmd '$PB_HOME/mb-venv/bin/python -m maubot.standalone -c {config} -m {here}/maubot-ping/maubot.yaml' \
+  --config-template "$PEERBENCH/maubot-standalone.config.yaml.tmpl:config.yaml" >>"$OUT"; }
+
+mkdir -p "$PB_HOME"
+echo "# series $(date -u +%FT%TZ) kb=$KB load: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT"
+for n in $NS; do
+  for round in $(seq "$ROUNDS"); do
+    echo "[peers] rooms $n round $round, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+    floor "$n"; ours "$n"; floor_e2e "$n"; maubot "$n"
+  done
+done
+echo "# end $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT"
+"$REPO/.venv/bin/python" "$REPO/bench/peers_summary.py" "$OUT"
+if [[ "${FLOORS:-1}" == 1 ]]; then
+  "$REPO/.venv/bin/python" "$REPO/bench/import_floor.py"
+  PEERBENCH="$PEERBENCH" "$REPO/.venv/bin/python" "$REPO/bench/synapse_costs.py" replies
+  PEERBENCH="$PEERBENCH" "$REPO/.venv/bin/python" "$REPO/bench/synapse_costs.py" first-sync --rooms "${NS##* }"
+fi
