@@ -30,6 +30,7 @@ if [[ "${1:-}" == "--at" ]]; then
   snap="$PB_HOME/kb-$2"; rm -rf "$snap"; mkdir -p "$snap"
   git -C "$REPO" archive "$2" | tar -x -C "$snap"
   "$REPO/.venv/bin/pybabel" compile -d "$snap/config/locale" >/dev/null 2>&1 || exit 1
+  "$REPO/.venv/bin/python" -m compileall -q "$snap" >/dev/null  # as pip installs: bytecode ready
   printf '#!/usr/bin/env bash\ncd %q && exec %q -m bot.cli "$@"\n' "$snap" "$REPO/.venv/bin/python" >"$snap/kb"
   chmod +x "$snap/kb"; KB="$snap/kb"; shift 2
 fi
