@@ -1,7 +1,8 @@
 """A local Synapse on 127.0.0.1 for the demo, the integration tests and the benchmarks.
 
 Synapse comes from the ``demo``/``test`` extra (PyPI wheels). It runs with SQLite, raised
-``rc_*`` rate limits, and shared-secret registration, and is stopped by its PID.
+``rc_*`` rate limits (or Synapse's defaults with ``raised_limits=False``, where the paced sending
+of broadcasts is tested), and shared-secret registration, and is stopped by its PID.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ class Account:
     password: str
 
 
-def _config(data: Path, port: int, server_name: str, secret: str) -> dict:
+def _config(data: Path, port: int, server_name: str, secret: str, raised_limits: bool = True) -> dict:
     raised = dict(RAISED)
-    return {
+    config = {
         "server_name": server_name,
         "public_baseurl": f"http://127.0.0.1:{port}/",
         "pid_file": str(data / "homeserver.pid"),
@@ -83,6 +84,9 @@ def _config(data: Path, port: int, server_name: str, secret: str) -> dict:
         "rc_reports": raised,
         "rc_presence": {"per_user": raised},
     }
+    if not raised_limits:  # Synapse's own defaults (rc_message: 0.2 per second, burst 10)
+        config = {k: v for k, v in config.items() if not k.startswith("rc_")}
+    return config
 
 
 def _log_config(data: Path, quiet: bool) -> str:
@@ -108,12 +112,18 @@ class LocalSynapse:
     """Start, use and stop one Synapse process."""
 
     def __init__(
-        self, data: Path, port: int | None = None, server_name: str = "localhost", quiet: bool = True
+        self,
+        data: Path,
+        port: int | None = None,
+        server_name: str = "localhost",
+        quiet: bool = True,
+        raised_limits: bool = True,
     ):
         self.data = Path(data).resolve()
         self.port = port or free_port()
         self.server_name = server_name
         self.quiet = quiet
+        self.raised_limits = raised_limits
         self.process: subprocess.Popen | None = None
         secret_file = self.data / "shared_secret"
         self.data.mkdir(parents=True, exist_ok=True)
@@ -136,7 +146,8 @@ class LocalSynapse:
         (self.data / "log.yaml").write_text(_log_config(self.data, self.quiet))
         (self.data / "media").mkdir(exist_ok=True)
         path = self.data / "homeserver.yaml"
-        path.write_text(yaml.safe_dump(_config(self.data, self.port, self.server_name, self.secret)))
+        config = _config(self.data, self.port, self.server_name, self.secret, self.raised_limits)
+        path.write_text(yaml.safe_dump(config))
         return path
 
     def start(self, timeout: float = 60) -> LocalSynapse:
@@ -215,3 +226,19 @@ class LocalSynapse:
 
     def user_id(self, localpart: str) -> str:
         return f"@{localpart}:{self.server_name}"
+
+    def override_ratelimit(
+        self, user_id: str, admin_token: str, messages_per_second: int = 0, burst_count: int = 0
+    ) -> dict:
+        """The admin API operators use to exempt an account from the rate limits (0 and 0: no
+        limit at all; whole numbers of events per second otherwise)."""
+        return self._request(
+            "POST",
+            f"/_synapse/admin/v1/users/{user_id}/override_ratelimit",
+            {"messages_per_second": messages_per_second, "burst_count": burst_count},
+            token=admin_token,
+        )
+
+    def clear_ratelimit_override(self, user_id: str, admin_token: str) -> None:
+        """Back to the server's limits."""
+        self._request("DELETE", f"/_synapse/admin/v1/users/{user_id}/override_ratelimit", token=admin_token)

@@ -3,6 +3,8 @@
 - ``local_bot``: a bot without a homeserver (fast unit tests).
 - ``synapse``: one real Synapse for the whole session (integration tests).
 - ``make_bot`` / ``make_user``: a running kleinstadtbot and second Matrix clients on it.
+- ``limited_synapse``: a second Synapse with its default rate limits, and ``make_limited_bot`` /
+  ``make_limited_user`` on it (access tokens only: logins are limited per address there).
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ import pytest
 
 from bot.homeserver import LocalSynapse
 from tests.local_bot import LocalBot, make_local_bot
-from tests.matrix_fixtures import RunningBot, UserClient, bot_settings, start_bot, unique, user_client
+from tests.matrix_fixtures import (
+    LimitedHomeserver,
+    RunningBot,
+    UserClient,
+    bot_settings,
+    start_bot,
+    unique,
+    user_client,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -83,6 +93,55 @@ async def make_user(synapse, tmp_path):
 
     async def factory(prefix: str = "user") -> UserClient:
         localpart = unique(prefix)
+        client = await user_client(synapse, synapse.register(localpart), tmp_path / f"store-{localpart}")
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        await client.close()
+
+
+@pytest.fixture(scope="session")
+def limited_synapse(tmp_path_factory) -> LimitedHomeserver:
+    """Synapse with its DEFAULT rate limits (rc_message 0.2 events/s, burst 10; joins, invites
+    and room creation limited too), for tests of paced sending; started on first use."""
+    server = LocalSynapse(tmp_path_factory.mktemp("synapse-limited"), raised_limits=False).start()
+    yield LimitedHomeserver(server, server.register("admin", admin=True))
+    server.stop()
+
+
+@pytest.fixture
+async def make_limited_bot(limited_synapse, tmp_path):
+    """``await make_limited_bot(**settings)``: a bot on the rate-limited Synapse, logged in with
+    its access token; it does not change its display name or avatar (profile updates are rate
+    limited too)."""
+    running: list[RunningBot] = []
+
+    async def factory(**overrides) -> RunningBot:
+        synapse = limited_synapse.synapse
+        account = synapse.register(unique("bot"))
+        values = {"access_token": account.access_token, "device_id": account.device_id}
+        values.update(display_name=None, avatar=None)
+        values.update(overrides)
+        bot = await start_bot(bot_settings(synapse, account, tmp_path / account.user_id[1:], **values))
+        bot.account = account
+        running.append(bot)
+        return bot
+
+    yield factory
+    for bot in running:
+        if not bot.task.done():
+            await bot.stop()
+
+
+@pytest.fixture
+async def make_limited_user(limited_synapse, tmp_path):
+    clients: list[UserClient] = []
+
+    async def factory(prefix: str = "user") -> UserClient:
+        localpart = unique(prefix)
+        synapse = limited_synapse.synapse
         client = await user_client(synapse, synapse.register(localpart), tmp_path / f"store-{localpart}")
         clients.append(client)
         return client

@@ -232,6 +232,21 @@ class UserClient:
         raise AssertionError(f"{user_id} has no membership in {room_id}")
 
 
+@dataclass
+class LimitedHomeserver:
+    """A Synapse with its default rate limits and an admin who may lift them for an account
+    (the admin API operators use, ``override_ratelimit``): set-up runs exempt, the test not."""
+
+    synapse: LocalSynapse
+    admin: Account
+
+    def exempt(self, user_id: str, messages_per_second: int = 0, burst_count: int = 0) -> None:
+        self.synapse.override_ratelimit(user_id, self.admin.access_token, messages_per_second, burst_count)
+
+    def limit(self, user_id: str) -> None:
+        self.synapse.clear_ratelimit_override(user_id, self.admin.access_token)
+
+
 def assert_answers(answer: Any, command_id: str, sender: str) -> None:
     """The bot's conventions for an answer: an ``m.notice`` with HTML and plain text that
     replies to the command and mentions its sender."""
