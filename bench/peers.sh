@@ -10,11 +10,14 @@
 #   B-nio-floor-e2e   bench/floor_e2e.py: bare nio with encryption and a store, as we run
 #   C-maubot          maubot 0.6.0 standalone with the shared one-command plugin
 #   D-kleinstadtbot   `kleinstadtbot run`, encryption on
+#   E-kleinstadtbot-profile-set   the same with its profile left as it is (bench/peers-profile-set.yaml.tmpl),
+#                     as after the first start of an account; maubot's template does the same
 # Set-up once: the two venvs of the header of compare.sh under $PB_HOME (default /tmp/peerbench).
 # Environment: PEERBENCH (the harness folder), PB_HOME, OUT (results, default
 # $PB_HOME/results.jsonl; a series appends), KB (the kleinstadtbot command, default
 # .venv/bin/kleinstadtbot; bench/peers.sh --at COMMIT runs a snapshot of that commit instead),
-# ROUNDS (default 2), FLOORS (default 1: then also the floors under the figures, see below).
+# ROUNDS (default 2), BOTS (default "floor ours floor_e2e maubot ours_profile_set": which labels,
+# in this order), FLOORS (default 1: then also the floors under the figures, see below).
 # Tables and ratios: .venv/bin/python bench/peers_summary.py $OUT
 # The floors (FLOORS=1): bench/import_floor.py (CPU and RSS of importing the bot's parts) and
 # bench/synapse_costs.py (Synapse's work per reply by content, per first sync by filter).
@@ -45,6 +48,11 @@ ours() { $PB --label D-kleinstadtbot --rooms "$1" --command '!ping' --cmd "$KB r
   --env 'KLEINSTADTBOT_HOMESERVER={homeserver}' --env 'KLEINSTADTBOT_USER_ID={user_id}' \
   --env 'KLEINSTADTBOT_ACCESS_TOKEN={access_token}' --env 'KLEINSTADTBOT_DEVICE_ID={device_id}' \
   --env 'KLEINSTADTBOT_DATABASE={data_dir}/kb.db' --env 'KLEINSTADTBOT_RATE_LIMIT__COMMANDS=10000' >>"$OUT"; }
+ours_profile_set() { $PB --label E-kleinstadtbot-profile-set --rooms "$1" --command '!ping' --cmd "$KB run --config {config}" \
+  --config-template "$REPO/bench/peers-profile-set.yaml.tmpl:kb.yaml" \
+  --env 'KLEINSTADTBOT_HOMESERVER={homeserver}' --env 'KLEINSTADTBOT_USER_ID={user_id}' \
+  --env 'KLEINSTADTBOT_ACCESS_TOKEN={access_token}' --env 'KLEINSTADTBOT_DEVICE_ID={device_id}' \
+  --env 'KLEINSTADTBOT_DATABASE={data_dir}/kb.db' --env 'KLEINSTADTBOT_RATE_LIMIT__COMMANDS=10000' >>"$OUT"; }
 maubot() { $PB --label C-maubot --rooms "$1" --command '!ping' \
   --cmd '$PB_HOME/mb-venv/bin/python -m maubot.standalone -c {config} -m {here}/maubot-ping/maubot.yaml' \
   --config-template "$PEERBENCH/maubot-standalone.config.yaml.tmpl:config.yaml" >>"$OUT"; }
@@ -54,7 +62,7 @@ echo "# series $(date -u +%FT%TZ) kb=$KB load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for n in $NS; do
   for round in $(seq "$ROUNDS"); do
     echo "[peers] rooms $n round $round, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-    floor "$n"; ours "$n"; floor_e2e "$n"; maubot "$n"
+    for bot in ${BOTS:-floor ours floor_e2e maubot ours_profile_set}; do "$bot" "$n"; done
   done
 done
 echo "# end $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT"

@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-LABELS = ("A-nio-floor", "B-nio-floor-e2e", "C-maubot", "D-kleinstadtbot")
-OURS = "D-kleinstadtbot"
+LABELS = ("A-nio-floor", "B-nio-floor-e2e", "C-maubot", "D-kleinstadtbot", "E-kleinstadtbot-profile-set")
+OURS = ("D-kleinstadtbot", "E-kleinstadtbot-profile-set")
 
 
 def series(path: Path) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -88,11 +88,13 @@ def table(runs: list[dict[str, Any]]) -> list[str]:
             f"| {mean_range(column('rss'), 1)} | {mean_range(column('rss_restart'), 1)} "
             f"| {mean_range(column('rss_end'), 1)} | {mean_range(column('cpu'), 2)} | {replies} |"
         )
-    ours = means.get(OURS)
-    if ours:
+    for mine in OURS:
+        ours = means.get(mine)
+        if not ours:
+            continue
         lines.append("")
         for label, theirs in means.items():
-            if label == OURS:
+            if label in OURS:
                 continue
             parts = []
             for key, name in (("start", "start"), ("restart", "restart"), ("rtt_pooled", "RTT median")):
@@ -100,7 +102,7 @@ def table(runs: list[dict[str, Any]]) -> list[str]:
                     parts.append(f"{name} {ours[key] / theirs[key]:.2f}×")
             if "rss" in ours and "rss" in theirs:
                 parts.append(f"RSS {ours['rss'] - theirs['rss']:+.1f} MB")
-            lines.append(f"- kleinstadtbot against {label}: {', '.join(parts)}")
+            lines.append(f"- {mine} against {label}: {', '.join(parts)}")
     return lines
 
 
