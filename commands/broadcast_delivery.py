@@ -73,6 +73,7 @@ class Pass:
     reported_at: float = 0.0
     reported_done: int = 0
     shown: int = -1  # the count the progress message shows: never goes back
+    progress_id: str | None = None  # this pass's progress message (kept when a new op comes in)
     reporting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -135,6 +136,7 @@ class Deliveries:
         rows = await self.repo.deliveries(broadcast.id, "pending", "sent")
         todo = [r for r in rows if self._work(broadcast, r) is not None]
         work = Pass(broadcast, len(todo), reported_at=self.services.clock.monotonic())
+        work.progress_id = broadcast.progress_event_id  # resumed: the message posted before the stop
         await self._progress(work, final=False)
         queue: asyncio.Queue[tuple[Delivery, int]] = asyncio.Queue()
         for row in todo:
@@ -320,15 +322,13 @@ class Deliveries:
         matrix = self.services.matrix
         key = f"broadcast-{b.id}-{b.op}"
         try:
-            fresh = await self.repo.get(b.id)
-            progress_id = fresh.progress_event_id if fresh else None
             reply = Reply("broadcast_progress", data, room_id=b.origin_room, paced=True)
-            if progress_id is None:
+            if work.progress_id is None:
                 reply.key = f"{key}-progress"
-                event_id = await matrix.send(reply)
-                await self.repo.update(b.id, progress_event_id=event_id)
+                work.progress_id = await matrix.send(reply)
+                await self.repo.update(b.id, progress_event_id=work.progress_id)
             else:
-                await matrix.edit(progress_id, reply)
+                await matrix.edit(work.progress_id, reply)
             if final:
                 failures = [
                     {"kind": row.kind, "target": row.target, "label": row.label, "reason": reason}

@@ -357,18 +357,23 @@ async def confirm(services: Services, b: Broadcast, when: datetime | None = None
             return "past"
         if not await repo.move(b.id, ["draft"], "scheduled", confirmed_at=now, send_at=send_at):
             return "not_draft"
-        assert services.schedules is not None, "scheduled work runs in every transport"
-        local = datetime.fromtimestamp(send_at, UTC).astimezone(services.settings.tz)
-        schedule = await services.schedules.add(
-            KIND,
-            str(b.id),
-            Rhythm("once", hour=local.hour, minute=local.minute, at=local.replace(tzinfo=None).isoformat()),
-            not_before=local,
-            created_by=b.author,
-        )
-        await repo.update(b.id, schedule_id=schedule.id)
+        await _schedule(services, b, send_at)
         return "scheduled"
     return "sending" if await begin(services, b, ["draft"]) else "not_draft"
+
+
+async def _schedule(services: Services, b: Broadcast, send_at: int) -> None:
+    """A one-off of the scheduling engine at ``send_at`` (kind ``broadcast``)."""
+    assert services.schedules is not None, "scheduled work runs in every transport"
+    local = datetime.fromtimestamp(send_at, UTC).astimezone(services.settings.tz)
+    schedule = await services.schedules.add(
+        KIND,
+        str(b.id),
+        Rhythm("once", hour=local.hour, minute=local.minute, at=local.replace(tzinfo=None).isoformat()),
+        not_before=local,
+        created_by=b.author,
+    )
+    await BroadcastRepository(services.db).update(b.id, schedule_id=schedule.id)
 
 
 async def begin(services: Services, b: Broadcast, before: list[str]) -> bool:
@@ -610,5 +615,15 @@ async def scheduled_broadcast(services: Services, occurrence: Occurrence) -> str
 
 @on_startup
 async def resume_broadcasts(services: Services) -> None:
-    """Passes a stop or a crash left unfinished go on (their sends carry the same keys)."""
+    """Passes a stop or a crash left unfinished go on (their sends carry the same keys); a
+    broadcast confirmed for later whose schedule a crash kept from being recorded gets it now."""
     await resume_unfinished(services)
+    if services.schedules is None:
+        return
+    repo = BroadcastRepository(services.db)
+    for b in await repo.in_state("scheduled"):
+        if b.schedule_id is None and b.send_at is not None:
+            if b.send_at <= _now(services):
+                await begin(services, b, ["scheduled"])
+            else:
+                await _schedule(services, b, b.send_at)

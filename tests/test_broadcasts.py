@@ -406,6 +406,24 @@ async def test_retracting_while_sending_stops_what_is_not_out(bot):
     counts = await BroadcastRepository(bot.db).counts(1)
     assert counts.sent == 2 and counts.skipped == 6 and counts.redacted == 2
     assert len(bot.matrix.redactions) == 2
+    # each pass has its own progress message, edited in place
+    progress = [m for m in bot.matrix.sent if m.reply.template == "broadcast_progress"]
+    posted = [m for m in progress if m.replaces is None]
+    assert len(posted) == 2 and "Rücknahme" in posted[1].body
+    assert {m.replaces for m in progress if m.replaces} <= {p.event_id for p in posted}
+
+
+async def test_a_broadcast_confirmed_for_later_without_its_schedule_gets_it_at_start(bot):
+    from commands.broadcasts import resume_broadcasts
+
+    await compose(bot, "tandems morgen 9 Uhr")
+    repo = BroadcastRepository(bot.db)
+    await repo.move(1, ["draft"], "scheduled", confirmed_at=0)  # the crash came before the schedule
+    await resume_broadcasts(bot.services)
+    assert (await repo.get(1)).schedule_id is not None
+    await run_until(bot, datetime(2026, 12, 2, 9, tzinfo=UTC))
+    await deliveries(bot.services).wait()
+    assert len(announcements(bot)) == 1
 
 
 def test_moments_in_german_and_english():
