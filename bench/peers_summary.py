@@ -1,11 +1,12 @@
 """Tables and ratios of ``bench/peers.sh`` results: one table per series and room count.
 
-    .venv/bin/python bench/peers_summary.py RESULTS.jsonl [--last]
+    .venv/bin/python bench/peers_summary.py RESULTS.jsonl [--last | --one]
 
 A series starts at a ``# series`` line (``bench/peers.sh`` writes one); only ratios inside one
 series compare, because absolute figures move with the load of a shared machine. Each figure
 is the mean over the series' runs of a bot (min–max beside it); ``RTT median`` pools every
-round trip of the runs. ``--last``: only the last series.
+round trip of the runs. ``--last``: only the last series; ``--one``: the whole file as one
+series (a series run in several invocations).
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ def main(argv: list[str]) -> int:
     found = series(Path(argv[0]))
     if "--last" in argv[1:]:
         found = found[-1:]
+    if "--one" in argv[1:]:  # a series run in several invocations (e.g. one per room count)
+        found = [("; ".join(title for title, _ in found), [run for _, runs in found for run in runs])]
     for title, runs in found:
         print(f"## {title}\n")
         failed = [run for run in runs if not run.get("ok")]
