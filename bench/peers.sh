@@ -15,7 +15,8 @@
 # Set-up once: the two venvs of the header of compare.sh under $PB_HOME (default /tmp/peerbench).
 # Environment: PEERBENCH (the harness folder), PB_HOME, OUT (results, default
 # $PB_HOME/results.jsonl; a series appends), KB (the kleinstadtbot command, default
-# .venv/bin/kleinstadtbot; bench/peers.sh --at COMMIT runs a snapshot of that commit instead),
+# .venv/bin/kleinstadtbot; bench/peers.sh --at COMMIT runs a snapshot of that commit instead, and
+# --base COMMIT adds label D0-kleinstadtbot-COMMIT, a snapshot of an earlier commit, to the rounds),
 # ROUNDS (default 2), BOTS (default "floor ours floor_e2e maubot ours_profile_set": which labels,
 # in this order), FLOORS (default 1: then also the floors under the figures, see below).
 # Tables and ratios: .venv/bin/python bench/peers_summary.py $OUT
@@ -28,15 +29,21 @@ PB_HOME="${PB_HOME:-${TMPDIR:-/tmp}/peerbench}"; export PB_HOME
 OUT="${OUT:-$PB_HOME/results.jsonl}"
 ROUNDS="${ROUNDS:-2}"
 KB="${KB:-$REPO/.venv/bin/kleinstadtbot}"
-if [[ "${1:-}" == "--at" ]]; then
-  # a snapshot of one commit under $PB_HOME, run with the project's venv (its packages)
-  snap="$PB_HOME/kb-$2"; rm -rf "$snap"; mkdir -p "$snap"
-  git -C "$REPO" archive "$2" | tar -x -C "$snap"
+snapshot() {  # a snapshot of one commit under $PB_HOME, run with the project's venv (its packages)
+  local snap="$PB_HOME/kb-$1"; rm -rf "$snap"; mkdir -p "$snap"
+  git -C "$REPO" archive "$1" | tar -x -C "$snap"
   "$REPO/.venv/bin/pybabel" compile -d "$snap/config/locale" >/dev/null 2>&1 || exit 1
   "$REPO/.venv/bin/python" -m compileall -q "$snap" >/dev/null  # as pip installs: bytecode ready
   printf '#!/usr/bin/env bash\ncd %q && exec %q -m bot.cli "$@"\n' "$snap" "$REPO/.venv/bin/python" >"$snap/kb"
-  chmod +x "$snap/kb"; KB="$snap/kb"; shift 2
-fi
+  chmod +x "$snap/kb"; echo "$snap/kb"
+}
+while [[ "${1:-}" == --* ]]; do
+  case "$1" in
+    --at) KB="$(snapshot "$2")"; shift 2 ;;
+    --base) KB_BASE="$(snapshot "$2")"; BASE="$2"; shift 2 ;;  # adds label D0, that commit
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
 NS="${*:-0 1000}"
 PB="$PB_HOME/nio-venv/bin/python $PEERBENCH/peerbench.py --restarts 1 --cleanup --synapse-python $PB_HOME/nio-venv/bin/python"
 
@@ -53,6 +60,10 @@ ours_profile_set() { $PB --label E-kleinstadtbot-profile-set --rooms "$1" --comm
   --env 'KLEINSTADTBOT_HOMESERVER={homeserver}' --env 'KLEINSTADTBOT_USER_ID={user_id}' \
   --env 'KLEINSTADTBOT_ACCESS_TOKEN={access_token}' --env 'KLEINSTADTBOT_DEVICE_ID={device_id}' \
   --env 'KLEINSTADTBOT_DATABASE={data_dir}/kb.db' --env 'KLEINSTADTBOT_RATE_LIMIT__COMMANDS=10000' >>"$OUT"; }
+ours_base() { $PB --label "D0-kleinstadtbot-$BASE" --rooms "$1" --command '!ping' --cmd "$KB_BASE run" \
+  --env 'KLEINSTADTBOT_HOMESERVER={homeserver}' --env 'KLEINSTADTBOT_USER_ID={user_id}' \
+  --env 'KLEINSTADTBOT_ACCESS_TOKEN={access_token}' --env 'KLEINSTADTBOT_DEVICE_ID={device_id}' \
+  --env 'KLEINSTADTBOT_DATABASE={data_dir}/kb.db' --env 'KLEINSTADTBOT_RATE_LIMIT__COMMANDS=10000' >>"$OUT"; }
 maubot() { $PB --label C-maubot --rooms "$1" --command '!ping' \
   --cmd '$PB_HOME/mb-venv/bin/python -m maubot.standalone -c {config} -m {here}/maubot-ping/maubot.yaml' \
   --config-template "$PEERBENCH/maubot-standalone.config.yaml.tmpl:config.yaml" >>"$OUT"; }
@@ -62,7 +73,7 @@ echo "# series $(date -u +%FT%TZ) kb=$KB load: $(cut -d' ' -f1-3 /proc/loadavg)"
 for n in $NS; do
   for round in $(seq "$ROUNDS"); do
     echo "[peers] rooms $n round $round, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-    for bot in ${BOTS:-floor ours floor_e2e maubot ours_profile_set}; do "$bot" "$n"; done
+    for bot in ${BOTS:-floor ours floor_e2e maubot ours_profile_set ${KB_BASE:+ours_base}}; do "$bot" "$n"; done
   done
 done
 echo "# end $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 LABELS = ("A-nio-floor", "B-nio-floor-e2e", "C-maubot", "D-kleinstadtbot", "E-kleinstadtbot-profile-set")
-OURS = ("D-kleinstadtbot", "E-kleinstadtbot-profile-set")
+OURS = ("D-kleinstadtbot", "D0-kleinstadtbot", "E-kleinstadtbot-profile-set")
 
 
 def series(path: Path) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -67,7 +67,7 @@ def table(runs: list[dict[str, Any]]) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     means: dict[str, dict[str, float]] = {}
-    for label in [*LABELS, *sorted(set(by_label) - set(LABELS))]:
+    for label in [*LABELS, *sorted(set(by_label) - set(LABELS))]:  # D0-kleinstadtbot-COMMIT last
         group = by_label.get(label)
         if not group:
             continue
@@ -89,13 +89,14 @@ def table(runs: list[dict[str, Any]]) -> list[str]:
             f"| {mean_range(column('rss'), 1)} | {mean_range(column('rss_restart'), 1)} "
             f"| {mean_range(column('rss_end'), 1)} | {mean_range(column('cpu'), 2)} | {replies} |"
         )
-    for mine in OURS:
+    ours_labels = [label for label in means if label.startswith(OURS)]  # D0-… (--base) too
+    for mine in ours_labels:
         ours = means.get(mine)
         if not ours:
             continue
         lines.append("")
         for label, theirs in means.items():
-            if label in OURS:
+            if label in ours_labels:
                 continue
             parts = []
             for key, name in (("start", "start"), ("restart", "restart"), ("rtt_pooled", "RTT median")):
