@@ -84,6 +84,8 @@ class Deliveries:
         self.services = services
         self.repo = BroadcastRepository(services.db)
         self.tasks: dict[int, asyncio.Task[None]] = {}
+        # raised when a broadcast changes while its pass runs (a retraction): workers read it anew
+        self._generation: dict[int, int] = {}
         self.on_progress: Callable[[Pass], Awaitable[None]] | None = None  # tests watch passes
 
     @property
@@ -97,6 +99,7 @@ class Deliveries:
         """Run the broadcast's passes until its outbox is as it should be (once per process)."""
         running = self.tasks.get(broadcast_id)
         if running is not None and not running.done():
+            self._generation[broadcast_id] = self._generation.get(broadcast_id, 0) + 1
             return
         task = asyncio.ensure_future(self._run(broadcast_id))
         self.tasks[broadcast_id] = task
@@ -143,6 +146,7 @@ class Deliveries:
             queue.put_nowait((row, 1))
         mayors: dict[str, str] | None = None  # direct chats found on the homeserver, looked up once
         lookup = asyncio.Lock()
+        current, seen = broadcast, self._generation.get(broadcast.id, 0)
 
         async def direct_chats(users: list[str]) -> dict[str, str]:
             nonlocal mayors
@@ -154,13 +158,15 @@ class Deliveries:
                 return mayors
 
         async def worker() -> None:
+            nonlocal current, seen
             while True:
                 try:
                     row, round_no = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                fresh = await self.repo.get(broadcast.id)
-                current = fresh or broadcast
+                if self._generation.get(broadcast.id, 0) != seen:  # changed meanwhile: read it anew
+                    seen = self._generation.get(broadcast.id, 0)
+                    current = await self.repo.get(broadcast.id) or current
                 outcome = await self._one(current, row, direct_chats)
                 if outcome == "again" and round_no < TRANSIENT_ROUNDS:
                     await asyncio.sleep(ROUND_PAUSE * round_no)
@@ -206,7 +212,6 @@ class Deliveries:
                 if room_id is None:
                     await self.repo.failed(row.id, "user_unknown", None)
                     return "user_unknown"
-                await self.repo.attempted(row.id)
                 reply = Reply("broadcast", announcement(broadcast), room_id=room_id, key=key, paced=True)
                 event_id = await matrix.send(reply)
                 await self.repo.sent(row.id, event_id, broadcast.version, self._now())

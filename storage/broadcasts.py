@@ -82,7 +82,7 @@ class Delivery:
     event_id: str | None
     reason: str | None  # why it failed or was skipped, as a code the templates word
     detail: str | None
-    attempts: int
+    attempts: int  # sends that ended (sent or failed), retries included
     sent_at: int | None
     version: int
     redacted_at: int | None
@@ -278,21 +278,17 @@ class BroadcastRepository:
             "UPDATE broadcast_deliveries SET room_id = ? WHERE id = ?", (room_id, delivery_id)
         )
 
-    async def attempted(self, delivery_id: int) -> None:
-        await self.db.execute(
-            "UPDATE broadcast_deliveries SET attempts = attempts + 1 WHERE id = ?", (delivery_id,)
-        )
-
     async def sent(self, delivery_id: int, event_id: str | None, version: int, now: int) -> None:
         await self.db.execute(
             "UPDATE broadcast_deliveries SET state = 'sent', event_id = ?, version = ?, sent_at = ?,"
-            " reason = NULL, detail = NULL WHERE id = ?",
+            " reason = NULL, detail = NULL, attempts = attempts + 1 WHERE id = ?",
             (event_id, version, now, delivery_id),
         )
 
     async def failed(self, delivery_id: int, reason: str, detail: str | None) -> None:
         await self.db.execute(
-            "UPDATE broadcast_deliveries SET state = 'failed', reason = ?, detail = ? WHERE id = ?",
+            "UPDATE broadcast_deliveries SET state = 'failed', reason = ?, detail = ?,"
+            " attempts = attempts + 1 WHERE id = ?",
             (reason, (detail or "")[:500] or None, delivery_id),
         )
 
