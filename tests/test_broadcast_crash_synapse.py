@@ -5,8 +5,8 @@ on a real Synapse:
   by itself, and every room holds the announcement exactly once;
 - a correction reaches every one of the 200 rooms as exactly one edit, a retraction as exactly
   one redaction;
-- a scheduled broadcast whose time passes while the bot is down fires once when it is back, and
-  not again after the next restart.
+- a scheduled broadcast whose time passes while the bot is down fires once when it is back (and
+  is pinned in its channel, where the bot has the power), and not again after the next restart.
 
 The rooms are public rooms made by a helper account and joined with the bot's token before it
 starts; the helper reads them back (the coordinator talks to the bot in a direct chat only).
@@ -67,8 +67,12 @@ async def make_rooms(owner: AsyncClient, bot_client: AsyncClient) -> list[str]:
     slots = asyncio.Semaphore(8)
 
     async def make(i: int) -> str:
+        # in room 7 the bot may pin (power 50); elsewhere it may post but not pin
+        power = {"users": {bot_client.user_id: 50}} if i == 7 else None  # room v12: the creator is implied
         async with slots:
-            made = await owner.room_create(name=f"Kanal {i:03d}", preset=RoomPreset.public_chat)
+            made = await owner.room_create(
+                name=f"Kanal {i:03d}", preset=RoomPreset.public_chat, power_level_override=power
+            )
             assert isinstance(made, RoomCreateResponse), made
             joined = await bot_client.join(made.room_id)
             assert isinstance(joined, JoinResponse), joined
@@ -192,7 +196,9 @@ async def test_killed_mid_broadcast_then_edit_retract_and_a_schedule_across_rest
         target = rooms[7]
         due = datetime.now(ZoneInfo("Europe/Berlin")) + timedelta(seconds=12)
         at = due.strftime("%Y-%m-%d %H:%M:%S")
-        await coordinator.ask(dm, f"!rundschreiben thema Kanal 007 {at}\nGeplante Mitteilung", timeout=60)
+        await coordinator.ask(
+            dm, f"!rundschreiben thema Kanal 007 anheften {at}\nGeplante Mitteilung", timeout=60
+        )
         planned = await coordinator.ask(dm, "!rundschreiben senden 2")
         assert "geplant" in planned.body
         kill(bot)
@@ -206,7 +212,10 @@ async def test_killed_mid_broadcast_then_edit_retract_and_a_schedule_across_rest
         def planned_posts(events: list) -> list:
             return [e for e in originals(events) if "Geplante Mitteilung" in str(e["content"])]
 
-        assert len(planned_posts(await bot_events(owner, target, account.user_id))) == 1
+        [posted] = planned_posts(await bot_events(owner, target, account.user_id))
+        # pinned in the channel, where the bot has the power to
+        pinned = await owner.room_get_state_event(target, "m.room.pinned_events")
+        assert posted["event_id"] in pinned.content["pinned"]
         # and not again after another restart
         await bot.stop()
         bot = bot_process(config, log).start()

@@ -1,9 +1,10 @@
 """Broadcasts through a real Synapse with its DEFAULT rate limits (rc_message: 0.2 events a
 second after a burst of 10): a broadcast to 30 rooms, one of them encrypted, is paced (the bot
 is refused with 429 and slows every send), reaches all 30 rooms exactly once (the encrypted one
-decrypts for its member), and the coordinator sees one progress message edited in place and a
-final report. Set-up (30 rooms, the bot's joins, the preview) runs with the bot exempted through
-the admin API, as the docs tell operators; the exemption is lifted before the broadcast."""
+decrypts for its member), and the coordinator, who confirmed with a ✅ on the preview, sees one
+progress message edited in place and a final report. Set-up (30 rooms, the bot's joins, the
+preview) runs with the bot exempted through the admin API, as the docs tell operators; the
+exemption is lifted before the broadcast."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from config.topics import fold
 from storage.community import TopicChannelRepository
 from tests.matrix_fixtures import WAIT
+from tests.test_checkins_synapse import react
 
 pytestmark = pytest.mark.synapse
 
@@ -93,7 +95,7 @@ async def test_thirty_rooms_at_default_rate_limits_paced_once_each_progress_in_p
     assert "30 Themenkanäle" in preview.body and "Rundschreiben Nr. 1" in preview.body
 
     limited_synapse.limit(bot.user_id)  # from here on, Synapse's default limits apply to the bot
-    await coordinator.send(dm, "!rundschreiben senden 1")
+    await react(coordinator, dm, preview.event_id, "✅")  # the author's ✅ on the preview confirms
     report = await coordinator.wait_notice(
         dm, lambda e: e.sender == bot.user_id and "ist gesendet" in e.body, timeout=WAIT * 12
     )
