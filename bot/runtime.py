@@ -22,6 +22,7 @@ leaving), ``encryption`` (key upkeep, undecryptable notices), ``session`` (login
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,8 @@ __all__ = ["KleinstadtBot", "run_bot", "sync_filter"]  # sync_filter: bench/star
 log = logging.getLogger(__name__)
 HANDLED_RETENTION_MS = 3 * 24 * 3600 * 1000
 DRAIN_SECONDS = 30
-FIRST_ANSWERS_SECONDS = 30  # start-up hooks wait this long at most for the first batch's answers
+FIRST_ANSWERS_SECONDS = 30  # start-up hooks wait this long at most for the start's answers
+NEXT_SYNC_SECONDS = 2.0  # and this long for the sync after the first (it returns at once if anything waits)
 
 
 class KleinstadtBot:
@@ -113,6 +115,8 @@ class KleinstadtBot:
         self._prepared: asyncio.Future[None] | None = None
         self._startup: asyncio.Future[None] | None = None
         self._scheduled: asyncio.Future[None] | None = None  # the scheduling engine's loop
+        self._second_sync = asyncio.Event()  # set once the sync after the first is handed on
+        self._handed_on = 0  # sync batches handed on since start
         self.operations = Operations(self)  # run lock, metrics and health, backups (docs/operations.md)
 
     @property
@@ -175,6 +179,9 @@ class KleinstadtBot:
         """After each sync batch is handed on: wake sends waiting for a new room, key upkeep;
         after the first, the start-up hooks and the ready signal."""
         self.sender.note_sync()
+        self._handed_on += 1
+        if self._handed_on == 2:
+            self._second_sync.set()
         await keep_keys(self.client)
         if first:
             # beside the loop: a hook that creates the Space must not hold up the next sync
@@ -182,17 +189,30 @@ class KleinstadtBot:
             self.ready.set()
             log.info("kleinstadtbot ready: %d rooms", len(self.membership))
 
+    async def _start_answered(self, first_batch: list[asyncio.Task[None]]) -> None:
+        """Until the commands that came while the bot was away or starting are answered: those
+        of the first batch, and those of the next sync, which holds what arrived while the first
+        was computed (a first sync in 1,000 rooms takes Synapse seconds). The next sync returns
+        at once when something waits; if none comes within ``NEXT_SYNC_SECONDS``, nothing
+        waited. At most ``FIRST_ANSWERS_SECONDS`` for each batch."""
+        if first_batch:
+            await asyncio.wait(first_batch, timeout=FIRST_ANSWERS_SECONDS)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._second_sync.wait(), NEXT_SYNC_SECONDS)
+        running = self.batches.running
+        if self._second_sync.is_set() and running:
+            await asyncio.wait(running, timeout=FIRST_ANSWERS_SECONDS)
+
     async def _run_startup_hooks(self, first_batch: list[asyncio.Task[None]]) -> None:
-        """The families' start-up work and the bot's profile, once the first batch (the commands
-        that came while the bot was away or starting) is answered: the hooks' work (the Space,
-        the indexes, a new display name, which the homeserver writes into every room) can wait,
-        the first answers cannot."""
+        """The families' start-up work and the bot's profile, once the commands that came while
+        the bot was away or starting are answered (``_start_answered``): the hooks' work (the
+        Space, the indexes, a new display name, which the homeserver writes into every room the
+        bot is in) can wait, those answers cannot."""
         from bot.profile import present_bot
         from commands.registry import REGISTRY
 
         assert self.dispatcher is not None  # the first batch waited for the set-up
-        if first_batch:
-            await asyncio.wait(first_batch, timeout=FIRST_ANSWERS_SECONDS)
+        await self._start_answered(first_batch)
         services = self.dispatcher.services
 
         async def run(hook: Any) -> None:
