@@ -22,6 +22,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from aiohttp import ClientError
 from nio import (
@@ -196,6 +197,7 @@ class MessageSender:
         self.joined: Callable[[str], bool] = lambda room_id: False  # rooms the bot is known to be in
         self._counters: dict[str, int] = {}
         self._synced = asyncio.Event()
+        self._invites_checked: set[str] = set()
         self.pace = SendPace()
         client.add_response_callback(self._on_refused, (RoomSendError, RoomRedactError, RoomPutStateError))
 
@@ -305,6 +307,32 @@ class MessageSender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._synced.wait(), remaining)
 
+    async def _invited_known(self, room_id: str) -> None:
+        """nio learns the members of a room it has not synced from ``/joined_members``, which
+        leaves out people who are invited and have not accepted yet: a message encrypted now
+        would never be readable for them (a mayor's new direct chat, a tandem room before its
+        partners join). Before the first encrypted send to such a room its invited members are
+        added, so the room key is shared with their devices too (once per room and process)."""
+        room = self.client.rooms.get(room_id)
+        if room is None or not room.encrypted or room.members_synced or room_id in self._invites_checked:
+            return
+        self._invites_checked.add(room_id)
+        try:
+            response = await self.client.send(
+                "GET",
+                f"/_matrix/client/v3/rooms/{quote(room_id, safe='')}/members?membership=invite",
+                headers={"Authorization": f"Bearer {self.client.access_token}"},
+            )
+            body = await response.json()
+        except Exception:  # nio still encrypts for the joined members
+            log.debug("invited members of %s unknown", room_id, exc_info=True)
+            return
+        for event in body.get("chunk", []) if isinstance(body, dict) else []:
+            user_id = event.get("state_key") if isinstance(event, dict) else None
+            if isinstance(user_id, str) and user_id not in room.users:
+                name = (event.get("content") or {}).get("displayname")
+                room.add_member(user_id, name if isinstance(name, str) else None, None, invited=True)
+
     def note_sync(self) -> None:
         """Called by the runtime after every sync: wakes sends waiting for a new room."""
         synced, self._synced = self._synced, asyncio.Event()
@@ -320,6 +348,8 @@ class MessageSender:
         paced: bool = False,
     ) -> str | None:
         await self._room_known(room_id)
+        if self.client.olm is not None:
+            await self._invited_known(room_id)
 
         async def request() -> Any:
             return await self.client.room_send(

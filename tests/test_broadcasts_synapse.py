@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from config.topics import fold
-from storage.community import TopicChannelRepository
+from storage.broadcasts import BroadcastRepository
+from storage.community import ProfileRepository, TopicChannelRepository
 from tests.matrix_fixtures import WAIT
 from tests.test_checkins_synapse import react
 
@@ -124,3 +125,51 @@ async def test_thirty_rooms_at_default_rate_limits_paced_once_each_progress_in_p
     assert "30 von 30" in edits[0]["content"]["m.new_content"]["body"]  # newest first
     shown = [int(e["content"]["m.new_content"]["body"].split(": ")[1].split(" von")[0]) for e in edits]
     assert shown == sorted(shown, reverse=True) and len(set(shown)) == len(shown)
+
+
+async def test_mayors_get_it_in_their_direct_chat_or_a_new_one_and_unknown_people_are_named(
+    make_bot, make_user
+):
+    """Every mayor with a profile: Anna in her existing (encrypted) direct chat with the bot, Ben
+    in a new one flagged as direct, a profile whose account does not exist reported in words."""
+    coordinator = await make_user("koordination")
+    anna, ben = await make_user("anna"), await make_user("ben")
+    bot = await make_bot(coordinators=[coordinator.user_id])
+    ghost = "@niemand:localhost"
+    profiles = ProfileRepository(bot.bot.db)
+    for user, town in ((anna.user_id, "Wittenberge"), (ben.user_id, "Bad Berleburg"), (ghost, "Sonneberg")):
+        await profiles.set_town(
+            user, ags="1", town=town, kreis="K", land="L", population=20_000, now=datetime.now(UTC)
+        )
+    anna_chat = await anna.dm(bot.user_id, encrypted=True)
+    dm = await coordinator.dm(bot.user_id)
+    preview = await coordinator.ask(dm, f"!rundschreiben bürgermeister\n**Hinweis:** {MARK}.", timeout=60)
+    assert "3 Direktnachrichten an Bürgermeisterinnen und Bürgermeister" in preview.body
+    await coordinator.send(dm, "!rundschreiben senden 1")
+    report = await coordinator.wait_notice(dm, lambda e: e.sender == bot.user_id and "ist gesendet" in e.body)
+    assert "2 zugestellt, 0 übersprungen, 1 fehlgeschlagen" in report.body
+    assert f"Direktnachricht an {ghost} (Sonneberg): diese Person gibt es auf dem Server nicht" in report.body
+
+    # Anna: in the chat she already had, and her client decrypts it
+    message = await anna.wait_notice(anna_chat, lambda e: e.sender == bot.user_id and MARK in e.body)
+    assert message.decrypted
+
+    # Ben: invited to a new direct chat; once he joins, the announcement is there and decrypts
+    async def invited():
+        return [r for r in ben.client.invited_rooms if r != anna_chat]
+
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while not await invited():
+        assert asyncio.get_running_loop().time() < deadline, "Ben was not invited"
+        await asyncio.sleep(0.2)
+    [ben_chat] = await invited()
+    await ben.join(ben_chat)
+    invitation = [
+        e for e in await bot_events(ben.client, ben_chat, bot.user_id)
+        if e["type"] == "m.room.member" and e.get("state_key") == ben.user_id
+    ]  # fmt: skip
+    assert invitation and invitation[0]["content"].get("is_direct") is True
+    message = await ben.wait_notice(ben_chat, lambda e: e.sender == bot.user_id and MARK in e.body)
+    assert message.decrypted
+    chats = await BroadcastRepository(bot.bot.db).direct_chats()
+    assert chats == {anna.user_id: anna_chat, ben.user_id: ben_chat}
