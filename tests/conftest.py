@@ -3,8 +3,8 @@
 - ``local_bot``: a bot without a homeserver (fast unit tests).
 - ``synapse``: one real Synapse for the whole session (integration tests).
 - ``make_bot`` / ``make_user``: a running kleinstadtbot and second Matrix clients on it.
-- ``limited_synapse``: a second Synapse with its default rate limits, and ``make_limited_bot`` /
-  ``make_limited_user`` on it (access tokens only: logins are limited per address there).
+- ``limited_synapse``: a second Synapse with its default rate limits and an admin who may lift
+  them per account (bots and clients there use access tokens: logins are limited per address).
 """
 
 from __future__ import annotations
@@ -109,43 +109,3 @@ def limited_synapse(tmp_path_factory) -> LimitedHomeserver:
     server = LocalSynapse(tmp_path_factory.mktemp("synapse-limited"), raised_limits=False).start()
     yield LimitedHomeserver(server, server.register("admin", admin=True))
     server.stop()
-
-
-@pytest.fixture
-async def make_limited_bot(limited_synapse, tmp_path):
-    """``await make_limited_bot(**settings)``: a bot on the rate-limited Synapse, logged in with
-    its access token; it does not change its display name or avatar (profile updates are rate
-    limited too)."""
-    running: list[RunningBot] = []
-
-    async def factory(**overrides) -> RunningBot:
-        synapse = limited_synapse.synapse
-        account = synapse.register(unique("bot"))
-        values = {"access_token": account.access_token, "device_id": account.device_id}
-        values.update(display_name=None, avatar=None)
-        values.update(overrides)
-        bot = await start_bot(bot_settings(synapse, account, tmp_path / account.user_id[1:], **values))
-        bot.account = account
-        running.append(bot)
-        return bot
-
-    yield factory
-    for bot in running:
-        if not bot.task.done():
-            await bot.stop()
-
-
-@pytest.fixture
-async def make_limited_user(limited_synapse, tmp_path):
-    clients: list[UserClient] = []
-
-    async def factory(prefix: str = "user") -> UserClient:
-        localpart = unique(prefix)
-        synapse = limited_synapse.synapse
-        client = await user_client(synapse, synapse.register(localpart), tmp_path / f"store-{localpart}")
-        clients.append(client)
-        return client
-
-    yield factory
-    for client in clients:
-        await client.close()
