@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import ClientError
-from nio import AsyncClient, SyncError, SyncResponse
+from nio import AsyncClient, SyncError, SyncResponse, UploadFilterResponse
 
 from bot.backoff import Backoff, pause
 from bot.initial_sync import ROOMS_PER_PART, fetch_initial_sync, split_sync_response
@@ -30,6 +30,12 @@ from storage.runtime_state import RuntimeStateRepository
 
 log = logging.getLogger(__name__)
 FIRST_ANSWERS_WAIT = 2.0  # seconds a first sync's remaining parts wait for the answers of a part
+# Seconds a batch's answers go ahead of the next sync request (not at start, where the second sync
+# holds the commands that came while the first was computed). The homeserver then persists the
+# answer before it takes up the next long poll (on one reactor thread); a bare nio bot's callbacks
+# send in the same order. A slow handler (one that waits for the next sync to see a room it
+# created) holds syncing up no longer than this.
+ANSWERS_AHEAD = 0.25
 
 # The room state the bot needs from sync: encryption (nio must encrypt), membership (lazy-loaded)
 # and power levels (their change invalidates cached roles). Names, avatars, aliases and the rest
@@ -100,6 +106,9 @@ class SyncLoop:
         self.backoff = backoff
         self.stop = stop
         self.request: asyncio.Future[Any] | None = None  # the sync request in flight
+        self.busy: set[str] = set()  # the rooms of the last batch with something to handle
+        self.filter_id: str | None = None  # the later syncs' filter, once the homeserver keeps it
+        self._filter_upload: asyncio.Future[None] | None = None
 
     def cancel_request(self) -> None:
         if self.request is not None and not self.request.done():
@@ -126,7 +135,7 @@ class SyncLoop:
             else:
                 request = self.client.sync(
                     timeout=0 if first else self.settings.sync.timeout_ms,
-                    sync_filter=room_filter,
+                    sync_filter=self.filter_id or room_filter,
                     since=token,
                 )
             self.request = asyncio.ensure_future(request)
@@ -162,7 +171,33 @@ class SyncLoop:
             self.backoff.succeeded()
             token = response
             await synced(first)
-            first = False
+            if first:  # the next sync holds what came while the first was computed: at once
+                first = False
+                continue
+            if self.busy:  # the answers first, then the next long poll
+                await self.router.settled(self.busy, ANSWERS_AHEAD)
+            if self._filter_upload is None:  # once the start's answers are under way
+                self._filter_upload = asyncio.ensure_future(self._keep_filter(room_filter))
+
+    async def _keep_filter(self, room_filter: dict[str, Any]) -> None:
+        """Upload the filter of later syncs once, after the second sync (the start does not wait
+        for it): a sync that names a stored filter is lighter for both sides than one carrying
+        it inline (the homeserver parses and validates an inline filter on every request). If
+        the upload fails, the syncs go on with the filter inline."""
+        try:
+            response = await self.client.upload_filter(
+                event_fields=room_filter["event_fields"],
+                presence=room_filter["presence"],
+                account_data=room_filter["account_data"],
+                room=room_filter["room"],
+            )
+        except (TimeoutError, OSError, ClientError) as exc:
+            log.info("sync filter not stored (%s); syncs carry it inline", exc)
+            return
+        if isinstance(response, UploadFilterResponse):
+            self.filter_id = response.filter_id
+        else:
+            log.info("sync filter not stored (%s); syncs carry it inline", response)
 
     def refused(self, error: SyncError) -> float:
         """Seconds to wait after a refused sync: the back-off, or longer if the homeserver asks
@@ -176,8 +211,9 @@ class SyncLoop:
         routed before the next is parsed; nio then keeps only the rooms with messages to
         handle, as after a restart. Rooms with events the bot answers come first, and their
         answers go out (or ``FIRST_ANSWERS_WAIT`` passes) before the rest is parsed."""
+        self.busy = set()
         if isinstance(response, SyncResponse):  # nio has received it already
-            self.router.route(response, since)
+            self.busy = self.router.route(response, since)
             return response.next_batch
         token: str | SyncError = SyncError("the first sync response holds no parts")
         try:

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from typing import Any
@@ -316,3 +317,86 @@ async def test_the_stored_token_never_passes_a_batch_that_is_unfinished_or_faile
     batches.add("s5", asyncio.sleep(0))  # a later batch, complete: still nothing past s3
     await batches.drain(timeout=5)
     assert tokens.saved == ["s2"]
+
+
+# --- the order of a round trip: the answer before the next long poll -------------------------
+
+
+class RoundTripStandIn:
+    """A homeserver stand-in that records the order of requests: the first sync is empty, the
+    second carries a ``!ping`` in a direct chat, later ones are empty long-polls. Stores filters."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, str, str]] = []  # (kind, since or txn, filter)
+        self.answered = asyncio.Event()
+
+    async def sync(self, http: web.Request) -> web.Response:
+        since = http.query.get("since", "")
+        self.log.append(("sync", since, http.query.get("filter", "")))
+        if since == "":
+            return web.json_response({"next_batch": "s1"})
+        if since == "s1":
+            return web.json_response(StandIn().batch() | {"next_batch": "s2"})
+        await asyncio.sleep(0.05)
+        return web.json_response({"next_batch": since})
+
+    async def send(self, http: web.Request) -> web.Response:
+        self.log.append(("send", http.match_info["txn"], ""))
+        self.answered.set()
+        return web.json_response({"event_id": "$answer"})
+
+    async def store_filter(self, http: web.Request) -> web.Response:
+        body = await http.json()
+        self.log.append(("filter", "", json.dumps(body["room"]["timeline"]["types"])))
+        return web.json_response({"filter_id": "7"})
+
+    def routes(self) -> list[tuple[str, str, Any]]:
+        return [
+            ("GET", "/_matrix/client/v3/sync", self.sync),
+            ("PUT", "/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}", self.send),
+            ("POST", "/_matrix/client/v3/user/{user}/filter", self.store_filter),
+        ]
+
+
+async def test_a_batchs_answer_goes_out_before_the_next_long_poll_which_names_the_stored_filter(tmp_path):
+    """As a bare nio bot's callbacks do, the answer to a command is sent before the sync loop
+    asks for the next batch, so the homeserver persists it before it takes up the long poll.
+    The filter of later syncs is stored once after the start; from then on the syncs name it
+    instead of carrying it."""
+    from bot.runtime import KleinstadtBot
+    from bot.sync_loop import ANSWERED_TYPES
+    from config.settings import Settings
+
+    server = RoundTripStandIn()
+    async with serve(server.routes()) as url:
+        settings = Settings(
+            homeserver=url,
+            user_id=BOT_ID,
+            access_token="fake-token",
+            device_id="DEV",
+            encryption=False,
+            database=tmp_path / "bot.db",
+            sync={"timeout_ms": 100},
+        )
+        bot = KleinstadtBot(settings)
+        task = asyncio.ensure_future(bot.run())
+        try:
+            await asyncio.wait_for(server.answered.wait(), 30)
+
+            def syncs_after_upload() -> int:
+                kinds = [kind for kind, *_ in server.log]
+                return kinds[kinds.index("filter") :].count("sync") if "filter" in kinds else 0
+
+            await _until(lambda: _true(syncs_after_upload() >= 3), "no syncs after the filter was stored")
+        finally:
+            bot.request_stop()
+            await asyncio.wait_for(task, 20)
+    kinds = [(kind, key) for kind, key, _ in server.log]
+    answer = next(i for i, (kind, _) in enumerate(kinds) if kind == "send")
+    after_command = kinds.index(("sync", "s2"))
+    assert answer < after_command, kinds  # the answer first, then the next long poll
+    stored = [i for i, (kind, *_) in enumerate(server.log) if kind == "filter"]
+    assert len(stored) == 1 and json.loads(server.log[stored[0]][2])[-len(ANSWERED_TYPES) :] == ANSWERED_TYPES
+    later = [flt for kind, since, flt in server.log[stored[0] :] if kind == "sync"]
+    assert later[-2:] == ["7", "7"]  # the stored filter's ID, not the filter
+    assert server.log[0][2].startswith("{")  # the start did not wait for the upload
