@@ -17,6 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (
@@ -33,6 +35,12 @@ from bench.common import (
 )
 
 TARGET_RATIO = 1.10
+
+
+def cpu_seconds(proc: Proc) -> float:
+    """CPU time (user + system) the process has used so far."""
+    times = psutil.Process(proc.pid).cpu_times()
+    return times.user + times.system
 
 
 def line(label: str, values: list[float]) -> str:
@@ -78,9 +86,14 @@ async def run(args: argparse.Namespace) -> int:
             for i in range(args.warmup):
                 for name in ("bot", "echo") if i % 2 == 0 else ("echo", "bot"):
                     await one(name)
+            cpu_before = {name: cpu_seconds(proc) for name, (proc, _) in targets.items()}
             for i in range(args.rounds):
                 for name in ("bot", "echo") if i % 2 == 0 else ("echo", "bot"):
                     times[name].append(await one(name))
+            cpu_per_trip = {
+                name: (cpu_seconds(proc) - cpu_before[name]) / args.rounds
+                for name, (proc, _) in targets.items()
+            }
             # more commands, alternating as before, until each process has answered args.commands
             i = 0
             while sent["bot"] < args.commands or sent["echo"] < args.commands:
@@ -105,6 +118,10 @@ async def run(args: argparse.Namespace) -> int:
     )
     print(line("kleinstadtbot", times["bot"]))
     print(line("nio echo floor", times["echo"]))
+    print(
+        f"CPU per round trip (the measured ones, user + system): kleinstadtbot "
+        f"{cpu_per_trip['bot'] * 1000:.1f} ms, nio echo floor {cpu_per_trip['echo'] * 1000:.1f} ms"
+    )
     verdict = "OK" if ratio <= TARGET_RATIO else "MISSED"
     print(
         f"ratio median    {ratio:.3f}x   (p90 {bot_s['p90'] / echo_s['p90']:.3f}x)   "

@@ -7,7 +7,10 @@ The floors under two figures of ``bench/peers.sh`` that the bot does not compute
   reply, with ``m.mentions``, and as kleinstadtbot sends it (all of these).
 - ``first-sync``: a bot account joined to ``--rooms`` rooms; each round, a new device of it asks
   for its first sync without a filter, with kleinstadtbot's first-sync filter, and with variants
-  (the order flips every round).
+  (the order flips every round). Per round as well as the mean: the first round meets Synapse's
+  caches as a fresh Synapse has them, later rounds find them warm.
+- ``syncs``: the sync that brings a command, by how the filter travels: none (the nio floor),
+  kleinstadtbot's filter inline in every request, the same filter stored once (its ID).
 
 Synapse's own accounting of each request (CPU, database time: its INFO access log) is read back,
 so other processes on a shared machine do not count. It runs a throwaway Synapse with the
@@ -16,6 +19,7 @@ shared peerbench sandbox (``$PEERBENCH/synapse-sandbox.sh``, the migrated templa
 
     .venv/bin/python bench/synapse_costs.py replies [--rounds 60]
     .venv/bin/python bench/synapse_costs.py first-sync [--rooms 1000] [--rounds 2]
+    .venv/bin/python bench/synapse_costs.py syncs [--rounds 60]
 """
 
 from __future__ import annotations
@@ -203,6 +207,65 @@ async def replies(sandbox: Sandbox, rounds: int) -> None:
         )
 
 
+async def syncs(sandbox: Sandbox, rounds: int) -> None:
+    bot, driver = (
+        sandbox.register("bot", secrets.token_hex(8)),
+        sandbox.register("driver", secrets.token_hex(8)),
+    )
+    inline = json.dumps(sync_filter(20), separators=(",", ":"))
+    async with aiohttp.ClientSession() as session:
+        them, us = (
+            Client(session, sandbox.url, driver["access_token"]),
+            Client(session, sandbox.url, bot["access_token"]),
+        )
+        room = (
+            await them.call(
+                "POST",
+                "/_matrix/client/v3/createRoom",
+                {"preset": "private_chat", "invite": [bot["user_id"]]},
+            )
+        )["room_id"]
+        await us.call("POST", f"/_matrix/client/v3/join/{room}", {})
+        stored = (await us.call("POST", f"/_matrix/client/v3/user/{bot['user_id']}/filter", sync_filter(20)))[
+            "filter_id"
+        ]
+        forms: dict[str, str | None] = {
+            "no filter (the nio floor)": None,
+            "kleinstadtbot's filter inline": inline,
+            "the same filter stored (its ID)": stored,
+        }
+        since = {
+            name: (await us.call("GET", "/_matrix/client/v3/sync", params={"timeout": "0"}))["next_batch"]
+            for name in forms
+        }
+        markers: dict[str, list[str]] = {name: [] for name in forms}
+        for n in range(rounds):
+            await them.call(
+                "PUT",
+                f"/_matrix/client/v3/rooms/{room}/send/m.room.message/ping.{secrets.token_hex(6)}",
+                {"msgtype": "m.text", "body": "!ping"},
+            )
+            for name in list(forms) if n % 2 == 0 else list(reversed(forms)):
+                marker = secrets.token_hex(4)
+                params = {"timeout": "0", "since": since[name], "marker": marker}
+                if forms[name] is not None:
+                    params["filter"] = str(forms[name])
+                since[name] = (await us.call("GET", "/_matrix/client/v3/sync", params=params))["next_batch"]
+                markers[name].append(marker)
+    time.sleep(1)
+    rows = [r for r in sandbox.accounting() if "/sync" in r["path"]]
+    print(f"Synapse's work for the sync that brings one command ({rounds} each, alternating; medians)\n")
+    print("| filter | CPU ms | database ms | wall ms |")
+    print("|---|---:|---:|---:|")
+    for name, mine_markers in markers.items():
+        mine = [r for r in rows if any(f"marker={m}" in r["path"] for m in mine_markers)]
+        print(
+            f"| {name} | {1000 * statistics.median(r['cpu'] for r in mine):.1f} "
+            f"| {1000 * statistics.median(r['db'] for r in mine):.1f} "
+            f"| {1000 * statistics.median(r['wall'] for r in mine):.1f} |"
+        )
+
+
 def filters() -> dict[str, dict[str, Any] | None]:
     ours = sync_filter(20, initial=True)
     short = json.loads(json.dumps(ours))
@@ -257,14 +320,14 @@ async def first_syncs(sandbox: Sandbox, rooms: int, rounds: int) -> None:
                 await Client(session, sandbox.url, token).call(
                     "GET", "/_matrix/client/v3/sync", params=params
                 )
-                seen[name].append((marker, 0))
+                seen[name].append((marker, n))
                 print(f"  {name} done", file=sys.stderr)
     time.sleep(1)
     rows = [r for r in sandbox.accounting() if "/sync" in r["path"]]
     print(f"Synapse's work for the first sync of a new device in {rooms} rooms ({rounds} each, alternating)")
     print()
-    print("| filter | CPU s | database s | wall s | MiB |")
-    print("|---|---:|---:|---:|---:|")
+    print("| filter | CPU s | database s | wall s | MiB | CPU s per round (1st: caches as fresh) |")
+    print("|---|---:|---:|---:|---:|---|")
     for name, markers in seen.items():
         mine = [r for r in rows if any(f"marker={m}" in r["path"] for m, _ in markers)]
         cpu, db = statistics.fmean(r["cpu"] for r in mine), statistics.fmean(r["db"] for r in mine)
@@ -272,7 +335,13 @@ async def first_syncs(sandbox: Sandbox, rooms: int, rounds: int) -> None:
             statistics.fmean(r["wall"] for r in mine),
             statistics.fmean(r["bytes"] for r in mine) / 2**20,
         )
-        print(f"| {name} | {cpu:.2f} | {db:.2f} | {wall:.2f} | {size:.2f} |")
+        each = ", ".join(
+            f"{r['cpu']:.2f}"
+            for m, _ in sorted(markers, key=lambda item: item[1])
+            for r in mine
+            if f"marker={m}" in r["path"]
+        )
+        print(f"| {name} | {cpu:.2f} | {db:.2f} | {wall:.2f} | {size:.2f} | {each} |")
 
 
 def main() -> int:
@@ -284,10 +353,13 @@ def main() -> int:
     first = sub.add_parser("first-sync")
     first.add_argument("--rooms", type=int, default=1000)
     first.add_argument("--rounds", type=int, default=2)
+    sub.add_parser("syncs").add_argument("--rounds", type=int, default=60)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="synapse-costs-") as folder, Sandbox(Path(folder)) as sandbox:
         if args.what == "replies":
             asyncio.run(replies(sandbox, args.rounds))
+        elif args.what == "syncs":
+            asyncio.run(syncs(sandbox, args.rounds))
         else:
             asyncio.run(first_syncs(sandbox, args.rooms, args.rounds))
     return 0
