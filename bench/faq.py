@@ -3,13 +3,15 @@ median and p99 per question, index build time and the library's memory.
 
 Runs in-process over the shipped content: loading and checking the files, building the
 indexes (German and English), then every question of the evaluation set (``tests/faq_eval``,
-both halves) repeated, and module searches. Prints the figures; no assertions.
-Usage: ``.venv/bin/python bench/faq.py`` (``-v`` also lists the misses of the tuning half,
-``--heldout`` adds the held-out half's totals).
+both splits) repeated, and module searches. Prints the figures; no assertions.
+Usage: ``.venv/bin/python bench/faq.py`` (``-v`` also lists the misses of the tuning
+material, ``--heldout`` adds the held-out half's totals).
 
-The held-out half is never used to tune the content or the search (see bench/README.md): its
-totals are printed only with ``--heldout`` (a baseline and the final figures), never its
-questions or misses, so a run while tuning shows the tuning half and the dev probes only.
+The tuning material is both tuning halves (``tuning``, ``tuning3``), the first set's retired
+held-out half (``heldout``, printed as "retired") and the dev set. The held-out half
+(``heldout3``) is never used to tune the content or the search (see bench/README.md): its
+totals are printed only with ``--heldout`` (to report the final figures), never its questions
+or misses, so a run while tuning shows the tuning material only.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from commands.faq_search import Library, load_library, stem
 from config.content import load_content
-from tests.faq_eval import DEV, HALVES, LOCALES, evaluate, load
+from tests.faq_eval import DEV, HALVES, HELDOUT, LOCALES, RETIRED, TUNING, evaluate, load
 
 ROUNDS = 20
 
@@ -41,7 +43,8 @@ def figures(label: str, seconds: list[float]) -> None:
 
 def main() -> None:
     verbose = "-v" in sys.argv
-    halves = HALVES if "--heldout" in sys.argv else ("tuning",)
+    # the tuning material, then (only with --heldout) the held-out half
+    parts = [*TUNING, HELDOUT] if "--heldout" in sys.argv else list(TUNING)
     start = time.perf_counter()
     content, problems = load_content()
     load_s = time.perf_counter() - start
@@ -72,7 +75,7 @@ def main() -> None:
     print(f"library in memory (de)         {memory / 1024:7.0f} KiB (content + indexes, tracemalloc)")
     library.prepare("en")
 
-    sets = {half: load(half) for half in HALVES}
+    sets = {name: load(name) for name in (*HALVES, DEV)}
     for locale in LOCALES:
         questions = [q.text for half in HALVES for q in sets[half][locale]]
         times, cpu = [], []
@@ -89,20 +92,15 @@ def main() -> None:
     print("quality (top-1: answered directly with the right entry; offered: right entry answered")
     print("or among the choices; wrong confident: a direct answer with another entry, or to a")
     print("question no entry answers)")
-    for half in halves:
+    labels = {RETIRED: "retired", HELDOUT: "HELD-OUT"}
+    for name in parts:
         for locale in LOCALES:
-            result = evaluate(library, locale, sets[half][locale])
-            print(f"  {half:<8} {locale}  {result.line()}")
-            if verbose and half == "tuning":
+            result = evaluate(library, locale, sets[name][locale])
+            label = f"{name} ({labels[name]})" if name in labels else name
+            print(f"  {label:<18} {locale}  {result.line()}")
+            if verbose and name != HELDOUT:
                 for item in result.wrong_confident + result.missed + result.not_direct:
                     print("      ", item)
-    for locale in LOCALES:
-        probes = load(DEV)[locale]
-        result = evaluate(library, locale, probes)
-        print(f"  dev      {locale}  {result.line()}")
-        if verbose:
-            for item in result.wrong_confident + result.missed + result.not_direct:
-                print("      ", item)
 
     searches = [
         "Jugend",

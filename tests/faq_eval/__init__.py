@@ -5,10 +5,16 @@ alternative phrasings were read, in the users' own words: administration vocabul
 questions, typos, bare fragments, and questions no entry answers (expected id ``None``: the bot
 must not answer those confidently).
 
-Two halves, split once and kept in two files:
+Two sets, each split once by the same rule into a tuning half and a held-out half:
 
-- ``tuning.yaml``: what the content and the search may be tuned on;
-- ``heldout.yaml``: never used for tuning; its figures are reported, not optimised.
+- the first set (rounds 1 and 2): ``tuning.yaml`` and ``heldout.yaml``. Its held-out half's
+  totals were printed six times while tuning, so it is **retired**: since round 3 it is tuning
+  material like the rest (its questions and misses may be read);
+- the fresh set (round 3): ``tuning3.yaml`` and ``heldout3.yaml``. ``heldout3.yaml`` is the
+  held-out half: never opened, never used for tuning, its totals are reported, not optimised.
+
+Tuning material (``TUNING``): ``tuning.yaml``, the retired ``heldout.yaml``, ``tuning3.yaml``
+and ``dev.yaml`` (probes and fresh checks written during the rounds, not part of a split).
 
 The split is deterministic and stratified: within each (locale, expected entry) group, the
 questions are ordered by the SHA-256 of their text and alternate tuning, held-out, tuning, …
@@ -33,9 +39,16 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).resolve().parent
-HALVES = ("tuning", "heldout")
 LOCALES = ("de", "en")
 OFFERED = 3  # the FAQ offers this many choices when it is not confident (commands/faq.py)
+
+DEV = "dev"  # probes and fresh checks written during tuning (dev.yaml): tuning material, no half
+RETIRED = "heldout"  # the first set's held-out half, retired to tuning material in round 3
+HELDOUT = "heldout3"  # the held-out half: reported, never tuned on
+# each set's (tuning half, held-out half), split by ``split``
+SETS = {"first": ("tuning", RETIRED), "fresh": ("tuning3", HELDOUT)}
+TUNING = ("tuning", RETIRED, "tuning3", DEV)  # everything the content and search may be tuned on
+HALVES = (*SETS["first"], *SETS["fresh"])  # the files of both splits
 
 
 @dataclass(frozen=True)
@@ -44,14 +57,11 @@ class Question:
     expected: str | None  # the entry id that answers it, or None if no entry does
 
 
-DEV = "dev"  # off-topic probes written during tuning (dev.yaml): used for tuning, not a half
-
-
-def load(half: str) -> dict[str, list[Question]]:
-    """One half of the set (or the dev probes): locale → questions."""
-    if half not in (*HALVES, DEV):
-        raise ValueError(f"unknown half {half!r}")
-    data = yaml.safe_load((HERE / f"{half}.yaml").read_text(encoding="utf-8"))
+def load(name: str) -> dict[str, list[Question]]:
+    """One file of the set (a half, the retired half or the dev probes): locale → questions."""
+    if name not in (*HALVES, DEV):
+        raise ValueError(f"unknown part {name!r}")
+    data = yaml.safe_load((HERE / f"{name}.yaml").read_text(encoding="utf-8"))
     return {
         locale: [Question(str(text), expected) for expected, text in data.get(locale, [])]
         for locale in LOCALES
