@@ -96,6 +96,9 @@ means meant other others another
 ourselves yourself yourselves themselves myself itself happen happened happens happening
 which who will with would you your yours s re ve ll d m t
 only even already again maybe perhaps yet ever anyway etc bad altogether overall
+should shall must might may ought whether while although though unless until since because
+down out off over above below between through during before after onto upon within without
+each every both either neither such same else whose
 """
 # Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
 # verbs that take them although they are stop words ("Welche Städte machen mit?")
@@ -131,7 +134,8 @@ LIGHT_WORDS = {
         "deal dealt handle treat belong concern involve exist matter cover face carry ask "
         "receive received hear heard want wanted need needed guide represent "
         # adjectives that do not name a topic either
-        "real actual new good great best whole general current main own big"
+        "real actual new good great best whole general current main own big next last exact "
+        "upcoming previous latest recent"
     ),
 }
 # Words that say who asks or where, not what about ("Bürgermeister", "Stadt"): they count less,
@@ -146,8 +150,14 @@ ROLE = 0.5
 # site competition's finalists) must not answer "Wie viele Einwohner hat Zwönitz?". Such a
 # question is answered directly only by an entry that has the word among its own words.
 TOWN_FACT_WORDS = {
-    "de": word_set("einwohner einwohnerzahl bevoelkerung gross buergermeister"),
-    "en": word_set("population big large size mayor"),  # inhabitants, residents: synonyms
+    "de": word_set(
+        "einwohner einwohnerzahl bevoelkerung gross buergermeister "
+        # what someone earns: no entry holds it either
+        "verdienen verdient verdienst gehalt gehaelter besoldung verguetung lohn einkommen"
+    ),
+    "en": word_set(  # inhabitants, residents: synonyms
+        "population big large size mayor salary salaries earn earns earning earnings wage wages income"
+    ),
 }
 LOWER_UNKNOWN = 0.35  # an unknown word written in lower case in a cased German text (a verb)
 DIGIT_GROUP_RE = re.compile(r"(\d)[.,](?=\d{3}\b)")
@@ -176,6 +186,7 @@ def stem(word: str, stemmer: str = "german") -> str:
 class Word:
     text: str  # folded, synonyms replaced
     lower: bool = False  # written in lower case inside a text that capitalises its nouns
+    free: bool = True  # its case says nothing: the first word of a sentence, or an uncased text
 
 
 class Language:
@@ -231,51 +242,52 @@ class Language:
         cased = self.code == "de" and any(w[:1].isupper() for s in sentences for w in s[1:])
         result: list[Word] = []
         for sentence in sentences:
-            raw: list[tuple[str, bool]] = []
+            raw: list[tuple[str, bool, bool]] = []  # word, lower case, case says nothing
             for number, original in enumerate(sentence):
                 lower = cased and number > 0 and not original[:1].isupper()
-                raw += [(w, lower) for w in _folded_words(original)]
+                free = not cased or number == 0
+                raw += [(w, lower, free) for w in _folded_words(_zu_infinitive(original))]
             if known is not None:
                 raw = self._join_separated(raw, known)
             result += self._replace(raw)
-            folded = " ".join(w for w, _lower in raw)
+            folded = " ".join(w for w, _lower, _free in raw)
             for pattern, words in QUESTION_PATTERNS.get(self.code, ()):
                 if pattern.search(folded):
                     result += [Word(w) for w in words]
         return result
 
     def _join_separated(
-        self, raw: list[tuple[str, bool]], known: Callable[[str], bool]
-    ) -> list[tuple[str, bool]]:
+        self, raw: list[tuple[str, bool, bool]], known: Callable[[str], bool]
+    ) -> list[tuple[str, bool, bool]]:
         """A German separable verb whose particle ends the sentence, joined again if the joined
         verb is known: "Wie melden wir uns an?" → "anmelden"."""
         if self.code != "de" or len(raw) < 2 or raw[-1][0] not in SEPARABLE_PARTICLES:
             return raw
         particle = raw[-1][0]
-        for position, (word, _lower) in enumerate(raw[:4]):
+        for position, (word, _lower, _free) in enumerate(raw[:4]):
             if position == len(raw) - 1 or len(word) < 3:
                 continue
             if word in self.stop_words and word not in SEPARABLE_BASES:
                 continue
             if known(particle + word):
-                return [*raw[:position], (particle + word, False), *raw[position + 1 : -1]]
+                return [*raw[:position], (particle + word, False, False), *raw[position + 1 : -1]]
         return raw
 
-    def _replace(self, raw: list[tuple[str, bool]]) -> list[Word]:
-        stems = [self.stem(w) for w, _lower in raw] if self.phrases else []
+    def _replace(self, raw: list[tuple[str, bool, bool]]) -> list[Word]:
+        stems = [self.stem(w) for w, _lower, _free in raw] if self.phrases else []
         result: list[Word] = []
         position = 0
         while position < len(raw):
             for size in range(min(self.longest, len(raw) - position), 0, -1):
                 target = self.phrases.get(tuple(stems[position : position + size]))
                 if target is not None:
-                    result += [Word(w) for w in target]
+                    result += [Word(w, free=False) for w in target]  # the content's word
                     position += size
                     break
             else:
-                word, lower = raw[position]
+                word, lower, free = raw[position]
                 if word not in self.stop_words and len(word) > 1:
-                    result.append(Word(word, lower))
+                    result.append(Word(word, lower, free))
                 position += 1
         return result
 
@@ -286,6 +298,19 @@ class Language:
     def resolve(self, word: str) -> tuple[str, ...]:
         """A known word as the content's word(s): a synonym (or a form of it) becomes its target."""
         return self.variants.get(word) or self.variant_stems.get(self.stem(word)) or (word,)
+
+
+# A German zu-infinitive of a separable verb is the verb itself: "teilzunehmen" → "teilnehmen",
+# "anzumelden" → "anmelden" (the particle, "zu", then a verb of at least four letters ending in n)
+ZU_INFINITIVE_RE = re.compile(
+    r"^(an|ab|auf|aus|bei|ein|fest|mit|nach|teil|vor|weg|zurück|zurueck|zusammen|dazu|hinzu)"
+    r"zu(\w{3,}n)$",
+    re.IGNORECASE,
+)
+
+
+def _zu_infinitive(original: str) -> str:
+    return ZU_INFINITIVE_RE.sub(r"\1\2", original) if len(original) >= 8 else original
 
 
 @lru_cache(maxsize=20_000)
@@ -374,6 +399,10 @@ class Index:
     known_stems: set[str] = field(default_factory=set)  # their stems
     phrasings: list[set[frozenset[str]]] = field(default_factory=list)  # terms of each question
     word_list: list[str] = field(default_factory=list)  # the same, sorted (deterministic typos)
+    # words a cased (German) content writes in lower case only, never capitalised inside a
+    # sentence: verbs and adjectives ("bietet", "möglich"). A query word whose case says nothing
+    # (the first of a sentence, or a question typed in lower case) takes the content's case.
+    lower_only: frozenset[str] = frozenset()
     _seen: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # word → terms (build)
 
     # --- building -------------------------------------------------------------------------
@@ -387,6 +416,9 @@ class Index:
         # is a word of the content ("Wie trage ich mich aus?" → "austragen")
         index.words = {w for fields in texts for text in fields.values() for w in lang.words(text)}
         index.words |= set(lang.variants)
+        written = [w for fields in texts for text in fields.values() for w in lang.tokens(text)]
+        capitalised = {w.text for w in written if not w.free and not w.lower}
+        index.lower_only = frozenset(w.text for w in written if w.lower) - capitalised
         index.known_stems = {lang.stem(w) for w in index.words} | set(lang.variant_stems)
         raw = [{name: lang.words(text, index.known) for name, text in fields.items()} for fields in texts]
         index.phrasings = [
@@ -397,6 +429,26 @@ class Index:
                 if line.strip()
             }
             for fields in texts
+        ]
+        # a phrasing of one word claims that word ("Was weiß der Bot über mich?" is "bot" once
+        # its stop words are gone): not a word another entry's own question is about
+        titles = [
+            frozenset(
+                lang.stem(w)
+                for w in lang.words(fields.get("question") or fields.get("title", ""), index.known)
+            )
+            for fields in texts
+        ]
+        index.phrasings = [
+            {
+                terms
+                for terms in phrasings
+                if len(terms) > 1
+                or terms == titles[position]
+                or terms <= lang.role_stems
+                or not any(terms <= title for other, title in enumerate(titles) if other != position)
+            }
+            for position, phrasings in enumerate(index.phrasings)
         ]
         totals: dict[str, float] = dict.fromkeys(weights, 0.0)
         tfs: list[dict[str, dict[str, float]]] = []  # entry → field → term → count
@@ -425,6 +477,22 @@ class Index:
         index.word_list = sorted(w for w in index.words if len(w) >= 4)
         index._seen.clear()  # needed while building only
         return index
+
+    def _light(self, token: Word) -> bool:
+        """A word that rarely names the topic: a verb or adjective (written in lower case, or
+        one the content writes so when its case says nothing), a figure, a frequent English verb."""
+        w = token.text
+        return token.lower or (token.free and w in self.lower_only) or w.isdigit() or self.language.light(w)
+
+    def _other_compound(self, word: str, guess: str) -> bool:
+        """``word`` and its close ``guess`` start with the same known word and end differently:
+        another compound, not a typo ("Bürgeramt" is not "Bürgerrat")."""
+        from rapidfuzz import fuzz
+
+        for cut in range(len(word) - 3, 3, -1):
+            if word[:cut] == guess[:cut] and word[:cut] in self.words and len(guess) - cut >= 3:
+                return fuzz.ratio(word[cut:], guess[cut:]) < 70
+        return False
 
     def known(self, word: str) -> bool:
         return word in self.words or self.language.stem(word) in self.known_stems
@@ -491,6 +559,7 @@ class Index:
                 result[term.term] = term
 
         tokens = {t.text: t for t in reversed(self.language.tokens(text, self.known))}
+        by_content_case: list[str] = []  # known words light only by the content's case
         for w, token in reversed(tokens.items()):
             term = self.language.stem(w)
             if term in self.df:
@@ -501,8 +570,10 @@ class Index:
                     share = ROLE
                 else:
                     # a figure ("3.000 Einwohner") is rarely what the question is about
-                    light = token.lower or w.isdigit() or self.language.light(w)
+                    light = self._light(token)
                     share = LOWER_KNOWN if light else 1.0
+                    if light and not self._light(replace(token, free=False)):
+                        by_content_case.append(term)
                 add(QueryTerm(term, share, share * self.idf(term), share * self.idf(term)))
                 continue
             if w in self.language.cue_words:
@@ -523,6 +594,8 @@ class Index:
                 if len(w) >= 6
                 else None
             )
+            if close is not None and self._other_compound(w, close[0]):
+                close = None  # "Bürgeramt" is not a typo of "Bürgerrat"
             guesses = [t for t in self._stems(close[0]) if t in self.df] if close is not None else []
             if close is not None and guesses:
                 # a guessed word counts by how close it is, and as little as the word itself
@@ -534,6 +607,11 @@ class Index:
                     add(QueryTerm(found, factor, weight, factor * self.idf(found)))
             else:
                 add(QueryTerm(term, 0.0, unknown, 0.0))
+        if by_content_case and not any(t.factor >= TOPIC_FACTOR for t in result.values()):
+            # no noun in the question: the verb is its topic ("Was wird über mich gespeichert?")
+            for term in by_content_case:
+                idf = self.idf(term)
+                result[term] = QueryTerm(term, 1.0, idf, idf)
         return list(result.values())
 
     def search(self, text: str, limit: int = 5) -> list[Hit]:
@@ -595,9 +673,11 @@ class Index:
             # that has the word asking for it among its own words (TOWN_FACT_WORDS)
             first = self.docs.index(hits[0].id)
             town_fact = any(
-                not any(pos == first and field >= STRONG_FIELD for pos, _p, field in self.postings[t.term])
+                not any(
+                    pos == first and field >= STRONG_FIELD for pos, _p, field in self.postings.get(t.term, ())
+                )
                 for t in terms
-                if t.term in self.language.town_fact_stems and t.term in self.postings
+                if t.term in self.language.town_fact_stems
             )
             # a noun (or any English word) no entry has, not a verb, a figure or a typo's guess
             stranger = any(t.factor == 0.0 and t.weight >= self.idf("\0") for t in terms)

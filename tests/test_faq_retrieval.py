@@ -1,9 +1,11 @@
 """Retrieval quality: questions written against the topics must find the right FAQ entry.
 
-The evaluation set (``tests/faq_eval``) has a tuning half and a held-out half. The tuning half
-and the dev set (off-topic probes, fresh questions) carry regression floors here; the held-out
-half's totals are printed (``-s``) and reported by ``bench/faq.py --heldout``, never used to
-tune the content or the search, and no failure here names one of its questions.
+The evaluation set (``tests/faq_eval``) has two splits into a tuning half and a held-out half:
+the first set (rounds 1 and 2), whose held-out half is retired to tuning material, and the
+fresh set of round 3, whose held-out half (``heldout3.yaml``) is the one reported. The tuning
+material (both tuning halves, the retired half, the dev set) carries regression floors here;
+the held-out half's totals are printed (``-s``) and reported by ``bench/faq.py --heldout``,
+never used to tune the content or the search, and no failure here names one of its questions.
 """
 
 import re
@@ -25,12 +27,12 @@ from commands.faq_search import (
 )
 from config.content import FaqEntry
 from config.topics import fold
-from tests.faq_eval import DEV, HALVES, LOCALES, evaluate, load, split
+from tests.faq_eval import DEV, HELDOUT, LOCALES, RETIRED, SETS, TUNING, Question, evaluate, load, split
 
-# Floors for the tuning half: a regression guard, well below today's figures (bench/README.md)
-MIN_TOP1 = 0.80
+# Floors for the tuning material: a regression guard below today's figures (bench/README.md)
+MIN_TOP1 = 0.75
 MIN_OFFERED = 0.95
-MAX_WRONG_CONFIDENT = 1
+MAX_WRONG_CONFIDENT = 2
 
 
 @pytest.fixture(scope="module")
@@ -44,48 +46,63 @@ def _normalised(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
-def test_evaluation_set_is_big_split_by_the_rule_and_points_to_real_entries(library):
-    halves = {half: load(half) for half in HALVES}
+def _shown(question: Question, heldout: set[Question]) -> str:
+    """A question as a failure may name it: never one of the held-out half."""
+    return "(held-out question)" if question in heldout else question.text
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_evaluation_set_is_big_split_by_the_rule_and_points_to_real_entries(library, name):
+    tuning_name, heldout_name = SETS[name]
     for locale in LOCALES:
-        everything = halves["tuning"][locale] + halves["heldout"][locale]
+        tuning_half, heldout_half = load(tuning_name)[locale], load(heldout_name)[locale]
+        everything = tuning_half + heldout_half
         assert len(everything) >= 100, locale
         assert sum(q.expected is None for q in everything) >= 10, "questions no entry answers"
         tuning, heldout = split(everything)
-        assert (set(tuning), set(heldout)) == (set(halves["tuning"][locale]), set(halves["heldout"][locale]))
+        assert (set(tuning), set(heldout)) == (set(tuning_half), set(heldout_half))
         assert not {q.text for q in tuning} & {q.text for q in heldout}
         ids = {e.id for e in library.faq(locale)}
         assert {q.expected for q in everything if q.expected} <= ids, locale
-        own = {_normalised(e.question) for e in library.faq(locale)} | {
-            _normalised(a) for e in library.faq(locale) for a in e.alternatives
-        }
-        dev = load(DEV)[locale]
-        assert {q.expected for q in dev if q.expected} <= ids, locale
-        everything = everything + dev  # the fresh check must stay unseen by the content too
-        copied = [
-            q.text if q not in heldout else "(held-out question)"
-            for q in everything
-            if _normalised(q.text) in own
-        ]
-        assert copied == [], "evaluation questions must not be the entries' own wording"
-        phrasings = [_normalised(a) for e in library.faq(locale) for a in e.alternatives]
-        # a failure names the phrasing to reword, and the question unless it is held out:
-        # the held-out questions stay unread by whoever writes the phrasings
-        close = [
-            (q.text if q not in heldout else "(held-out question)", found[0])
-            for q in everything
-            if (
-                found := process.extractOne(
-                    _normalised(q.text), phrasings, scorer=fuzz.ratio, score_cutoff=90
-                )
-            )
-        ]
-        assert close == [], "an alternative phrasing must not echo an evaluation question"
 
 
 @pytest.mark.parametrize("locale", LOCALES)
-def test_tuning_half_quality(library, locale):
-    figures = evaluate(library, locale, load("tuning")[locale])
-    print(f"\nFAQ {locale} tuning half: {figures.line()}")
+def test_no_phrasing_echoes_an_evaluation_question(library, locale):
+    """The entries' alternative phrasings must not copy or echo any question of the evaluation
+    set (both splits, the retired half and the dev set): the figures measure understanding of
+    new questions. A failure names the phrasing to delete, and the question unless it is held
+    out: the held-out questions stay unread by whoever writes the phrasings.
+
+    An entry's own question (its title) is checked against the first set only: the fresh set
+    was written later, without the entries at hand, and asks some of the titles in the same
+    words ("Was ist ein Tandem?"); the titles predate it (bench/README.md counts them)."""
+    heldout = set(load(HELDOUT)[locale])
+    everything = [q for name in (*TUNING, HELDOUT) for q in load(name)[locale]]
+    first = {q for name in (*SETS["first"], DEV) for q in load(name)[locale]}
+    ids = {e.id for e in library.faq(locale)}
+    assert {q.expected for q in load(DEV)[locale] if q.expected} <= ids, locale
+    titles = {_normalised(e.question) for e in library.faq(locale)}
+    phrasings = [_normalised(a) for e in library.faq(locale) for a in e.alternatives]
+    copied = [
+        _shown(q, heldout)
+        for q in everything
+        if _normalised(q.text) in set(phrasings) or (q in first and _normalised(q.text) in titles)
+    ]
+    assert copied == [], "evaluation questions must not be the entries' own wording"
+    close = [
+        (_shown(q, heldout), found[0])
+        for q in everything
+        if (found := process.extractOne(_normalised(q.text), phrasings, scorer=fuzz.ratio, score_cutoff=90))
+    ]
+    assert close == [], "an alternative phrasing must not echo an evaluation question"
+
+
+@pytest.mark.parametrize("name", ["tuning", RETIRED, "tuning3"])
+@pytest.mark.parametrize("locale", LOCALES)
+def test_tuning_half_quality(library, locale, name):
+    """Both tuning halves and the retired held-out half: a regression guard."""
+    figures = evaluate(library, locale, load(name)[locale])
+    print(f"\nFAQ {locale} {name}: {figures.line()}")
     for wrong in figures.wrong_confident:
         print("  wrong confident:", wrong)
     for missed in figures.missed:
@@ -119,9 +136,10 @@ def test_fresh_questions_of_the_dev_set(library, locale):
 @pytest.mark.parametrize("locale", LOCALES)
 def test_heldout_half_is_reported(library, locale):
     """Reported, not asserted: a floor here would invite tuning on the held-out half."""
-    figures = evaluate(library, locale, load("heldout")[locale])
-    print(f"\nFAQ {locale} held-out half: {figures.line()}")
-    assert figures.answerable + figures.unanswerable == len(load("heldout")[locale])
+    questions = load(HELDOUT)[locale]
+    figures = evaluate(library, locale, questions)
+    print(f"\nFAQ {locale} held-out half ({HELDOUT}): {figures.line()}")
+    assert figures.answerable + figures.unanswerable == len(questions)
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -362,3 +380,57 @@ def test_no_two_synonym_lines_share_a_stem(library, locale):
             if owner.setdefault(key, canonical) != canonical:
                 shared.append((variant, canonical, owner[key]))
     assert shared == []
+
+
+def test_a_word_whose_case_says_nothing_takes_the_case_the_content_writes_it_in():
+    index = _index(
+        FaqEntry("coaching", "Gibt es Coaching vor Ort?", "Die Akademie bietet Coaching an."),
+        FaqEntry("angebot", "Was bietet die Akademie?", "Austausch."),
+        FaqEntry("daten", "Was wird gespeichert?", "Ihr Profil wird gespeichert."),
+    )
+    # "Bietet" opens the sentence, so its capital says nothing: the content writes it in lower
+    # case, a verb, and the noun "Coaching" decides
+    terms = {t.term: t.factor for t in index.query_terms("Bietet die Akademie Coaching an?")}
+    assert terms[stem("coaching")] == 1.0 and terms[stem("bietet")] < 1.0
+    [hit, *_] = index.search("Bietet die Akademie Coaching an?")
+    assert hit.id == "coaching" and hit.confident
+    # a question typed in lower case: the same
+    assert {t.term: t.factor for t in index.query_terms("bietet ihr coaching")}[stem("bietet")] < 1.0
+    # without a noun, the verb is the topic
+    assert {t.factor for t in index.query_terms("Was wird über mich gespeichert?")} == {1.0}
+
+
+def test_a_zu_infinitive_is_the_verb_itself():
+    assert words("um teilzunehmen") == words("teilnehmen") == ["teilnehmen"]
+    assert words("Was ist nötig, um sich anzumelden?")[-1] == "anmelden"
+    assert words("zuzuordnen") == ["zuzuordnen"]  # no particle before the "zu"
+
+
+def test_a_compound_that_starts_like_a_known_one_is_not_its_typo():
+    index = _index(
+        FaqEntry("rat", "Was ist ein Bürgerrat?", "Zufällig geloste Bürger beraten."),
+        FaqEntry("kongress", "Wann ist der Kongress?", "Im Juni."),
+    )
+    assert index.search("Bürgerat")[0].id == "rat"  # a typo
+    found = index.search("Wann hat das Bürgeramt geöffnet?")
+    assert not found or not found[0].confident  # another compound: Bürger + Amt
+
+
+def test_a_phrasing_of_one_word_does_not_claim_the_topic_of_another_entrys_question():
+    index = _index(
+        FaqEntry("benutzen", "Wie benutze ich den Bot?", "Schreiben Sie !hilfe."),
+        FaqEntry("daten", "Welche Daten speichert der Bot?", "Ihr Profil.", ("Was weiß der Bot über mich?",)),
+    )
+    # "Was weiß der Bot über mich?" is "bot" once its stop words are gone: no bonus for it
+    [first, *_] = index.search("Was kann der Bot?")
+    assert not (first.id == "daten" and first.confident)
+    assert frozenset({stem("bot")}) not in index.phrasings[1]
+
+
+@pytest.mark.parametrize(
+    ("locale", "question"),
+    [("de", "Was verdient eine Koordinatorin?"), ("en", "How much does a coordinator earn?")],
+)
+def test_what_someone_earns_is_not_answered(library, locale, question):
+    [(entry, hit), *_] = library.ask(locale, question)
+    assert hit.town_fact and not hit.confident, entry.id
