@@ -43,8 +43,11 @@ def build_dispatcher(
     matrix: MatrixPort,
     role_of: Callable[[str], Awaitable[Role]],
     clock: Clock | None = None,
+    first_families: bool = False,
 ) -> Dispatcher:
-    load_families()
+    """``first_families``: only the families of ``commands.FIRST`` now, the rest on demand (the
+    runtime's start, see ``commands.load_families``)."""
+    load_families(first=first_families)
     check_rhythms(settings)
     services = Services(settings=settings, db=db, matrix=matrix, clock=clock or SystemClock())
     services.started_at = services.clock.monotonic()

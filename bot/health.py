@@ -3,7 +3,8 @@
 - ``/metrics``: Prometheus text format (``bot.metrics``).
 - ``/healthz``: 200 while the process runs its event loop (liveness).
 - ``/readyz``: 200 ``ready`` when the last successful sync is recent, the database answers and
-  the scheduler runs; otherwise 503 with one line per reason (readiness, the container's
+  the scheduler runs (it starts once the first answers are out: until then, start-up work
+  does not count against readiness); otherwise 503 with one line per reason (readiness, the container's
   health check).
 
 It runs on the aiohttp the bot already has (nio's HTTP client), beside the sync loop. A port
@@ -112,7 +113,7 @@ class HealthServer:
         except Exception as exc:
             reasons.append(f"the database cannot be used: {exc}")
         scheduler = bot.scheduler
-        if scheduler is None or not scheduler.running:
+        if (scheduler is None or not scheduler.running) and not bot.starting:
             reasons.append("the scheduler does not run (housekeeping, backups)")
         dispatcher = bot.dispatcher
         engine = dispatcher.services.schedules if dispatcher is not None else None

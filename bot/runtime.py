@@ -113,6 +113,7 @@ class KleinstadtBot:
         self.ready = asyncio.Event()
         self.stopped = asyncio.Event()
         self._prepared: asyncio.Future[None] | None = None
+        self._migrated: asyncio.Future[int] | None = None  # the migrations after the first (behind)
         self._startup: asyncio.Future[None] | None = None
         self._scheduled: asyncio.Future[None] | None = None  # the scheduling engine's loop
         self._second_sync = asyncio.Event()  # set once the sync after the first is handed on
@@ -123,6 +124,11 @@ class KleinstadtBot:
     def answered(self) -> int:
         """Commands answered since start (for operators and benchmarks)."""
         return self.incoming.answered
+
+    @property
+    def starting(self) -> bool:
+        """Ready, and the start-up work after the first answers (scheduler, hooks) still runs."""
+        return self._startup is not None and not self._startup.done()
 
     # --- life cycle ----------------------------------------------------------------------
 
@@ -138,7 +144,9 @@ class KleinstadtBot:
         await self.operations.start()  # the run lock first: a second bot on this database stops here
         try:
             await self.db.open(migrate=False)
-            await self.db.migrate(until=1)  # the runtime's own tables: session, sync token
+            await self.db.migrate(until=1)  # the runtime's own tables: session, sync token, joins
+            await self.membership.load()
+            await self.notices.load()
             if not await self._connect():
                 return
             self._prepared = asyncio.ensure_future(self._prepare())
@@ -146,6 +154,7 @@ class KleinstadtBot:
                 await self.sync.run(self._connect, self._prepared, self._synced)
             finally:
                 await self._drain()
+            self._check_migrated()
         finally:
             await self.close()
 
@@ -153,21 +162,40 @@ class KleinstadtBot:
         return await connect(self.client, self.settings, self.repo, self._backoff, self._stop)
 
     async def _prepare(self) -> None:
-        """Local set-up that the first sync batch needs, run while the server answers it."""
+        """Local set-up that the first sync batch needs, run while the server answers it: the
+        renderer and the commands. The remaining migrations (on a fresh database, loading the
+        municipality register: half a second of CPU) then run behind; only queries wait for
+        them (``Database.migrate_behind``), so a ``!ping`` in the first batch does not. What can
+        wait for the first answers (the scheduler, housekeeping, start-up hooks, the profile)
+        comes in ``_run_startup_hooks``."""
         from bot.app import build_dispatcher, build_renderer
-        from bot.scheduler import build_scheduler
 
-        await self.db.migrate()
         self.sender.renderer = build_renderer(self.settings)
-        self.dispatcher = build_dispatcher(self.settings, self.db, self.matrix, self.roles, self.clock)
+        self.dispatcher = build_dispatcher(
+            self.settings, self.db, self.matrix, self.roles, self.clock, first_families=True
+        )
         self.incoming.dispatcher = self.dispatcher
         self.operations.attach(self.dispatcher)
-        self.scheduler = build_scheduler(self.settings, self._forget_old_answers, self.operations.backups)
         self.sender.joined = self.membership.__contains__
+        self._migrated = self.db.migrate_behind()
+
+    def _check_migrated(self) -> None:
+        """Migrations that ran behind and failed end the run with their error (after the drain),
+        as a failed set-up does (``DatabaseUnusable``: exit status 4)."""
+        migrated = self._migrated
+        if migrated is not None and migrated.done() and not migrated.cancelled():
+            error = migrated.exception()
+            if error is not None:
+                raise error
+
+    async def _start_scheduler(self) -> None:
+        """Housekeeping and scheduled backups (APScheduler), once the first answers are out."""
+        from bot.scheduler import build_scheduler
+
+        self.scheduler = build_scheduler(self.settings, self._forget_old_answers, self.operations.backups)
         await self._forget_old_answers()
-        await self.membership.load()
-        await self.notices.load()
-        self.scheduler.start()
+        if not self._stop.is_set():
+            self.scheduler.start()
 
     async def _forget_old_answers(self) -> None:
         """Daily: forget answered events older than the retention period (replays of older
@@ -211,8 +239,16 @@ class KleinstadtBot:
         from bot.profile import present_bot
         from commands.registry import REGISTRY
 
-        assert self.dispatcher is not None  # the first batch waited for the set-up
+        assert self.dispatcher is not None and self._migrated is not None  # the first batch waited
         await self._start_answered(first_batch)
+        try:
+            await asyncio.shield(self._migrated)
+        except Exception:
+            log.exception("the database could not be migrated; stopping")
+            self.request_stop()
+            return
+        await self._start_scheduler()
+        REGISTRY.complete()  # the families not needed for the first answers (commands.load_families)
         services = self.dispatcher.services
 
         async def run(hook: Any) -> None:
@@ -234,7 +270,9 @@ class KleinstadtBot:
     async def _drain(self) -> None:
         """On shutdown: let running batches and start-up work finish (tokens are then stored)."""
         running: list[asyncio.Future[Any]] = list(self.batches.running)
-        running += [t for t in (self._prepared, self._startup) if t is not None and not t.done()]
+        running += [
+            t for t in (self._prepared, self._migrated, self._startup) if t is not None and not t.done()
+        ]
         if running:
             log.info("finishing %d task(s) in flight", len(running))
             await asyncio.wait(running, timeout=DRAIN_SECONDS)

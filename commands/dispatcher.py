@@ -85,6 +85,8 @@ class Dispatcher:
         """Whether ``request`` is for the bot at all (cheap; no I/O)."""
         if request.is_direct or request.mentions_bot:
             return True
+        if request.replaces is not None or request.thread_root or request.reply_to:
+            self.registry.complete()  # every family's watchers (commands.load_families)
         if request.replaces is not None:
             return bool(self.registry.edits)
         if (request.thread_root or request.reply_to) and self.registry.thread_replies:
@@ -100,6 +102,7 @@ class Dispatcher:
         no transport loop ends."""
         request = replace(request, body=neutralise(request.body))
         if request.replaces is not None:  # an edit is never a command
+            self.registry.complete()
             return await self._watch(self.registry.edits, request)
         handled = Handled(request)
         started = time.perf_counter()
@@ -206,6 +209,7 @@ class Dispatcher:
         return False
 
     async def _plain_text(self, request: Request, send: Send, handled: Handled) -> bool:
+        self.registry.complete()  # the families' watchers and the plain-text handler
         if (request.thread_root or request.reply_to) and await self._watch(
             self.registry.thread_replies, request
         ):
@@ -342,9 +346,11 @@ class Dispatcher:
 
     async def react(self, reaction: Reaction) -> bool:
         """A reaction; True when a family took it (e.g. an answer to a check-in)."""
+        self.registry.complete()
         return await self._watch(self.registry.reactions, reaction)
 
     async def redact(self, redaction: Redaction) -> bool:
+        self.registry.complete()
         return await self._watch(self.registry.redactions, redaction)
 
     async def _watch(self, watchers: list[Callable[[Services, Any], Awaitable[bool]]], event: Any) -> bool:

@@ -272,6 +272,15 @@ class Registry:
         self.redactions: list[Callable[[Services, Redaction], Awaitable[bool]]] = []
         self.thread_replies: list[Callable[[Services, Request], Awaitable[bool]]] = []
         self.edits: list[Callable[[Services, Request], Awaitable[bool]]] = []
+        # families not imported yet (``commands.load_families(first=True)``): ``complete`` does
+        self.pending: Callable[[], None] | None = None
+
+    def complete(self) -> None:
+        """Import the command families not imported yet, if any. Every look at the whole set
+        (a word not found, the lists, help, suggestions, what families watch) comes here first."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending()
 
     def add(self, cmd: Command) -> Command:
         for word in cmd.all_names():
@@ -287,12 +296,18 @@ class Registry:
                 del self._by_word[word]
 
     def find(self, word: str) -> Command | None:
-        return self._by_word.get(word.lower())
+        cmd = self._by_word.get(word.lower())
+        if cmd is None and self.pending is not None:
+            self.complete()
+            cmd = self._by_word.get(word.lower())
+        return cmd
 
     def words(self) -> dict[str, Command]:
+        self.complete()
         return dict(self._by_word)
 
     def commands(self) -> list[Command]:
+        self.complete()
         seen: list[Command] = []
         for cmd in self._by_word.values():
             if cmd not in seen:
@@ -305,6 +320,7 @@ class Registry:
         """Command words close to ``word`` that ``role`` may use ("did you mean …")."""
         from rapidfuzz import fuzz, process  # imported on first use: 3 MB start-up does not need
 
+        self.complete()
         choices = [w for w, c in self._by_word.items() if c.min_role() <= role and not c.hidden]
         found = process.extract(word, choices, scorer=fuzz.WRatio, limit=limit * 3, score_cutoff=60)
         names: list[str] = []

@@ -10,6 +10,7 @@ import pkgutil
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,7 @@ def unusable(path: Path | str, exc: BaseException) -> DatabaseUnusable | None:
 
 
 PAGE_CACHE_KIB = 512
+_MIGRATING: ContextVar[bool] = ContextVar("migrating", default=False)  # inside migrate_behind's task
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class Database:
         self.path = Path(path) if str(path) != ":memory:" else Path(":memory:")
         self._conn: aiosqlite.Connection | None = None
         self._tx_lock = asyncio.Lock()
+        self._behind: asyncio.Future[int] | None = None  # migrations running beside the caller
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -225,11 +228,33 @@ class Database:
             current = migration.version
         return current
 
+    def migrate_behind(self) -> asyncio.Future[int]:
+        """Apply the pending migrations in a task beside the caller. Until they are done, every
+        query waits for them (and fails with their error if they fail), so nothing reads a table
+        that is not there yet; what needs no query goes on meanwhile. The runtime answers its
+        first commands so (loading the register into a fresh database is half a second of CPU)."""
+
+        async def migrate() -> int:
+            _MIGRATING.set(True)  # this task's own queries do not wait for themselves
+            return await self.migrate()
+
+        self._behind = asyncio.ensure_future(migrate())
+        return self._behind
+
+    async def _schema(self) -> None:
+        """Wait for migrations running behind (``migrate_behind``), if any."""
+        behind = self._behind
+        if behind is None or _MIGRATING.get():
+            return
+        await asyncio.shield(behind)  # raises their error
+        self._behind = None
+
     # --- units of work --------------------------------------------------------------------
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+        await self._schema()
         async with self._tx_lock:
             await self.conn.execute("BEGIN IMMEDIATE")
             try:
@@ -242,14 +267,17 @@ class Database:
 
     async def execute(self, sql: str, params: tuple | dict = ()) -> None:
         """One statement in its own transaction (autocommit)."""
+        await self._schema()
         async with self._tx_lock:
             await self.conn.execute(sql, params)
 
     async def fetchone(self, sql: str, params: tuple | dict = ()) -> aiosqlite.Row | None:
+        await self._schema()
         async with self.conn.execute(sql, params) as cur:
             return await cur.fetchone()
 
     async def fetchall(self, sql: str, params: tuple | dict = ()) -> list[aiosqlite.Row]:
+        await self._schema()
         async with self.conn.execute(sql, params) as cur:
             return list(await cur.fetchall())
 

@@ -177,6 +177,7 @@ async def test_readyz_names_each_reason_and_healthz_stays_alive(tmp_path):
         db=local.db,
         ready=asyncio.Event(),
         scheduler=None,
+        starting=False,
         dispatcher=local.dispatcher,
         membership=[],
     )
