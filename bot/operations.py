@@ -7,12 +7,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from bot.metrics import Metrics
 from commands.dispatcher import Dispatcher
 from storage.backups import BotLock, ScheduledBackups
 
 if TYPE_CHECKING:
     from bot.health import HealthServer
+    from bot.metrics import Metrics
     from bot.runtime import KleinstadtBot
 
 log = logging.getLogger(__name__)
@@ -27,11 +27,13 @@ class Operations:
             self.backups = ScheduledBackups(
                 settings.database, settings.crypto_dir, settings.backup_dir, settings.backup.keep
             )
-        self.metrics = Metrics(bot, self.backups)
+        self.metrics: Metrics | None = None
         self.health: HealthServer | None = None
-        if settings.metrics.enabled:  # the listener's aiohttp.web is imported only then (50 ms)
+        if settings.metrics.enabled:  # prometheus-client and aiohttp.web are imported only then
             from bot.health import HealthServer
+            from bot.metrics import Metrics
 
+            self.metrics = Metrics(bot, self.backups)
             self.health = HealthServer(bot, self.metrics)
 
     async def start(self) -> None:
@@ -43,7 +45,8 @@ class Operations:
 
     def attach(self, dispatcher: Dispatcher) -> None:
         """Once the commands are set up: count every handled command."""
-        dispatcher.listeners.append(self.metrics.command_handled)
+        if self.metrics is not None:
+            dispatcher.listeners.append(self.metrics.command_handled)
 
     async def stop(self) -> None:
         if self.health is not None:
