@@ -2,9 +2,10 @@
 
 Each line is a fresh interpreter that imports everything of the lines above it plus its own
 modules and prints its resident memory (RSS) and CPU time; the least CPU of ``--repeat`` runs
-is shown (other processes on a shared machine only add to it). The encrypted nio floor of
-``bench/peers.sh`` imports what the second line does; kleinstadtbot imports every line before
-its first answer.
+is shown (other processes on a shared machine only add to it), and what the line adds. The
+encrypted nio floor of ``bench/peers.sh`` imports what the second line does; kleinstadtbot
+imports every line up to the one marked "before the first answer" before it answers, and the
+last line once its first answers are out (``bot.runtime``).
 
     .venv/bin/python bench/import_floor.py [--repeat 5]
 """
@@ -22,10 +23,19 @@ REPO = Path(__file__).resolve().parents[1]
 STEPS = [
     ("python, asyncio, logging", "import asyncio, logging"),
     ("nio with encryption (the encrypted floor)", "import nio, nio.store"),
-    ("settings: pydantic-settings, PyYAML", "import config.settings"),
-    ("the runtime: aiosqlite, prometheus-client, bot.*", "import bot.cli, bot.logs, bot.runtime"),
-    ("rendering: Jinja2, Babel; the scheduler", "import bot.app, bot.scheduler"),
-    ("the command families", "from commands import load_families; load_families()"),
+    ("pydantic", "import pydantic"),
+    ("pydantic-settings (its sources: dotenv, CLI, cloud secrets)", "import pydantic_settings"),
+    ("the settings model", "import config.settings"),
+    ("the runtime: aiosqlite, bot.*", "import bot.cli, bot.logs, bot.runtime"),
+    (
+        "rendering (Jinja2, Babel), the first command family: all before the first answer",
+        "import bot.app; from commands import load_families; load_families(first=True)",
+    ),
+    (
+        "after the first answers: the scheduler, the other families, the migrations",
+        "import bot.scheduler; from storage.database import discover_migrations; "
+        "load_families(); discover_migrations()",
+    ),
 ]
 PROBE = """
 import time
@@ -53,13 +63,18 @@ def main() -> int:
     )
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    print("| imported (each line adds to those above) | CPU ms (least) | RSS MB |")
-    print("|---|---:|---:|")
+    print("| imported (each line adds to those above) | CPU ms (least) | RSS MB | adds ms | adds MB |")
+    print("|---|---:|---:|---:|---:|")
     done: list[str] = []
+    last_cpu = last_rss = 0.0
     for label, statement in STEPS:
         done.append(statement)
         cpu, rss = measure(done, args.repeat)
-        print(f"| {label} | {cpu:.0f} | {rss:.1f} |", flush=True)
+        print(
+            f"| {label} | {cpu:.0f} | {rss:.1f} | {cpu - last_cpu:+.0f} | {rss - last_rss:+.1f} |",
+            flush=True,
+        )
+        last_cpu, last_rss = cpu, rss
     return 0
 
 

@@ -9,7 +9,10 @@ joined with the bot's token through the client API). Then, in turns and ``--repe
 - warm: the same kleinstadtbot restarted on its database (persisted sync token).
 
 Each measurement runs from just before the process is spawned until the driving client (already
-syncing) receives the answer to ``!ping``, sent in a fresh direct room right after the spawn.
+syncing) receives the answer to ``!ping``, sent in a fresh direct room right after the spawn; the
+process's CPU time until then is printed too (robust to other load on a shared machine).
+``--rooms 0`` measures the start itself. ``--profile`` profiles a cold and a warm start (CPU
+time, all threads) until the first answer.
 
     .venv/bin/python -m bench.startup [--rooms 1000] [--repeat 2] [--profile]
 """
@@ -27,6 +30,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (
@@ -35,7 +40,6 @@ from bench.common import (
     Proc,
     bot_process,
     echo_process,
-    profiled,
     top,
     write_bot_config,
 )
@@ -67,14 +71,15 @@ async def populate(hs: Homeserver, helper: Account, bot: Account, rooms: int, ba
 
 async def sync_sizes(hs: Homeserver, account: Account) -> list[str]:
     """Size and server time of the syncs the two clients make at start (also warms Synapse)."""
-    assert hs.session is not None
+    session = hs.session
+    assert session is not None
     lines = []
     limit = SyncSettings().timeline_limit
     bot_filter, first_filter = json.dumps(sync_filter(limit)), json.dumps(sync_filter(limit, initial=True))
 
     async def fetch(label: str, params: dict) -> dict:
         started = time.perf_counter()
-        async with hs.session.get(
+        async with session.get(
             f"{hs.url}/_matrix/client/v3/sync",
             params=params,
             headers={"Authorization": f"Bearer {account.access_token}"},
@@ -104,6 +109,7 @@ class Measure:
         self.label = label
         self.seconds: list[float] = []
         self.ready: list[float] = []
+        self.cpu: list[float] = []
         self.rss: list[float] = []
         self.rss_settled: list[float] = []
         self.peak: list[float] = []
@@ -118,9 +124,39 @@ class Measure:
         return (
             f"{self.label:<14} first answer {fmt(self.seconds, 's')}\n"
             f"{'':<14} ready line   {fmt(self.ready, 's')}\n"
+            f"{'':<14} CPU to answer {fmt(self.cpu, 's')}\n"
             f"{'':<14} RSS at answer {fmt(self.rss, 'MB', 1)}\n"
             f"{'':<14} RSS 3 s later {fmt(self.rss_settled, 'MB', 1)}, peak {fmt(self.peak, 'MB', 1)}"
         )
+
+
+def until_answer(proc: Proc, out: Path) -> Proc:
+    """The same process under cProfile, its statistics written when the first command is
+    answered (the dispatcher's "answered" line): what the first answer costs, not the run."""
+    assert proc.argv[1:3] == ["-m", "bot.cli"]
+    proc.argv = [proc.argv[0], str(Path(__file__).resolve()), "--profiled-run", str(out), *proc.argv[3:]]
+    return proc
+
+
+def profiled_run(out: str, argv: list[str]) -> int:
+    """``bot.cli`` under cProfile until its first answered command (see ``until_answer``)."""
+    import cProfile
+    import logging
+
+    profile = cProfile.Profile(time.process_time)  # CPU: waits and other processes do not count
+
+    class FirstAnswer(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "answered in" in record.getMessage():
+                profile.disable()
+                profile.dump_stats(out)
+                logging.getLogger("commands.dispatcher").removeHandler(self)
+
+    logging.getLogger("commands.dispatcher").addHandler(FirstAnswer())
+    profile.enable()
+    from bot.cli import main as bot_main
+
+    return bot_main(argv)
 
 
 async def first_answer(hs: Homeserver, driver: Driver, bot: Account, proc: Proc, measure: Measure) -> None:
@@ -135,6 +171,8 @@ async def first_answer(hs: Homeserver, driver: Driver, bot: Account, proc: Proc,
     except TimeoutError:
         raise RuntimeError(f"{proc.name} did not answer:\n{proc.output()[-3000:]}") from None
     measure.seconds.append(arrived - proc.started)
+    times = psutil.Process(proc.pid).cpu_times()
+    measure.cpu.append(times.user + times.system)
     measure.rss.append(proc.rss_mb())
     ready = await proc.wait_ready()
     measure.ready.append(ready)
@@ -203,7 +241,7 @@ async def run(args: argparse.Namespace) -> int:
                 config = write_bot_config(data / "bot-profile.yaml", hs.url, device, data / "bot-profile")
                 for kind in ("cold", "warm"):
                     out = data / f"profile-{kind}.prof"
-                    proc = profiled(bot_process(config, data / "bot-profile.log"), out)
+                    proc = until_answer(bot_process(config, data / "bot-profile.log"), out)
                     await first_answer(hs, driver, bot_account, proc, Measure(kind))
                     for _ in range(50):
                         if out.exists():
@@ -250,13 +288,19 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["--profiled-run"]:
+        return profiled_run(sys.argv[2], sys.argv[3:])
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rooms", type=int, default=1000, help="rooms the bot is joined to")
     parser.add_argument("--batch", type=int, default=20, help="room creations/joins in parallel")
     parser.add_argument("--repeat", type=int, default=2, help="rounds of bare / cold / warm")
-    parser.add_argument("--profile", action="store_true", help="also profile a cold and a warm start")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile a cold and a warm start, each until its first answer",
+    )
     parser.add_argument("--profile-lines", type=int, default=30)
     parser.add_argument("--data", help="folder for Synapse and bot data (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs)")
