@@ -137,14 +137,14 @@ class UserClient:
         return response.room_id
 
     async def wait_joined(self, room_id: str, user_id: str, timeout: float = WAIT) -> None:
+        """Until this client's own sync shows ``user_id`` joined (the homeserver has it then too),
+        so a message to an encrypted room is encrypted for the new member's devices."""
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
-            response = await self.client.joined_members(room_id)
-            if user_id in [m.user_id for m in getattr(response, "members", [])]:
-                # let our sync see the join so encryption covers the bot's device
-                await asyncio.sleep(0.3)
+            room = self.client.rooms.get(room_id)
+            if room is not None and user_id in room.users and user_id not in room.invited_users:
                 return
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.05)
         raise TimeoutError(f"{user_id} did not join {room_id}")
 
     async def dm(self, bot_user: str, encrypted: bool = False) -> str:
