@@ -83,6 +83,7 @@ gelten gilt fallen habt versteht verstehst kurz diese dieser dieses dies direkt 
 wieviel wieviele eigentlich einfach wirklich andere anderen anderer anderes waren ging gehen
 gemeint meint meinen ueberhaupt lassen laesst selbst passiert passieren geschah ihnen ihrem ihren ihrer ihres
 gehoert gehoeren gehoerst gehoerte brauche brauchen braucht brauchst bad insgesamt
+braeuchte braeuchten damals ausgerechnet konkret ne halt eben
 """
 _ENGLISH_STOP_WORDS = """
 a about actually all also am an and any anything are as at be been being but by can could do does
@@ -98,7 +99,7 @@ which who will with would you your yours s re ve ll d m t
 only even already again maybe perhaps yet ever anyway etc bad altogether overall
 should shall must might may ought whether while although though unless until since because
 down out off over above below between through during before after onto upon within without
-each every both either neither such same else whose
+each every both either neither such same else whose under one
 """
 # Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
 # verbs that take them although they are stop words ("Welche Städte machen mit?")
@@ -135,14 +136,19 @@ LIGHT_WORDS = {
         "receive received hear heard want wanted need needed guide represent "
         # adjectives that do not name a topic either
         "real actual new good great best whole general current main own big next last exact "
-        "upcoming previous latest recent"
+        "upcoming previous latest recent high low two three"
     ),
 }
 # Words that say who asks or where, not what about ("Bürgermeister", "Stadt"): they count less,
 # so "Wie viel verdient ein Bürgermeister?" is not taken for a question about tandems
 ROLE_WORDS = {
-    "de": word_set("buergermeister stadt gemeinde kleinstadt kleinstadtakademie"),
-    "en": word_set("mayor town municipality smalltown kleinstadtakademie"),
+    "de": word_set(
+        "buergermeister stadt gemeinde kleinstadt kleinstadtakademie "
+        # the town staff who ask ("bin Hauptamtsleiterin in …")
+        "hauptamtsleiter hauptamtsleiterin kaemmerer kaemmerin sachbearbeiter sachbearbeiterin "
+        "amtsleiter amtsleiterin verwaltungsmitarbeiter verwaltungsmitarbeiterin"
+    ),
+    "en": word_set("mayor town municipality smalltown kleinstadtakademie clerk treasurer councillor"),
 }
 ROLE = 0.5
 # Words that ask for a fact about one town (how many live there, how big it is, who its mayor
@@ -187,6 +193,8 @@ class Word:
     text: str  # folded, synonyms replaced
     lower: bool = False  # written in lower case inside a text that capitalises its nouns
     free: bool = True  # its case says nothing: the first word of a sentence, or an uncased text
+    opens: bool = False  # the first word of a sentence in a cased text: a German question that
+    #                      opens with a word the content does not know opens with a verb ("Hilft …")
 
 
 class Language:
@@ -242,39 +250,41 @@ class Language:
         cased = self.code == "de" and any(w[:1].isupper() for s in sentences for w in s[1:])
         result: list[Word] = []
         for sentence in sentences:
-            raw: list[tuple[str, bool, bool]] = []  # word, lower case, case says nothing
+            raw: list[tuple[str, bool, bool, bool]] = []  # word, lower case, case says nothing
             for number, original in enumerate(sentence):
                 lower = cased and number > 0 and not original[:1].isupper()
                 free = not cased or number == 0
-                raw += [(w, lower, free) for w in _folded_words(_zu_infinitive(original))]
+                raw += [
+                    (w, lower, free, cased and number == 0) for w in _folded_words(_zu_infinitive(original))
+                ]
             if known is not None:
                 raw = self._join_separated(raw, known)
             result += self._replace(raw)
-            folded = " ".join(w for w, _lower, _free in raw)
+            folded = " ".join(w for w, *_case in raw)
             for pattern, words in QUESTION_PATTERNS.get(self.code, ()):
                 if pattern.search(folded):
                     result += [Word(w) for w in words]
         return result
 
     def _join_separated(
-        self, raw: list[tuple[str, bool, bool]], known: Callable[[str], bool]
-    ) -> list[tuple[str, bool, bool]]:
+        self, raw: list[tuple[str, bool, bool, bool]], known: Callable[[str], bool]
+    ) -> list[tuple[str, bool, bool, bool]]:
         """A German separable verb whose particle ends the sentence, joined again if the joined
         verb is known: "Wie melden wir uns an?" → "anmelden"."""
         if self.code != "de" or len(raw) < 2 or raw[-1][0] not in SEPARABLE_PARTICLES:
             return raw
         particle = raw[-1][0]
-        for position, (word, _lower, _free) in enumerate(raw[:4]):
+        for position, (word, *_case) in enumerate(raw[:4]):
             if position == len(raw) - 1 or len(word) < 3:
                 continue
             if word in self.stop_words and word not in SEPARABLE_BASES:
                 continue
             if known(particle + word):
-                return [*raw[:position], (particle + word, False, False), *raw[position + 1 : -1]]
+                return [*raw[:position], (particle + word, False, False, False), *raw[position + 1 : -1]]
         return raw
 
-    def _replace(self, raw: list[tuple[str, bool, bool]]) -> list[Word]:
-        stems = [self.stem(w) for w, _lower, _free in raw] if self.phrases else []
+    def _replace(self, raw: list[tuple[str, bool, bool, bool]]) -> list[Word]:
+        stems = [self.stem(w) for w, *_case in raw] if self.phrases else []
         result: list[Word] = []
         position = 0
         while position < len(raw):
@@ -285,9 +295,9 @@ class Language:
                     position += size
                     break
             else:
-                word, lower, free = raw[position]
+                word, lower, free, opens = raw[position]
                 if word not in self.stop_words and len(word) > 1:
-                    result.append(Word(word, lower, free))
+                    result.append(Word(word, lower, free, opens))
                 position += 1
         return result
 
@@ -576,15 +586,15 @@ class Index:
                         by_content_case.append(term)
                 add(QueryTerm(term, share, share * self.idf(term), share * self.idf(term)))
                 continue
-            if w in self.language.cue_words:
-                continue  # a question word no entry uses ("wem") says nothing either way
+            if w in self.language.cue_words or term in self.language.role_stems:
+                continue  # a question word ("wem") or who asks ("Kämmerin"): no entry uses it
             parts = [t for p in self._split(w) for t in self._stems(p) if t in self.df]
             if parts:
                 for p in parts:
                     add(QueryTerm(p, 1.0, self.idf(p), self.idf(p)))
                 continue
             # a verb in a cased German text or a figure ("12.000 Einwohner") is rarely the topic
-            light = token.lower or w.isdigit() or self.language.light(w)
+            light = token.lower or token.opens or w.isdigit() or self.language.light(w)
             unknown = unknown_idf * (LOWER_UNKNOWN if light else 1.0)
             cutoff = FUZZY_CUTOFF if len(w) >= 8 else FUZZY_CUTOFF_SHORT
             from rapidfuzz import fuzz, process  # imported on first use: 3 MB start-up does not need

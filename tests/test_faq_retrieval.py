@@ -434,3 +434,27 @@ def test_a_phrasing_of_one_word_does_not_claim_the_topic_of_another_entrys_quest
 def test_what_someone_earns_is_not_answered(library, locale, question):
     [(entry, hit), *_] = library.ask(locale, question)
     assert hit.town_fact and not hit.confident, entry.id
+
+
+def test_a_german_question_opening_with_an_unknown_word_opens_with_a_verb():
+    index = _index(
+        FaqEntry("themen", "Um welche Themen geht es?", "Demografie, Wohnen.", tags=("demografie", "wohnen")),
+        FaqEntry("kongress", "Wann ist der Kongress?", "Im Juni."),
+    )
+    # "Hilft" is no word of the content; opening a question it is a verb, not an unknown topic
+    [hit, *_] = index.search("Hilft es bei Demografie und Wohnen?")
+    assert hit.id == "themen" and hit.confident and not hit.stranger
+    # inside the question, an unknown noun still is a topic of its own
+    assert index.search("Gibt es Demografie und Wohnen im Spielplatzbau?")[0].stranger
+
+
+@pytest.mark.parametrize(
+    ("locale", "question", "expected"),
+    [
+        ("de", "Ich bin Kämmerin in unserer Stadt: Was kostet die Teilnahme?", "kosten"),
+        ("en", "I am the treasurer of our town: what does taking part cost?", "kosten"),
+    ],
+)
+def test_who_asks_is_no_topic_even_if_no_entry_names_it(library, locale, question, expected):
+    [(entry, hit), *_] = library.ask(locale, question)
+    assert entry.id == expected and hit.confident and not hit.stranger
