@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 HANDLED_RETENTION_MS = 3 * 24 * 3600 * 1000
 DRAIN_SECONDS = 30
 FIRST_ANSWERS_SECONDS = 30  # start-up hooks wait this long at most for the start's answers
+FIRST_SYNC_IDLE_SECONDS = 0.3  # the first sync still out after the set-up this long: migrate meanwhile
 NEXT_SYNC_SECONDS = 2.0  # and this long for the sync after the first (it returns at once if anything waits)
 
 
@@ -113,7 +114,7 @@ class KleinstadtBot:
         self.ready = asyncio.Event()
         self.stopped = asyncio.Event()
         self._prepared: asyncio.Future[None] | None = None
-        self._migrated: asyncio.Future[int] | None = None  # the migrations after the first (behind)
+        self._idle_migrate: asyncio.TimerHandle | None = None  # migrations while the first sync runs
         self._startup: asyncio.Future[None] | None = None
         self._scheduled: asyncio.Future[None] | None = None  # the scheduling engine's loop
         self._second_sync = asyncio.Event()  # set once the sync after the first is handed on
@@ -163,9 +164,10 @@ class KleinstadtBot:
 
     async def _prepare(self) -> None:
         """Local set-up that the first sync batch needs, run while the server answers it: the
-        renderer and the commands. The remaining migrations (on a fresh database, loading the
-        municipality register: half a second of CPU) then run behind; only queries wait for
-        them (``Database.migrate_behind``), so a ``!ping`` in the first batch does not. What can
+        renderer and the first command family. The remaining migrations (on a fresh database,
+        loading the municipality register: 0.6 s of CPU) are left behind: only queries wait
+        for them (``Database.migrate_behind``), so a ``!ping`` in the first batch does not, and
+        they start with the first query, or while the homeserver still computes the first sync. What can
         wait for the first answers (the scheduler, housekeeping, start-up hooks, the profile)
         comes in ``_run_startup_hooks``."""
         from bot.app import build_dispatcher, build_renderer
@@ -177,12 +179,18 @@ class KleinstadtBot:
         self.incoming.dispatcher = self.dispatcher
         self.operations.attach(self.dispatcher)
         self.sender.joined = self.membership.__contains__
-        self._migrated = self.db.migrate_behind()
+        # Left behind: they start with the first query (after the first answers), or in
+        # FIRST_SYNC_IDLE_SECONDS if the first sync has not come back by then (the homeserver
+        # computes it for seconds in 1,000 rooms: the time is free)
+        self.db.migrate_behind(start=False)
+        self._idle_migrate = asyncio.get_running_loop().call_later(
+            FIRST_SYNC_IDLE_SECONDS, self.db.start_behind
+        )
 
     def _check_migrated(self) -> None:
         """Migrations that ran behind and failed end the run with their error (after the drain),
         as a failed set-up does (``DatabaseUnusable``: exit status 4)."""
-        migrated = self._migrated
+        migrated = self.db.migrating
         if migrated is not None and migrated.done() and not migrated.cancelled():
             error = migrated.exception()
             if error is not None:
@@ -212,6 +220,8 @@ class KleinstadtBot:
             self._second_sync.set()
         await keep_keys(self.client)
         if first:
+            if self._idle_migrate is not None:  # the first sync came back: they wait for a query
+                self._idle_migrate.cancel()
             # beside the loop: a hook that creates the Space must not hold up the next sync
             self._startup = asyncio.ensure_future(self._run_startup_hooks(self.batches.running))
             self.ready.set()
@@ -239,10 +249,10 @@ class KleinstadtBot:
         from bot.profile import present_bot
         from commands.registry import REGISTRY
 
-        assert self.dispatcher is not None and self._migrated is not None  # the first batch waited
+        assert self.dispatcher is not None  # the first batch waited for the set-up
         await self._start_answered(first_batch)
         try:
-            await asyncio.shield(self._migrated)
+            await asyncio.shield(self.db.start_behind())
         except Exception:
             log.exception("the database could not be migrated; stopping")
             self.request_stop()
@@ -271,7 +281,7 @@ class KleinstadtBot:
         """On shutdown: let running batches and start-up work finish (tokens are then stored)."""
         running: list[asyncio.Future[Any]] = list(self.batches.running)
         running += [
-            t for t in (self._prepared, self._migrated, self._startup) if t is not None and not t.done()
+            t for t in (self._prepared, self.db.migrating, self._startup) if t is not None and not t.done()
         ]
         if running:
             log.info("finishing %d task(s) in flight", len(running))
@@ -280,6 +290,8 @@ class KleinstadtBot:
     async def close(self) -> None:
         if self.stopped.is_set():
             return
+        if self._idle_migrate is not None:
+            self._idle_migrate.cancel()
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._scheduled is not None and self.dispatcher is not None:

@@ -126,6 +126,7 @@ class Database:
         self._conn: aiosqlite.Connection | None = None
         self._tx_lock = asyncio.Lock()
         self._behind: asyncio.Future[int] | None = None  # migrations running beside the caller
+        self._pending = False  # migrations left behind: queries wait for them
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -228,26 +229,38 @@ class Database:
             current = migration.version
         return current
 
-    def migrate_behind(self) -> asyncio.Future[int]:
-        """Apply the pending migrations in a task beside the caller. Until they are done, every
+    def migrate_behind(self, start: bool = True) -> None:
+        """Leave the pending migrations to a task beside the caller. Until they are done, every
         query waits for them (and fails with their error if they fail), so nothing reads a table
         that is not there yet; what needs no query goes on meanwhile. The runtime answers its
-        first commands so (loading the register into a fresh database is half a second of CPU)."""
+        first commands so (loading the register into a fresh database is half a second of CPU).
+        ``start`` False: they start with the first query (or ``start_behind``), not now."""
+        self._pending = True
+        if start:
+            self.start_behind()
 
-        async def migrate() -> int:
-            _MIGRATING.set(True)  # this task's own queries do not wait for themselves
-            return await self.migrate()
+    def start_behind(self) -> asyncio.Future[int]:
+        """The task of the migrations left behind, started now if it has not been."""
+        if self._behind is None:
 
-        self._behind = asyncio.ensure_future(migrate())
+            async def migrate() -> int:
+                _MIGRATING.set(True)  # this task's own queries do not wait for themselves
+                return await self.migrate()
+
+            self._behind = asyncio.ensure_future(migrate())
+        return self._behind
+
+    @property
+    def migrating(self) -> asyncio.Future[int] | None:
+        """The migrations running behind (``migrate_behind``), once started."""
         return self._behind
 
     async def _schema(self) -> None:
-        """Wait for migrations running behind (``migrate_behind``), if any."""
-        behind = self._behind
-        if behind is None or _MIGRATING.get():
+        """Wait for migrations left behind (``migrate_behind``), starting them if they wait."""
+        if not self._pending or _MIGRATING.get():
             return
-        await asyncio.shield(behind)  # raises their error
-        self._behind = None
+        await asyncio.shield(self.start_behind())  # raises their error
+        self._pending = False
 
     # --- units of work --------------------------------------------------------------------
 

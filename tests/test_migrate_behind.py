@@ -15,8 +15,9 @@ async def test_a_query_during_the_migrations_waits_for_them(tmp_path):
     db = await Database(tmp_path / "bot.db").open(migrate=False)
     try:
         await db.migrate(until=1)
-        behind = db.migrate_behind()
-        assert not behind.done()
+        db.migrate_behind()
+        behind = db.migrating
+        assert behind is not None and not behind.done()
         # the register's table is created and filled by migration 2, which has not run yet
         row = await db.fetchone("SELECT count(*) FROM municipalities")
         assert behind.done() and behind.result() == len(discover_migrations())
@@ -38,7 +39,8 @@ async def test_a_failed_migration_behind_fails_every_query(tmp_path, monkeypatch
     db = await Database(tmp_path / "bot.db").open(migrate=False)
     try:
         await db.migrate(until=1)
-        behind = db.migrate_behind()
+        db.migrate_behind()
+        behind = db.start_behind()
         with pytest.raises(RuntimeError, match="migration 2 broke"):
             await db.fetchone("SELECT 1")
         with pytest.raises(RuntimeError, match="migration 2 broke"):
@@ -47,5 +49,18 @@ async def test_a_failed_migration_behind_fails_every_query(tmp_path, monkeypatch
         await asyncio.wait([behind])
         assert await db.version() == 1  # rolled back: the next start tries again
         assert await db.conn.execute_fetchall("SELECT name FROM sqlite_master WHERE name = 'half_done'") == []
+    finally:
+        await db.close()
+
+
+async def test_migrations_left_for_later_start_with_the_first_query(tmp_path):
+    db = await Database(tmp_path / "bot.db").open(migrate=False)
+    try:
+        await db.migrate(until=1)
+        db.migrate_behind(start=False)
+        await asyncio.sleep(0.05)
+        assert db.migrating is None and await db.version() == 1  # nothing asked yet
+        assert await db.fetchone("SELECT count(*) FROM central_places") is not None
+        assert db.migrating is not None and await db.version() == len(discover_migrations())
     finally:
         await db.close()
