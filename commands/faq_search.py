@@ -95,7 +95,7 @@ anyone anybody something thing things kind sort bit exactly currently basically 
 explain explained describe briefly brief short few words work works worked part
 means meant other others another
 ourselves yourself yourselves themselves myself itself happen happened happens happening
-which who will with would you your yours s re ve ll d m t
+which will with would you your yours s re ve ll d m t
 only even already again maybe perhaps yet ever anyway etc bad altogether overall
 should shall must might may ought whether while although though unless until since because
 down out off over above below between through during before after onto upon within without
@@ -113,7 +113,7 @@ SEPARABLE_BASES = word_set(
 # less than the words that name the topic
 CUE_WORDS = {
     "de": word_set("wann warum weshalb wo wofuer wozu wen wem lange oft anzahl"),
-    "en": word_set("when why where whom long often number"),
+    "en": word_set("when why where who whom long often number"),
 }
 CUE = 0.3  # a cue word counts this share of its weight
 # Frequent English verbs: English does not capitalise nouns, so these stand in for the German
@@ -146,9 +146,12 @@ ROLE_WORDS = {
         "buergermeister stadt gemeinde kleinstadt kleinstadtakademie "
         # the town staff who ask ("bin Hauptamtsleiterin in …")
         "hauptamtsleiter hauptamtsleiterin kaemmerer kaemmerin sachbearbeiter sachbearbeiterin "
-        "amtsleiter amtsleiterin verwaltungsmitarbeiter verwaltungsmitarbeiterin"
+        "amtsleiter amtsleiterin verwaltungsmitarbeiter verwaltungsmitarbeiterin "
+        "kaemmerei hauptamt bauamt finanzabteilung"
     ),
-    "en": word_set("mayor town municipality smalltown kleinstadtakademie clerk treasurer councillor"),
+    "en": word_set(
+        "mayor town municipality smalltown kleinstadtakademie clerk treasurer councillor dept department"
+    ),
 }
 ROLE = 0.5
 # Words that ask for a fact about one town (how many live there, how big it is, who its mayor

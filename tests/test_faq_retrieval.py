@@ -458,3 +458,14 @@ def test_a_german_question_opening_with_an_unknown_word_opens_with_a_verb():
 def test_who_asks_is_no_topic_even_if_no_entry_names_it(library, locale, question, expected):
     [(entry, hit), *_] = library.ask(locale, question)
     assert entry.id == expected and hit.confident and not hit.stranger
+
+
+def test_an_english_who_question_prefers_the_entry_that_answers_who():
+    index = _index(
+        FaqEntry("cost", "What does joining cost?", "Nothing.", ("Do we pay to join?", "Is joining free?")),
+        FaqEntry("who", "Who may join?", "Small towns."),
+        language=Language("en"),
+    )
+    [hit, *_] = index.search("Who can join?")
+    assert hit.id == "who" and "who" in hit.matched  # the question word counts as a cue
+    assert index.search("What does joining cost?")[0].id == "cost"
