@@ -14,6 +14,7 @@ worker its own base folder), with its own registration secret, signing key and d
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,35 @@ def _clean_environment(monkeypatch):
     for key in list(os.environ):
         if key.startswith("KLEINSTADTBOT_"):
             monkeypatch.delenv(key)
+
+
+_town_indexes: dict[str, Any] = {}
+
+
+@pytest.fixture(autouse=True)
+def _town_index_shared_per_register(monkeypatch):
+    """Every bot builds the town index at start (about 1.5 s of CPU), a few hundred bots in the
+    suite from the same shipped register. Here the register is still read as the bot reads it,
+    slice by slice, but an index already built in this worker from the same rows is handed out
+    again; a changed register (an import) gets its own."""
+    from commands import towns_search
+    from storage.municipalities import MunicipalityRepository
+
+    build = towns_search.build_index
+
+    async def shared(db):
+        repo = MunicipalityRepository(db)
+        rows = hashlib.sha256()
+        after = ""
+        while page := await repo.page(after, towns_search.SLICE):
+            rows.update(repr(page).encode())
+            after = page[-1].ags
+        key = rows.hexdigest()
+        if key not in _town_indexes:
+            _town_indexes[key] = await build(db)
+        return _town_indexes[key]
+
+    monkeypatch.setattr(towns_search, "build_index", shared)
 
 
 @pytest.fixture
