@@ -7,8 +7,9 @@ The floors under two figures of ``bench/peers.sh`` that the bot does not compute
   reply, with ``m.mentions``, and as kleinstadtbot sends it (all of these).
 - ``first-sync``: a bot account joined to ``--rooms`` rooms; each round, a new device of it asks
   for its first sync without a filter, with kleinstadtbot's first-sync filter, and with variants
-  (the order flips every round). Per round as well as the mean: the first round meets Synapse's
-  caches as a fresh Synapse has them, later rounds find them warm.
+  (the order flips every round). Per round as well as the mean: in one Synapse only the first
+  request meets caches as a fresh Synapse has them; with ``--fresh`` Synapse is restarted
+  before each request, as the peerbench runs (one new Synapse each) see it.
 - ``syncs``: the sync that brings a command, by how the filter travels: none (the nio floor),
   kleinstadtbot's filter inline in every request, the same filter stored once (its ID).
 
@@ -18,7 +19,7 @@ shared peerbench sandbox (``$PEERBENCH/synapse-sandbox.sh``, the migrated templa
 ``$PB_HOME``; see ``bench/peers.sh``).
 
     .venv/bin/python bench/synapse_costs.py replies [--rounds 60]
-    .venv/bin/python bench/synapse_costs.py first-sync [--rooms 1000] [--rounds 2]
+    .venv/bin/python bench/synapse_costs.py first-sync [--rooms 1000] [--rounds 2] [--fresh]
     .venv/bin/python bench/synapse_costs.py syncs [--rounds 60]
 """
 
@@ -283,7 +284,7 @@ def filters() -> dict[str, dict[str, Any] | None]:
     }
 
 
-async def first_syncs(sandbox: Sandbox, rooms: int, rounds: int) -> None:
+async def first_syncs(sandbox: Sandbox, rooms: int, rounds: int, fresh: bool = False) -> None:
     password = secrets.token_hex(8)
     bot, filler = sandbox.register("bot", password), sandbox.register("filler", secrets.token_hex(8))
     variants = filters()
@@ -306,6 +307,9 @@ async def first_syncs(sandbox: Sandbox, rooms: int, rounds: int) -> None:
         seen: dict[str, list[tuple[str, int]]] = {name: [] for name in variants}
         for n in range(rounds):
             for name in list(variants) if n % 2 == 0 else list(reversed(variants)):
+                if fresh:  # a restarted Synapse: every first sync meets empty caches
+                    sandbox.run("down", str(sandbox.folder))
+                    sandbox.url = sandbox.run("up", str(sandbox.folder), "auto").splitlines()[-1]
                 login = {
                     "type": "m.login.password",
                     "identifier": {"type": "m.id.user", "user": "bot"},
@@ -324,9 +328,13 @@ async def first_syncs(sandbox: Sandbox, rooms: int, rounds: int) -> None:
                 print(f"  {name} done", file=sys.stderr)
     time.sleep(1)
     rows = [r for r in sandbox.accounting() if "/sync" in r["path"]]
-    print(f"Synapse's work for the first sync of a new device in {rooms} rooms ({rounds} each, alternating)")
+    caches = "Synapse restarted before each" if fresh else "one Synapse"
+    print(
+        f"Synapse's work for the first sync of a new device in {rooms} rooms "
+        f"({rounds} each, alternating; {caches})"
+    )
     print()
-    print("| filter | CPU s | database s | wall s | MiB | CPU s per round (1st: caches as fresh) |")
+    print("| filter | CPU s | database s | wall s | MiB | CPU s per round |")
     print("|---|---:|---:|---:|---:|---|")
     for name, markers in seen.items():
         mine = [r for r in rows if any(f"marker={m}" in r["path"] for m, _ in markers)]
@@ -353,6 +361,11 @@ def main() -> int:
     first = sub.add_parser("first-sync")
     first.add_argument("--rooms", type=int, default=1000)
     first.add_argument("--rounds", type=int, default=2)
+    first.add_argument(
+        "--fresh",
+        action="store_true",
+        help="restart Synapse before each first sync (empty caches, as after its start)",
+    )
     sub.add_parser("syncs").add_argument("--rounds", type=int, default=60)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="synapse-costs-") as folder, Sandbox(Path(folder)) as sandbox:
@@ -361,7 +374,7 @@ def main() -> int:
         elif args.what == "syncs":
             asyncio.run(syncs(sandbox, args.rounds))
         else:
-            asyncio.run(first_syncs(sandbox, args.rooms, args.rounds))
+            asyncio.run(first_syncs(sandbox, args.rooms, args.rounds, args.fresh))
     return 0
 
 
