@@ -257,14 +257,13 @@ class Language:
             for number, original in enumerate(sentence):
                 lower = cased and number > 0 and not original[:1].isupper()
                 free = not cased or number == 0
-                raw += [
-                    (w, lower, free, cased and number == 0) for w in _folded_words(_zu_infinitive(original))
-                ]
+                raw += [(w, lower, free, cased and number == 0) for w in _folded_words(original)]
             if known is not None:
                 raw = self._join_separated(raw, known)
             result += self._replace(raw)
-            folded = " ".join(w for w, *_case in raw)
-            for pattern, words in QUESTION_PATTERNS.get(self.code, ()):
+            patterns = QUESTION_PATTERNS.get(self.code, ())
+            folded = " ".join(item[0] for item in raw) if patterns else ""
+            for pattern, words in patterns:
                 if pattern.search(folded):
                     result += [Word(w) for w in words]
         return result
@@ -287,7 +286,7 @@ class Language:
         return raw
 
     def _replace(self, raw: list[tuple[str, bool, bool, bool]]) -> list[Word]:
-        stems = [self.stem(w) for w, *_case in raw] if self.phrases else []
+        stems = [self.stem(item[0]) for item in raw] if self.phrases else []
         result: list[Word] = []
         position = 0
         while position < len(raw):
@@ -328,7 +327,7 @@ def _zu_infinitive(original: str) -> str:
 
 @lru_cache(maxsize=20_000)
 def _folded_words(original: str) -> tuple[str, ...]:
-    return tuple(WORD_RE.findall(fold(original)))
+    return tuple(WORD_RE.findall(fold(_zu_infinitive(original))))
 
 
 @lru_cache(maxsize=4)
@@ -427,9 +426,9 @@ class Index:
         texts = [{name: doc.fields.get(name, "") for name in weights} for doc in docs]
         # first the plain words, then again with separable verbs joined where the joined verb
         # is a word of the content ("Wie trage ich mich aus?" → "austragen")
-        index.words = {w for fields in texts for text in fields.values() for w in lang.words(text)}
-        index.words |= set(lang.variants)
         written = [w for fields in texts for text in fields.values() for w in lang.tokens(text)]
+        index.words = {w.text for w in written}
+        index.words |= set(lang.variants)
         capitalised = {w.text for w in written if not w.free and not w.lower}
         index.lower_only = frozenset(w.text for w in written if w.lower) - capitalised
         index.known_stems = {lang.stem(w) for w in index.words} | set(lang.variant_stems)
@@ -585,7 +584,7 @@ class Index:
                     # a figure ("3.000 Einwohner") is rarely what the question is about
                     light = self._light(token)
                     share = LOWER_KNOWN if light else 1.0
-                    if light and not self._light(replace(token, free=False)):
+                    if light and not token.lower and token.free and w in self.lower_only and not w.isdigit():
                         by_content_case.append(term)
                 add(QueryTerm(term, share, share * self.idf(term), share * self.idf(term)))
                 continue
@@ -655,12 +654,14 @@ class Index:
                 if strongest >= STRONG_FIELD and t.factor >= topic_factor:
                     strong.add(position)
                 matched.setdefault(position, []).append(t.term)
+        weight_of = {t.term: t.weight for t in known}
+        known_weight = sum(weight_of.values())
         for position in sorted(scores):
             score = scores[position]
             if score <= 0:
                 continue
             # a known word of the question the entry lacks counts against it
-            missing = sum(t.weight for t in known if t.term not in matched[position])
+            missing = known_weight - sum(weight_of[term] for term in matched[position])
             # asked in the very words of one of its phrasings
             score_bonus = PHRASING_BONUS if exact is not None and exact in self.phrasings[position] else 1.0
             hits.append(
