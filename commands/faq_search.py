@@ -170,6 +170,9 @@ TOWN_FACT_WORDS = {
 }
 LOWER_UNKNOWN = 0.35  # an unknown word written in lower case in a cased German text (a verb)
 DIGIT_GROUP_RE = re.compile(r"(\d)[.,](?=\d{3}\b)")
+# English "hierarchy-free", "fee-free": without the thing named, which stays the topic ("free"
+# alone means free of charge)
+WITHOUT_SUFFIX_RE = re.compile(r"(\w)-free\b", re.IGNORECASE)
 # Question shapes that name what is asked without a topic word: English "Who is it for?" asks
 # for the target group as German "Für wen …?" does (that one is a synonym)
 QUESTION_PATTERNS: dict[str, list[tuple[re.Pattern[str], tuple[str, ...]]]] = {
@@ -247,6 +250,8 @@ class Language:
         """``words`` with how each was written. ``known`` tells which joined separable verbs
         ("melden … an" → "anmelden") to use; without it none are joined."""
         text = DIGIT_GROUP_RE.sub(r"\1", text)  # "12.000" and "12,000" as one figure
+        if self.code == "en" and "-free" in text.lower():
+            text = WITHOUT_SUFFIX_RE.sub(r"\1", text)
         sentences = [SENTENCE_WORD_RE.findall(s) for s in SENTENCE_RE.split(text)]
         # German capitalises nouns: in such a text a word written in lower case after the first
         # of its sentence is a verb, an adjective or a filler, not a topic

@@ -30,9 +30,9 @@ from config.topics import fold
 from tests.faq_eval import DEV, HELDOUT, LOCALES, RETIRED, SETS, TUNING, Question, evaluate, load, split
 
 # Floors for the tuning material: a regression guard below today's figures (bench/README.md)
-MIN_TOP1 = 0.75
+MIN_TOP1 = 0.78
 MIN_OFFERED = 0.95
-MAX_WRONG_CONFIDENT = 2
+MAX_WRONG_CONFIDENT = 1
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_fresh_questions_of_the_dev_set(library, locale):
     assert len(questions) >= 100
     assert figures.top1_share >= 0.75
     assert figures.offered_share >= MIN_OFFERED
-    assert len(figures.wrong_confident) <= 3
+    assert len(figures.wrong_confident) <= 2
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -469,3 +469,16 @@ def test_an_english_who_question_prefers_the_entry_that_answers_who():
     [hit, *_] = index.search("Who can join?")
     assert hit.id == "who" and "who" in hit.matched  # the question word counts as a cue
     assert index.search("What does joining cost?")[0].id == "cost"
+
+
+def test_an_english_word_ending_in_free_means_without_it():
+    index = _index(
+        FaqEntry(
+            "principles", "What are the principles?", "Exchange without hierarchy.", tags=("hierarchy",)
+        ),
+        FaqEntry("cost", "What does it cost?", "Nothing.", tags=("free of charge",)),
+        language=Language("en", {"free of charge": ["free"]}),
+    )
+    [hit] = index.search("Is the exchange hierarchy-free?")
+    assert hit.id == "principles" and hit.confident  # the cost entry is not even a choice
+    assert index.search("Is it free?")[0].id == "cost"
