@@ -184,8 +184,16 @@ class KleinstadtBot:
         # computes it for seconds in 1,000 rooms: the time is free)
         self.db.migrate_behind(start=False)
         self._idle_migrate = asyncio.get_running_loop().call_later(
-            FIRST_SYNC_IDLE_SECONDS, self.db.start_behind
+            FIRST_SYNC_IDLE_SECONDS, self._migrate_while_syncing
         )
+
+    def _migrate_while_syncing(self) -> None:
+        """``FIRST_SYNC_IDLE_SECONDS`` after the set-up: if the first sync is still out, the
+        homeserver is computing it, and the migrations left behind use the time. If it came
+        back, its answers go first and the migrations wait for a query."""
+        request = self.sync.request
+        if request is not None and not request.done():
+            self.db.start_behind()
 
     def _check_migrated(self) -> None:
         """Migrations that ran behind and failed end the run with their error (after the drain),
