@@ -50,6 +50,8 @@ class Router:
         self.batches = batches
         self._room_tails: dict[str, asyncio.Task[None]] = {}
         self._position: str | None = None  # the token of the last batch this process routed
+        self.queued = 0  # events the last batch queued to be handled
+        self.gaps = False  # whether it found a gap to fetch first (events left out of a timeline)
 
     def route(self, response: SyncResponse, since: str | None) -> set[str]:
         """Queue the work of one sync batch (``since``: the token it was asked with). Returns the
@@ -85,6 +87,8 @@ class Router:
             if room.events or room.gap:
                 work[room_id] = room
         room_tasks = [self._queue(room_id, room) for room_id, room in work.items()]
+        self.queued = sum(len(room.events) for room in work.values())
+        self.gaps = any(room.gap is not None for room in work.values())
         # the batch's task keeps only what it needs, not the whole parsed response
         invites = dict(response.rooms.invite)
         self.batches.add(

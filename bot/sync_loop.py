@@ -30,12 +30,14 @@ from storage.runtime_state import RuntimeStateRepository
 
 log = logging.getLogger(__name__)
 FIRST_ANSWERS_WAIT = 2.0  # seconds a first sync's remaining parts wait for the answers of a part
-# Seconds a batch's answers go ahead of the next sync request (not at start, where the second sync
-# holds the commands that came while the first was computed). The homeserver then persists the
-# answer before it takes up the next long poll (on one reactor thread); a bare nio bot's callbacks
-# send in the same order. A slow handler (one that waits for the next sync to see a room it
-# created) holds syncing up no longer than this.
+# Seconds the answers of a batch with a few events go ahead of the next sync request. The
+# homeserver then persists an answer before it takes up the next long poll (on one reactor
+# thread); a bare nio bot's callbacks send in the same order. A slow handler (one that waits for
+# the next sync to see a room it created) holds syncing up no longer than this. A first batch, or
+# one with more events or a gap to fetch (the catch-up after a start or an outage), holds nothing
+# up: the commands of the next sync do not wait behind it.
 ANSWERS_AHEAD = 0.25
+ANSWERS_AHEAD_EVENTS = 3
 
 # The room state the bot needs from sync: encryption (nio must encrypt), membership (lazy-loaded)
 # and power levels (their change invalidates cached roles). Names, avatars, aliases and the rest
@@ -174,7 +176,8 @@ class SyncLoop:
             if first:  # the next sync holds what came while the first was computed: at once
                 first = False
                 continue
-            if self.busy:  # the answers first, then the next long poll
+            few = not self.router.gaps and self.router.queued <= ANSWERS_AHEAD_EVENTS
+            if self.busy and few:  # the answers first, then the next long poll
                 await self.router.settled(self.busy, ANSWERS_AHEAD)
             if self._filter_upload is None:  # once the start's answers are under way
                 self._filter_upload = asyncio.ensure_future(self._keep_filter(room_filter))
@@ -191,8 +194,8 @@ class SyncLoop:
                 account_data=room_filter["account_data"],
                 room=room_filter["room"],
             )
-        except (TimeoutError, OSError, ClientError) as exc:
-            log.info("sync filter not stored (%s); syncs carry it inline", exc)
+        except Exception as exc:  # storing it is optional: whatever fails, the syncs go on
+            log.info("sync filter not stored (%r); syncs carry it inline", exc)
             return
         if isinstance(response, UploadFilterResponse):
             self.filter_id = response.filter_id
