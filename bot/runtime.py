@@ -67,7 +67,7 @@ class KleinstadtBot:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.db = Database(settings.database)
-        self.repo = RuntimeStateRepository(self.db)
+        self.repo = RuntimeStateRepository(self.db.first_tables())  # migration 1's tables
         store = settings.store_dir / "crypto"
         store.mkdir(parents=True, exist_ok=True)
         self.client = MeasuredClient(  # nio's client, its requests counted (bot.metrics)

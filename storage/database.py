@@ -250,6 +250,14 @@ class Database:
             self._behind = asyncio.ensure_future(migrate())
         return self._behind
 
+    def first_tables(self) -> Database:
+        """This database (the same connection, state and lock) for the runtime's own tables,
+        which migration 1 makes before anything else: its queries never wait for migrations
+        left behind, so recording a join or an answer does not start them early."""
+        view = _FirstTables.__new__(_FirstTables)
+        view.__dict__ = self.__dict__  # shared, also what is opened or set later
+        return view
+
     @property
     def migrating(self) -> asyncio.Future[int] | None:
         """The migrations running behind (``migrate_behind``), once started."""
@@ -299,6 +307,13 @@ class Database:
     async def backup(self, target: str | Path) -> Path:
         """A consistent copy through SQLite's online backup API, safe while the bot runs."""
         return await asyncio.to_thread(backup_file, self.path, Path(target))
+
+
+class _FirstTables(Database):
+    """``Database.first_tables``: queries that never wait for migrations left behind."""
+
+    async def _schema(self) -> None:
+        return None
 
 
 class BackupFailed(RuntimeError):

@@ -64,3 +64,18 @@ async def test_migrations_left_for_later_start_with_the_first_query(tmp_path):
         assert db.migrating is not None and await db.version() == len(discover_migrations())
     finally:
         await db.close()
+
+
+async def test_the_runtime_tables_do_not_start_them(tmp_path):
+    db = await Database(tmp_path / "bot.db").open(migrate=False)
+    try:
+        await db.migrate(until=1)
+        db.migrate_behind(start=False)
+        runtime = db.first_tables()
+        await runtime.execute("INSERT INTO room_joins (room_id, joined_at) VALUES ('!r', 1)")
+        assert (await runtime.fetchone("SELECT count(*) FROM room_joins"))[0] == 1
+        assert db.migrating is None  # still waiting for a query that needs them
+        await db.fetchone("SELECT count(*) FROM tandems")
+        assert runtime.migrating is not None and runtime.migrating.done()
+    finally:
+        await db.close()
