@@ -17,6 +17,10 @@ English: Snowball stemmer, stop words, the synonym list of ``faq/synonyms.<local
    only in the answer counts half). Words the index has never seen (weather, football) weigh
    the most, so off-topic questions stay below the threshold and get suggestions or nothing
    instead of a wrong answer. A lower share suffices when the best entry clearly leads.
+7. English only (no noun capitals to tell the topic): a tie on the question's only topic word
+   goes to the entry more of whose phrasings carry it (``ABOUTNESS``, with ``ABOUT_LEAD``); a
+   figure or a frequent verb no entry has weighs (almost) nothing; "who" must be answered by an
+   entry that answers who (``DECIDING_CUES``).
 """
 
 from __future__ import annotations
@@ -116,6 +120,10 @@ CUE_WORDS = {
     "en": word_set("when why where who whom long often number"),
 }
 CUE = 0.3  # a cue word counts this share of its weight
+# Cue words that decide between entries: "Who funds the academy?" asks who is behind it, not
+# about funding; if the best entry lacks the cue and one of the next two has it, the bot offers
+# choices (English only)
+DECIDING_CUES = {"de": frozenset[str](), "en": word_set("who")}
 # Frequent English verbs: English does not capitalise nouns, so these stand in for the German
 # rule that a lower-case word is rarely the topic: a known one counts LOWER_KNOWN ("Who runs
 # the academy?" is not about how the pilot phase ran), an unknown one LOWER_UNKNOWN. Compared
@@ -134,6 +142,9 @@ LIGHT_WORDS = {
         "buy bought wait serve send sent expect stay fall fell remain suggest raise pass require "
         "deal dealt handle treat belong concern involve exist matter cover face carry ask "
         "receive received hear heard want wanted need needed guide represent "
+        # what is on offer or possible is not what it is about ("Do you offer coaching?")
+        "offer offers offered available availability possible possibility possibilities "
+        "opportunity opportunities option options day days "
         # adjectives that do not name a topic either
         "real actual new good great best whole general current main own big next last exact "
         "upcoming previous latest recent high low two three"
@@ -169,6 +180,20 @@ TOWN_FACT_WORDS = {
     ),
 }
 LOWER_UNKNOWN = 0.35  # an unknown word written in lower case in a cased German text (a verb)
+# An unknown figure ("We have 30,000 inhabitants"): German keeps it as a light unknown word;
+# English drops it (the number a town gives is its case, never the topic, and English lacks
+# the German case cues that keep such questions confident otherwise)
+UNKNOWN_FIGURE = {"de": LOWER_UNKNOWN, "en": 0.0}
+# An unknown word that is light by the language's own lists (English ``LIGHT_WORDS``: "Who runs
+# the academy?", "Why was Wittenberge chosen?"): a verb no entry uses says nothing of the topic
+UNKNOWN_LIGHT = {"de": LOWER_UNKNOWN, "en": 0.1}
+# How much an entry's score for a word grows with the share of its own phrasings (question and
+# alternatives) that carry the word: with two entries sharing the question's only topic word
+# ("bot": using the bot, the data it stores) the one that is more about it leads. English only
+# (German was tuned without it and stays as it is).
+ABOUTNESS = {"de": 0.0, "en": 1.0}
+# ... and the lead the best entry then needs over the runner-up to answer directly
+ABOUT_LEAD = {"de": MIN_LEAD, "en": 1.15}
 DIGIT_GROUP_RE = re.compile(r"(\d)[.,](?=\d{3}\b)")
 # English "hierarchy-free", "fee-free": without the thing named, which stays the topic ("free"
 # alone means free of charge)
@@ -216,11 +241,16 @@ class Language:
         self.stemmer = STEMMERS[self.code]
         self.stop_words = STOP_WORDS[self.code]
         self.cue_words = CUE_WORDS[self.code]
+        self.deciding_cues = frozenset(self.stem(w) for w in DECIDING_CUES[self.code])
         self.role_words = ROLE_WORDS[self.code]
         self.light_words = LIGHT_WORDS[self.code]
         self.light_stems = frozenset(self.stem(w) for w in self.light_words)
         self.role_stems = frozenset(self.stem(w) for w in self.role_words)  # "Städte", "towns"
         self.town_fact_stems = frozenset(self.stem(w) for w in TOWN_FACT_WORDS[self.code])
+        self.unknown_figure = UNKNOWN_FIGURE[self.code]
+        self.unknown_light = UNKNOWN_LIGHT[self.code]
+        self.aboutness = ABOUTNESS[self.code]
+        self.min_lead = ABOUT_LEAD[self.code]
         self.phrases: dict[tuple[str, ...], tuple[str, ...]] = {}
         self.variants: dict[str, tuple[str, ...]] = {}  # one-word variants, for compounds and typos
         self.variant_stems: dict[str, tuple[str, ...]] = {}
@@ -376,6 +406,8 @@ class Hit:
     stranger: bool = False  # the question has a topic word no entry knows ("Spielplatz")
     topical: bool = True  # the question has a word naming its topic, not only role words and verbs
     town_fact: bool = False  # it asks a fact about one town this entry has no word for
+    min_lead: float = MIN_LEAD  # the lead that tells it from the runner-up (``ABOUT_LEAD``)
+    cue_elsewhere: bool = False  # the question asks "who", which another entry answers, not this
 
     @property
     def confident(self) -> bool:
@@ -390,8 +422,9 @@ class Hit:
         return (
             self.strong
             and not self.town_fact
+            and not self.cue_elsewhere
             and (
-                (self.confidence >= CONFIDENT and self.lead >= (MIN_LEAD if self.topical else LEAD))
+                (self.confidence >= CONFIDENT and self.lead >= (self.min_lead if self.topical else LEAD))
                 or (
                     self.confidence >= CONFIDENT_LEADING
                     and self.lead >= LEAD
@@ -420,6 +453,9 @@ class Index:
     # sentence: verbs and adjectives ("bietet", "möglich"). A query word whose case says nothing
     # (the first of a sentence, or a question typed in lower case) takes the content's case.
     lower_only: frozenset[str] = frozenset()
+    # (term, entry position) → share of the entry's phrasings that carry the term (English only,
+    # ``ABOUTNESS``)
+    about: dict[tuple[str, int], float] = field(default_factory=dict)
     _seen: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # word → terms (build)
 
     # --- building -------------------------------------------------------------------------
@@ -447,6 +483,16 @@ class Index:
             }
             for fields in texts
         ]
+        if lang.aboutness:
+            for position, entry_texts in enumerate(texts):
+                lines = [
+                    frozenset(lang.stem(w) for w in lang.words(line, index.known))
+                    for name in PHRASING_FIELDS
+                    for line in entry_texts.get(name, "").split("\n")
+                    if line.strip()
+                ]
+                for term, n in Counter(t for line in lines for t in line).items():
+                    index.about[(term, position)] = n / len(lines)
         # a phrasing of one word claims that word ("Was weiß der Bot über mich?" is "bot" once
         # its stop words are gone): not a word another entry's own question is about
         titles = [
@@ -600,9 +646,14 @@ class Index:
                 for p in parts:
                     add(QueryTerm(p, 1.0, self.idf(p), self.idf(p)))
                 continue
+            if w.isdigit() and not self.language.unknown_figure:
+                continue  # an English figure no entry has ("We have 30,000 inhabitants")
             # a verb in a cased German text or a figure ("12.000 Einwohner") is rarely the topic
             light = token.lower or token.opens or w.isdigit() or self.language.light(w)
-            unknown = unknown_idf * (LOWER_UNKNOWN if light else 1.0)
+            if token.lower or token.opens or w.isdigit():
+                unknown = unknown_idf * (LOWER_UNKNOWN if light else 1.0)
+            else:  # a frequent verb by the language's list (English)
+                unknown = unknown_idf * (self.language.unknown_light if light else 1.0)
             cutoff = FUZZY_CUTOFF if len(w) >= 8 else FUZZY_CUTOFF_SHORT
             from rapidfuzz import fuzz, process  # imported on first use: 3 MB start-up does not need
 
@@ -647,12 +698,15 @@ class Index:
         covered: dict[int, float] = {}
         matched: dict[int, list[str]] = {}
         strong: set[int] = set()
+        about = self.about
+        aboutness = self.language.aboutness
         for t in known:
             idf = self.idf(t.term)
             for position, pseudo, strongest in self.postings.get(t.term, ()):
-                scores[position] = scores.get(position, 0.0) + t.factor * idf * pseudo * (K1 + 1) / (
-                    pseudo + K1
-                )
+                gain = t.factor * idf * pseudo * (K1 + 1) / (pseudo + K1)
+                if about and t.factor >= TOPIC_FACTOR:  # a word naming the topic, not a verb or figure
+                    gain *= 1.0 + aboutness * about.get((t.term, position), 0.0)
+                scores[position] = scores.get(position, 0.0) + gain
                 covered[position] = covered.get(position, 0.0) + t.covers * (
                     1.0 if strongest >= STRONG_FIELD else ANSWER_ONLY
                 )
@@ -688,6 +742,12 @@ class Index:
                 sum(t.weight for t in terms if t.term in other and t.factor >= TOPIC_FACTOR)
                 >= CONTESTED * total
             )
+            cue_elsewhere = any(
+                t.term in self.language.deciding_cues
+                and t.term not in best
+                and any(t.term in h.matched for h in hits[1:3])
+                for t in terms
+            )
             # a fact about one town ("Wie viele Einwohner hat Zwönitz?") only from an entry
             # that has the word asking for it among its own words (TOWN_FACT_WORDS)
             first = self.docs.index(hits[0].id)
@@ -707,6 +767,8 @@ class Index:
                 stranger=stranger,
                 topical=topic_factor > 0,
                 town_fact=town_fact,
+                min_lead=self.language.min_lead,
+                cue_elsewhere=cue_elsewhere,
             )
         return hits[:limit]
 

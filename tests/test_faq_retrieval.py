@@ -482,3 +482,73 @@ def test_an_english_word_ending_in_free_means_without_it():
     [hit] = index.search("Is the exchange hierarchy-free?")
     assert hit.id == "principles" and hit.confident  # the cost entry is not even a choice
     assert index.search("Is it free?")[0].id == "cost"
+
+
+def _bot_entries() -> tuple[FaqEntry, FaqEntry]:
+    use = FaqEntry(
+        "use",
+        "How do I use the bot?",
+        "Write your question.",
+        alternatives=("What can the bot do?", "How does the bot work?", "Bot commands"),
+    )
+    data = FaqEntry(
+        "data",
+        "What data does the bot store?",
+        "Your Matrix ID.",
+        alternatives=("Is my data saved?", "What is stored about me?", "Data protection"),
+    )
+    return use, data
+
+
+def test_english_tie_on_the_only_topic_word_goes_to_the_entry_more_about_it():
+    # both entries have "bot" in their question; every phrasing of one is about it, one in
+    # four of the other's: in English the first leads by more than word counts alone give
+    english = _index(*_bot_entries(), language=Language("en"))
+    german = _index(*_bot_entries(), language=Language("de"))  # no tie-break in German
+    [best, runner_up] = english.search("What is this bot for?")
+    assert (best.id, runner_up.id) == ("use", "data") and best.confident
+    [plain, _] = german.search("bot")
+    assert plain.id == "use" and best.lead > 1.5 * plain.lead
+    assert german.about == {} and english.about[(stem("bot", "english"), 0)] == 1.0
+
+
+def test_an_english_who_question_is_not_answered_by_an_entry_without_who():
+    index = _index(
+        FaqEntry(
+            "funding",
+            "Is there funding for our town?",
+            "Ask the coordinators.",
+            alternatives=("How is the academy funded?", "Can we get a grant?"),
+            tags=("funding", "money"),
+        ),
+        FaqEntry("sponsor", "Who is behind the academy?", "A federal ministry.", tags=("ministry",)),
+        language=Language("en"),
+    )
+    found = index.search("Who funds the academy?")
+    assert found[0].id == "funding" and not found[0].confident and found[0].cue_elsewhere
+    assert "sponsor" in [hit.id for hit in found[:3]]
+    # without "who" the funding entry answers
+    assert index.search("How is the academy funded?")[0].confident
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_an_english_figure_no_entry_has_does_not_weigh_against_the_answer(locale):
+    synonyms = {"population": ["inhabitants"], "take part": ["participate"]}
+    index = _index(
+        FaqEntry(
+            "who",
+            "Who can take part?",
+            "Small towns.",
+            alternatives=("Can our municipality take part?", "Which population counts?"),
+            tags=("population", "eligible"),
+        ),
+        FaqEntry("cost", "What does taking part cost?", "Nothing."),
+        language=Language(locale, synonyms),
+    )
+    [with_figure, *_] = index.search("inhabitants 30,000 take part")
+    [without, *_] = index.search("inhabitants take part")
+    assert with_figure.id == without.id == "who"
+    if locale == "en":
+        assert with_figure.confidence == without.confidence and with_figure.confident
+    else:  # German keeps an unknown figure as a light unknown word
+        assert with_figure.confidence < without.confidence
