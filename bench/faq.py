@@ -7,11 +7,12 @@ both splits) repeated, and module searches. Prints the figures; no assertions.
 Usage: ``.venv/bin/python bench/faq.py`` (``-v`` also lists the misses of the tuning
 material, ``--heldout`` adds the held-out half's totals).
 
-The tuning material is both tuning halves (``tuning``, ``tuning3``), the first set's retired
-held-out half (``heldout``, printed as "retired") and the dev set. The held-out half
-(``heldout3``) is never used to tune the content or the search (see bench/README.md): its
-totals are printed only with ``--heldout`` (to report the final figures), never its questions
-or misses, so a run while tuning shows the tuning material only.
+The tuning material is the tuning halves (``tuning``, ``tuning3``, ``tuning4``), the first
+set's retired held-out half (``heldout``, printed as "retired"), the dev set and, in English, the
+English half of ``heldout3`` (retired in round 4). The held-out half of each locale (German:
+``heldout3``; English: ``heldout4``) is never used to tune the content or the search (see
+bench/README.md): its totals are printed only with ``--heldout`` (to report the final figures),
+never its questions or misses, so a run while tuning shows the tuning material only.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from commands.faq_search import Library, load_library, stem
 from config.content import load_content
-from tests.faq_eval import DEV, HALVES, HELDOUT, LOCALES, RETIRED, TUNING, evaluate, load
+from tests.faq_eval import DEV, HALVES, HELDOUT, LOCALES, RETIRED, RETIRED_IN, evaluate, load, tuning_parts
 
 ROUNDS = 20
 
@@ -43,8 +44,12 @@ def figures(label: str, seconds: list[float]) -> None:
 
 def main() -> None:
     verbose = "-v" in sys.argv
-    # the tuning material, then (only with --heldout) the held-out half
-    parts = [*TUNING, HELDOUT] if "--heldout" in sys.argv else list(TUNING)
+    # the tuning material of each locale, then (only with --heldout) its held-out half
+    parts = [
+        (name, locale)
+        for locale in LOCALES
+        for name in (*tuning_parts(locale), *([HELDOUT[locale]] if "--heldout" in sys.argv else []))
+    ]
     start = time.perf_counter()
     content, problems = load_content()
     load_s = time.perf_counter() - start
@@ -92,15 +97,21 @@ def main() -> None:
     print("quality (top-1: answered directly with the right entry; offered: right entry answered")
     print("or among the choices; wrong confident: a direct answer with another entry, or to a")
     print("question no entry answers)")
-    labels = {RETIRED: "retired", HELDOUT: "HELD-OUT"}
-    for name in parts:
-        for locale in LOCALES:
-            result = evaluate(library, locale, sets[name][locale])
-            label = f"{name} ({labels[name]})" if name in labels else name
-            print(f"  {label:<18} {locale}  {result.line()}")
-            if verbose and name != HELDOUT:
-                for item in result.wrong_confident + result.missed + result.not_direct:
-                    print("      ", item)
+    for name, locale in parts:
+        if not sets[name][locale]:
+            continue  # a set of one language (tuning4: English only)
+        held_out = name == HELDOUT[locale]
+        result = evaluate(library, locale, sets[name][locale])
+        if held_out:
+            label = f"{name} (HELD-OUT)"
+        elif name == RETIRED or locale in RETIRED_IN.get(name, ()):
+            label = f"{name} (retired)"
+        else:
+            label = name
+        print(f"  {label:<20} {locale}  {result.line()}")
+        if verbose and not held_out:
+            for item in result.wrong_confident + result.missed + result.not_direct:
+                print("      ", item)
 
     searches = [
         "Jugend",

@@ -104,6 +104,8 @@ only even already again maybe perhaps yet ever anyway etc bad altogether overall
 should shall must might may ought whether while although though unless until since because
 down out off over above below between through during before after onto upon within without
 each every both either neither such same else whose under one
+somewhere somehow anywhere pls plz don doesn didn isn aren wasn weren haven hasn couldn wouldn
+against roughly approximately properly kinds sorts types per
 """
 # Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
 # verbs that take them although they are stop words ("Welche Städte machen mit?")
@@ -147,7 +149,7 @@ LIGHT_WORDS = {
         "opportunity opportunities option options day days "
         # adjectives that do not name a topic either
         "real actual new good great best whole general current main own big next last exact "
-        "upcoming previous latest recent high low two three"
+        "upcoming previous latest recent high low higher lower two three"
     ),
 }
 # Words that say who asks or where, not what about ("Bürgermeister", "Stadt"): they count less,
@@ -161,7 +163,10 @@ ROLE_WORDS = {
         "kaemmerei hauptamt bauamt finanzabteilung"
     ),
     "en": word_set(
-        "mayor town municipality smalltown kleinstadtakademie clerk treasurer councillor dept department"
+        "mayor town municipality smalltown kleinstadtakademie clerk treasurer councillor dept department "
+        # where the town lies says who asks, not what about (the German Länder in English)
+        "bavaria saxony thuringia hesse brandenburg westphalia rhineland palatinate saarland "
+        "mecklenburg pomerania anhalt holstein schleswig"
     ),
 }
 ROLE = 0.5
@@ -176,9 +181,12 @@ TOWN_FACT_WORDS = {
         "verdienen verdient verdienst gehalt gehaelter besoldung verguetung lohn einkommen"
     ),
     "en": word_set(  # inhabitants, residents: synonyms
-        "population big large size mayor salary salaries earn earns earning earnings wage wages income"
+        "population big large size salary salaries earn earns earning earnings wage wages income"
     ),
 }
+# Words that ask a fact about one town only in a question that asks who: "Who is the mayor of
+# Mölln?" (English; "Our mayor asked me to register the town" is about signing up)
+TOWN_FACT_WHO = {"de": frozenset[str](), "en": word_set("mayor")}
 LOWER_UNKNOWN = 0.35  # an unknown word written in lower case in a cased German text (a verb)
 # An unknown figure ("We have 30,000 inhabitants"): German keeps it as a light unknown word;
 # English drops it (the number a town gives is its case, never the topic, and English lacks
@@ -201,7 +209,11 @@ WITHOUT_SUFFIX_RE = re.compile(r"(\w)-free\b", re.IGNORECASE)
 # Question shapes that name what is asked without a topic word: English "Who is it for?" asks
 # for the target group as German "Für wen …?" does (that one is a synonym)
 QUESTION_PATTERNS: dict[str, list[tuple[re.Pattern[str], tuple[str, ...]]]] = {
-    "en": [(re.compile(r"^who\b.*\bfor$"), ("target", "group"))],
+    "en": [
+        (re.compile(r"^who\b.*\bfor$"), ("target", "group")),
+        # the bot asked about itself: "What can you do?", "Who are you?"
+        (re.compile(r"^(what can you do|who are you|what are you|how do you work)$"), ("bot",)),
+    ],
 }
 SENTENCE_RE = re.compile(r"[.!?;:\n]+")
 SENTENCE_WORD_RE = re.compile(r"\w+")
@@ -247,6 +259,7 @@ class Language:
         self.light_stems = frozenset(self.stem(w) for w in self.light_words)
         self.role_stems = frozenset(self.stem(w) for w in self.role_words)  # "Städte", "towns"
         self.town_fact_stems = frozenset(self.stem(w) for w in TOWN_FACT_WORDS[self.code])
+        self.town_fact_who_stems = frozenset(self.stem(w) for w in TOWN_FACT_WHO[self.code])
         self.unknown_figure = UNKNOWN_FIGURE[self.code]
         self.unknown_light = UNKNOWN_LIGHT[self.code]
         self.aboutness = ABOUTNESS[self.code]
@@ -757,6 +770,7 @@ class Index:
                 )
                 for t in terms
                 if t.term in self.language.town_fact_stems
+                or (t.term in self.language.town_fact_who_stems and any(q.term == "who" for q in terms))
             )
             # a noun (or any English word) no entry has, not a verb, a figure or a typo's guess
             stranger = any(t.factor == 0.0 and t.weight >= self.idf("\0") for t in terms)

@@ -1,11 +1,13 @@
 """Retrieval quality: questions written against the topics must find the right FAQ entry.
 
-The evaluation set (``tests/faq_eval``) has two splits into a tuning half and a held-out half:
-the first set (rounds 1 and 2), whose held-out half is retired to tuning material, and the
-fresh set of round 3, whose held-out half (``heldout3.yaml``) is the one reported. The tuning
-material (both tuning halves, the retired half, the dev set) carries regression floors here;
-the held-out half's totals are printed (``-s``) and reported by ``bench/faq.py --heldout``,
-never used to tune the content or the search, and no failure here names one of its questions.
+The evaluation set (``tests/faq_eval``) has three splits into a tuning half and a held-out
+half: the first set (rounds 1 and 2), whose held-out half is retired to tuning material; the
+fresh set of round 3, whose held-out half (``heldout3.yaml``) is the German one reported (its
+English half retired in round 4); and the English set of round 4, whose held-out half
+(``heldout4.yaml``) is the English one reported. The tuning material (``tuning_parts``) carries
+regression floors here; the held-out halves' totals are printed (``-s``) and reported by
+``bench/faq.py --heldout``, never used to tune the content or the search, and no failure here
+names one of their questions.
 """
 
 import re
@@ -27,10 +29,22 @@ from commands.faq_search import (
 )
 from config.content import FaqEntry
 from config.topics import fold
-from tests.faq_eval import DEV, HELDOUT, LOCALES, RETIRED, SETS, TUNING, Question, evaluate, load, split
+from tests.faq_eval import (
+    DEV,
+    HELDOUT,
+    LOCALES,
+    RETIRED,
+    SET_LOCALES,
+    SETS,
+    Question,
+    evaluate,
+    load,
+    split,
+    tuning_parts,
+)
 
 # Floors for the tuning material: a regression guard below today's figures (bench/README.md)
-MIN_TOP1 = 0.78
+MIN_TOP1 = {None: 0.78, "tuning4": 0.65}  # the round-4 English set is harder (bench/README.md)
 MIN_OFFERED = 0.95
 MAX_WRONG_CONFIDENT = 1
 
@@ -55,6 +69,9 @@ def _shown(question: Question, heldout: set[Question]) -> str:
 def test_evaluation_set_is_big_split_by_the_rule_and_points_to_real_entries(library, name):
     tuning_name, heldout_name = SETS[name]
     for locale in LOCALES:
+        if locale not in SET_LOCALES[name]:  # the English set has no German questions
+            assert load(tuning_name)[locale] == load(heldout_name)[locale] == []
+            continue
         tuning_half, heldout_half = load(tuning_name)[locale], load(heldout_name)[locale]
         everything = tuning_half + heldout_half
         assert len(everything) >= 100, locale
@@ -66,6 +83,16 @@ def test_evaluation_set_is_big_split_by_the_rule_and_points_to_real_entries(libr
         assert {q.expected for q in everything if q.expected} <= ids, locale
 
 
+def test_each_locale_has_one_held_out_half_that_is_no_tuning_material():
+    assert HELDOUT == {"de": "heldout3", "en": "heldout4"}
+    for locale in LOCALES:
+        assert HELDOUT[locale] not in tuning_parts(locale)
+        assert load(HELDOUT[locale])[locale], locale
+    # heldout3's English half was reported in round 3 and is tuning material since; its German
+    # half is still held out
+    assert "heldout3" in tuning_parts("en") and "heldout3" not in tuning_parts("de")
+
+
 @pytest.mark.parametrize("locale", LOCALES)
 def test_no_phrasing_echoes_an_evaluation_question(library, locale):
     """The entries' alternative phrasings must not copy or echo any question of the evaluation
@@ -75,9 +102,11 @@ def test_no_phrasing_echoes_an_evaluation_question(library, locale):
 
     An entry's own question (its title) is checked against the first set only: the fresh set
     was written later, without the entries at hand, and asks some of the titles in the same
-    words ("Was ist ein Tandem?"); the titles predate it (bench/README.md counts them)."""
-    heldout = set(load(HELDOUT)[locale])
-    everything = [q for name in (*TUNING, HELDOUT) for q in load(name)[locale]]
+    words ("Was ist ein Tandem?"); the titles predate it (bench/README.md counts them). The
+    same holds for the English set of round 4."""
+    heldout = set(load(HELDOUT[locale])[locale])
+    everything = [q for name in (*tuning_parts(locale), HELDOUT[locale]) for q in load(name)[locale]]
+    assert {"tuning4", "heldout4"} <= {*tuning_parts("en"), HELDOUT["en"]}  # the round-4 files too
     first = {q for name in (*SETS["first"], DEV) for q in load(name)[locale]}
     ids = {e.id for e in library.faq(locale)}
     assert {q.expected for q in load(DEV)[locale] if q.expected} <= ids, locale
@@ -97,17 +126,25 @@ def test_no_phrasing_echoes_an_evaluation_question(library, locale):
     assert close == [], "an alternative phrasing must not echo an evaluation question"
 
 
-@pytest.mark.parametrize("name", ["tuning", RETIRED, "tuning3"])
-@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize(
+    ("name", "locale"),
+    [
+        (name, locale)
+        for locale in LOCALES
+        for name in tuning_parts(locale)
+        if name != DEV and (name == RETIRED or any(name in SETS[s] for s in SETS if locale in SET_LOCALES[s]))
+    ],
+)
 def test_tuning_half_quality(library, locale, name):
-    """Both tuning halves and the retired held-out half: a regression guard."""
+    """The tuning halves and the retired held-out halves: a regression guard."""
+    assert name != HELDOUT[locale]
     figures = evaluate(library, locale, load(name)[locale])
     print(f"\nFAQ {locale} {name}: {figures.line()}")
     for wrong in figures.wrong_confident:
         print("  wrong confident:", wrong)
     for missed in figures.missed:
         print("  not offered:", missed)
-    assert figures.top1_share >= MIN_TOP1
+    assert figures.top1_share >= MIN_TOP1.get(name, MIN_TOP1[None])
     assert figures.offered_share >= MIN_OFFERED
     assert len(figures.wrong_confident) <= MAX_WRONG_CONFIDENT
 
@@ -136,9 +173,9 @@ def test_fresh_questions_of_the_dev_set(library, locale):
 @pytest.mark.parametrize("locale", LOCALES)
 def test_heldout_half_is_reported(library, locale):
     """Reported, not asserted: a floor here would invite tuning on the held-out half."""
-    questions = load(HELDOUT)[locale]
+    questions = load(HELDOUT[locale])[locale]
     figures = evaluate(library, locale, questions)
-    print(f"\nFAQ {locale} held-out half ({HELDOUT}): {figures.line()}")
+    print(f"\nFAQ {locale} held-out half ({HELDOUT[locale]}): {figures.line()}")
     assert figures.answerable + figures.unanswerable == len(questions)
 
 
@@ -552,3 +589,18 @@ def test_an_english_figure_no_entry_has_does_not_weigh_against_the_answer(locale
         assert with_figure.confidence == without.confidence and with_figure.confident
     else:  # German keeps an unknown figure as a light unknown word
         assert with_figure.confidence < without.confidence
+
+
+def test_an_english_mayor_asks_a_town_fact_only_in_a_who_question(library):
+    [(entry, hit), *_] = library.ask("en", "I am writing for our mayor: how do we sign up?")
+    assert entry.id == "anmeldung" and hit.confident and not hit.town_fact
+    [(entry, hit), *_] = library.ask("en", "Who is the mayor of Zwönitz?")
+    assert hit.town_fact and not hit.confident, entry.id
+
+
+@pytest.mark.parametrize("question", ["Who are you?", "how do you work"])
+def test_the_bot_asked_about_itself_in_english_is_about_the_bot(library, question):
+    [(entry, hit), *_] = library.ask("en", question)
+    assert entry.id == "bot-benutzen" and hit.confident
+    found = library.ask("en", "What do you offer small towns?")  # "you" is the academy here
+    assert not found or found[0][0].id != "bot-benutzen"

@@ -5,16 +5,22 @@ alternative phrasings were read, in the users' own words: administration vocabul
 questions, typos, bare fragments, and questions no entry answers (expected id ``None``: the bot
 must not answer those confidently).
 
-Two sets, each split once by the same rule into a tuning half and a held-out half:
+Three sets, each split once by the same rule into a tuning half and a held-out half:
 
 - the first set (rounds 1 and 2): ``tuning.yaml`` and ``heldout.yaml``. Its held-out half's
   totals were printed six times while tuning, so it is **retired**: since round 3 it is tuning
   material like the rest (its questions and misses may be read);
-- the fresh set (round 3): ``tuning3.yaml`` and ``heldout3.yaml``. ``heldout3.yaml`` is the
-  held-out half: never opened, never used for tuning, its totals are reported, not optimised.
+- the fresh set (round 3): ``tuning3.yaml`` and ``heldout3.yaml``. The German half of
+  ``heldout3.yaml`` is the German held-out half: never opened, never used for tuning, its totals
+  are reported, not optimised. Its English half's totals were reported in round 3, so since
+  round 4 it is retired (``RETIRED_IN``): tuning material for English;
+- the English set (round 4): ``tuning4.yaml`` and ``heldout4.yaml`` (English only).
+  ``heldout4.yaml`` is the English held-out half.
 
-Tuning material (``TUNING``): ``tuning.yaml``, the retired ``heldout.yaml``, ``tuning3.yaml``
-and ``dev.yaml`` (probes and fresh checks written during the rounds, not part of a split).
+The held-out half of a locale is ``HELDOUT[locale]``. Tuning material (``tuning_parts``):
+``tuning.yaml``, the retired ``heldout.yaml``, ``tuning3.yaml``, ``tuning4.yaml``, ``dev.yaml``
+(probes and fresh checks written during the rounds, not part of a split) and, for English, the
+English half of ``heldout3.yaml``.
 
 The split is deterministic and stratified: within each (locale, expected entry) group, the
 questions are ordered by the SHA-256 of their text and alternate tuning, held-out, tuning, …
@@ -44,11 +50,21 @@ OFFERED = 3  # the FAQ offers this many choices when it is not confident (comman
 
 DEV = "dev"  # probes and fresh checks written during tuning (dev.yaml): tuning material, no half
 RETIRED = "heldout"  # the first set's held-out half, retired to tuning material in round 3
-HELDOUT = "heldout3"  # the held-out half: reported, never tuned on
-# each set's (tuning half, held-out half), split by ``split``
-SETS = {"first": ("tuning", RETIRED), "fresh": ("tuning3", HELDOUT)}
-TUNING = ("tuning", RETIRED, "tuning3", DEV)  # everything the content and search may be tuned on
-HALVES = (*SETS["first"], *SETS["fresh"])  # the files of both splits
+# the held-out half of each locale: reported, never tuned on
+HELDOUT = {"de": "heldout3", "en": "heldout4"}
+# a held-out half retired for some locales only: its questions there are tuning material
+RETIRED_IN = {"heldout3": ("en",)}  # its English totals were reported in round 3
+# each set's (tuning half, held-out half), split by ``split``, and the locales it has
+SETS = {"first": ("tuning", RETIRED), "fresh": ("tuning3", "heldout3"), "english": ("tuning4", "heldout4")}
+SET_LOCALES = {"first": LOCALES, "fresh": LOCALES, "english": ("en",)}
+TUNING = ("tuning", RETIRED, "tuning3", "tuning4", DEV)  # tuning material in every locale
+HALVES = tuple(name for halves in SETS.values() for name in halves)  # the files of the splits
+
+
+def tuning_parts(locale: str) -> tuple[str, ...]:
+    """Every part the content and search may be tuned on in ``locale`` (``TUNING`` plus the
+    held-out halves retired there)."""
+    return TUNING + tuple(name for name, locales in RETIRED_IN.items() if locale in locales)
 
 
 @dataclass(frozen=True)
