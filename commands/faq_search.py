@@ -146,7 +146,7 @@ LIGHT_WORDS = {
         "receive received hear heard want wanted need needed guide represent "
         # what is on offer or possible is not what it is about ("Do you offer coaching?")
         "offer offers offered available availability possible possibility possibilities "
-        "opportunity opportunities option options day days "
+        "opportunity opportunities option options day days love loves loved "
         # adjectives that do not name a topic either
         "real actual new good great best whole general current main own big next last exact "
         "upcoming previous latest recent high low higher lower two three"
