@@ -83,6 +83,15 @@ class Batches:
                     self.held_at,
                 )
 
+    async def resume(self) -> str | None:
+        """Start over from the stored token (after a new login replaces a lost session): the
+        batches handed in so far are forgotten (none of them stores its token any more; the
+        replay from the returned token redoes them) and a failed one no longer holds the token."""
+        async with self._lock:
+            self._pending.clear()
+            self.held_at = None
+            return await self.repo.sync_token()
+
     @property
     def running(self) -> list[asyncio.Task[None]]:
         return [task for task in self._running if not task.done()]

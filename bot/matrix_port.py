@@ -26,8 +26,8 @@ from nio import (
 )
 
 from bot.roles import creators_are_privileged, read_create_event
-from bot.sending import MessageSender, event_bytes
-from commands.context import MatrixError, Reply, Request
+from bot.sending import MessageSender, event_bytes, session_gone
+from commands.context import MatrixError, Reply, Request, SessionLost
 
 log = logging.getLogger(__name__)
 ROOM_KEY_EVENT = "de.kleinstadtakademie.room_key"  # state event: the key a room was made with
@@ -46,6 +46,8 @@ def room_key_alias(bot_user_id: str, key: str) -> str:
 
 def _check(response: Any, what: str) -> Any:
     if isinstance(response, ErrorResponse):
+        if session_gone(response):
+            raise SessionLost(f"{what}: {response.status_code} {response.message}", response.status_code)
         raise MatrixError(f"{what}: {response.status_code} {response.message}", response.status_code)
     return response
 

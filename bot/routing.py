@@ -21,6 +21,7 @@ from bot.catch_up import CatchUp, Gap, GapNotFetched, find_gap
 from bot.incoming import HANDLED_EVENTS, IncomingMessages
 from bot.membership import Membership
 from bot.roles import RoleResolver
+from commands.context import SessionLost
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class RoomWork:
     gap: Gap | None = None
     events: list[Any] = field(default_factory=list)
     maybe_handled: bool = True  # an earlier process may have answered its events (see route)
+    session: int = 0  # the login it was routed in (``Router.resume``)
 
 
 class Router:
@@ -52,6 +54,17 @@ class Router:
         self._position: str | None = None  # the token of the last batch this process routed
         self.queued = 0  # events the last batch queued to be handled
         self.gaps = False  # whether it found a gap to fetch first (events left out of a timeline)
+        self.session = 0  # raised by each new login after the old session was lost
+
+    async def resume(self) -> str | None:
+        """After a new login (the homeserver stopped accepting the old token): the token to sync
+        from, the last one stored. The work routed before is replayed from there (commands a
+        lost session left unanswered are answered; answered ones are skipped), so what was
+        routed before and has not started yet is left to the replay, and the replayed events
+        are checked against the record of answered events."""
+        self.session += 1
+        self._position = None
+        return await self.batches.resume()
 
     def route(self, response: SyncResponse, since: str | None) -> set[str]:
         """Queue the work of one sync batch (``since``: the token it was asked with). Returns the
@@ -77,7 +90,7 @@ class Router:
             for event in [*info.state, *info.timeline.events]:
                 if isinstance(event, PowerLevelsEvent):
                     self.roles.invalidate(room_id)
-            room = RoomWork(maybe_handled=maybe_handled)
+            room = RoomWork(maybe_handled=maybe_handled, session=self.session)
             for event in info.timeline.events:
                 if isinstance(event, RoomMemberEvent) and event.membership == "leave":
                     leave_checks.append(room_id)
@@ -118,7 +131,10 @@ class Router:
     async def _handle_room(self, room_id: str, room: RoomWork, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
             await asyncio.wait([previous])
-        events, problem = room.events, None
+        if room.session != self.session:  # routed before a new login: the replay handles it
+            return
+        events: list[Any] = room.events
+        problem: Exception | None = None
         if room.gap is not None:
             try:
                 gap = await self.catch_up.fetch(room.gap)
@@ -130,6 +146,12 @@ class Router:
         for event in events:
             try:
                 await self.incoming.handle(room_id, event, maybe_handled=room.maybe_handled)
+            except SessionLost as exc:
+                # the homeserver no longer takes the bot's token: this and the room's later events
+                # stay unanswered, in order, for the replay after the new login
+                log.warning("session lost while handling %s in %s: %s", event.event_id, room_id, exc)
+                problem = exc
+                break
             except Exception:
                 log.exception("event %s in %s could not be handled", event.event_id, room_id)
         if problem is not None:

@@ -36,7 +36,7 @@ from nio import (
 )
 from nio.exceptions import LocalProtocolError
 
-from commands.context import MatrixError, Reply, Request
+from commands.context import MatrixError, Reply, Request, SessionLost
 
 if TYPE_CHECKING:
     from bot.rendering import Renderer
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 SEND_ATTEMPTS = 4
 PERMANENT = ("M_FORBIDDEN", "M_NOT_FOUND", "M_TOO_LARGE", "M_BAD_JSON")
 RATE_LIMITED = ("M_LIMIT_EXCEEDED", "429")
+SESSION_GONE = ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN")  # the access token is no longer accepted
 MAX_EVENT_BYTES = 65_536  # the whole event as canonical JSON (Synapse's MAX_PDU_SIZE, the spec's limit)
 # what the homeserver adds around the content: IDs, auth and previous events, hashes, signatures
 ENVELOPE_BYTES = 2_048
@@ -139,6 +140,11 @@ def edit_content(content: dict[str, Any], event_id: str) -> dict[str, Any]:
     if "formatted_body" in new:
         fallback["formatted_body"] = f"* {new['formatted_body']}"
     return {**fallback, "m.new_content": new, "m.relates_to": {"rel_type": "m.replace", "event_id": event_id}}
+
+
+def session_gone(response: ErrorResponse) -> bool:
+    """Whether the homeserver refused the request because the bot's session is gone."""
+    return response.status_code in SESSION_GONE or bool(response.soft_logout)
 
 
 def transaction_id(*parts: str) -> str:
@@ -269,6 +275,8 @@ class MessageSender:
             lambda *_: io.BytesIO(data), mimetype, filename, encrypt=encrypt, filesize=len(data)
         )
         if isinstance(response, UploadError):
+            if session_gone(response):
+                raise SessionLost(f"uploading {filename}: {response.message}", response.status_code)
             raise MatrixError(f"uploading {filename}: {response.message}", response.status_code)
         content: dict[str, Any] = {
             "msgtype": "m.file",
@@ -377,6 +385,8 @@ class MessageSender:
                 if not isinstance(response, ErrorResponse):
                     self.pace.succeeded(paced)
                     return response.event_id
+                if session_gone(response):  # the same token fails again: no retries
+                    raise SessionLost(f"cannot send to {room_id}: {response.message}", response.status_code)
                 if response.status_code in PERMANENT:
                     raise MatrixError(f"cannot send to {room_id}: {response.message}", response.status_code)
                 if response.status_code in RATE_LIMITED:  # nio gave up retrying it

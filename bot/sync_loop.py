@@ -8,7 +8,8 @@
   when needed.
 - The homeserver being down never ends the loop: back-off with jitter, recovery without
   restart; a refused sync honours ``retry_after_ms``. A token the homeserver no longer knows
-  means a new login with the password (``bot.session``).
+  means a new login with the password (``bot.session``), and syncing goes on from the last
+  stored token: commands the lost session could not answer (``SessionLost``) are replayed.
 """
 
 from __future__ import annotations
@@ -167,6 +168,9 @@ class SyncLoop:
                     log.warning("the homeserver no longer knows the access token; logging in again")
                     if not await connect():
                         break
+                    # from the last completed batch: what the lost session left unanswered is
+                    # replayed (answered commands are skipped)
+                    token = await self.router.resume()
                     continue
                 await pause(self.refused(response), self.stop)
                 continue

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from commands.context import MatrixError, Reply, Services
+from commands.context import MatrixError, Reply, Services, SessionLost
 from storage.broadcasts import Broadcast, BroadcastRepository, Delivery
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,10 @@ TRANSIENT_ROUNDS = 3  # a row that fails for a passing reason (no answer, rate l
 ROUND_PAUSE = 5.0
 REPORT_FAILURES = 50  # failures listed in a report; status shows every one
 CACHE_KEY = "broadcast_deliveries"
+# seconds before a pass that stopped because the bot's session was lost starts again (doubling
+# up to SESSION_PAUSE_MAX): the bot logs in again meanwhile; the rows it could not send stay pending
+SESSION_PAUSE = 5.0
+SESSION_PAUSE_MAX = 300.0
 
 
 def reason_of(exc: MatrixError) -> tuple[str, bool]:
@@ -120,12 +124,25 @@ class Deliveries:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self, broadcast_id: int) -> None:
+        pause = SESSION_PAUSE
         while True:
             broadcast = await self.repo.get(broadcast_id)
             if broadcast is None or broadcast.op_done or broadcast.op is None:
                 return
             op = broadcast.op
-            await self._pass(broadcast)
+            try:
+                await self._pass(broadcast)
+            except SessionLost as exc:
+                log.warning(
+                    "broadcast %d: session lost (%s); the pass starts again in %.0f s",
+                    broadcast_id,
+                    exc,
+                    pause,
+                )
+                await asyncio.sleep(pause)
+                pause = min(SESSION_PAUSE_MAX, pause * 2)
+                continue
+            pause = SESSION_PAUSE
             fresh = await self.repo.get(broadcast_id)
             if fresh is not None and fresh.op == op:  # no new work came in meanwhile
                 if fresh.state == "sending":
@@ -181,7 +198,11 @@ class Deliveries:
                 work.done += 1
                 await self._maybe_report(work)
 
-        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, max(1, len(todo))))))
+        workers = min(self.concurrency, max(1, len(todo)))
+        results = await asyncio.gather(*(worker() for _ in range(workers)), return_exceptions=True)
+        for result in results:  # every worker has stopped: the rows it did not finish stay as they are
+            if isinstance(result, BaseException):
+                raise result
         await self._progress(work, final=True)
 
     def _work(self, broadcast: Broadcast, row: Delivery) -> str | None:
@@ -232,6 +253,8 @@ class Deliveries:
                     await self._pin(row, row.room_id, row.event_id, False)
                 await matrix.redact(row.room_id, row.event_id, key=f"{key}-redact", paced=True)
                 await self.repo.redacted(row.id, self._now())
+        except SessionLost:
+            raise  # not the room's problem: the row stays as it is; the pass stops and starts again
         except MatrixError as exc:
             reason, passing = reason_of(exc)
             log.warning("broadcast %d, room %s: %s failed (%s)", broadcast.id, row.room_id, work, exc)

@@ -110,6 +110,14 @@ class MatrixError(Exception):
         self.errcode = errcode
 
 
+class SessionLost(MatrixError):
+    """The homeserver no longer accepts the bot's access token (``M_UNKNOWN_TOKEN``,
+    ``M_MISSING_TOKEN``, a soft logout): not the room's problem and not worth retrying with the
+    same token. Nothing catches it as a failed command or delivery: the work stays undone (not
+    recorded as answered, sent or failed) and is done again once the bot has logged in again
+    (the sync loop replays from the last completed batch; scheduled work and broadcasts retry)."""
+
+
 class MatrixPort(Protocol):
     """Side effects on the homeserver other than answering; implemented in ``bot/``."""
 

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from commands.context import Context, Reaction, Redaction, Reply, Request, Role, Services
+from commands.context import Context, Reaction, Redaction, Reply, Request, Role, Services, SessionLost
 from commands.parsing import MAX_COMMAND_LENGTH, QuoteError, neutralise, split_command
 from commands.ratelimit import RateLimiter, Verdict
 from commands.registry import REGISTRY, Arg, Command, Handler, Registry, UsageError
@@ -99,7 +99,9 @@ class Dispatcher:
         Nothing raises out of here: whatever fails while answering a request for the bot (reading
         the command, the role lookup, binding the arguments, the handler) is logged with the event
         ID and answered with the generic error notice, so no command is left without a reply and
-        no transport loop ends."""
+        no transport loop ends. The one exception is ``SessionLost``: the homeserver no longer
+        accepts the bot's token, so no notice could go out either; it is raised to the transport,
+        which leaves the request unanswered for a replay after the bot has logged in again."""
         request = replace(request, body=neutralise(request.body))
         if request.replaces is not None:  # an edit is never a command
             self.registry.complete()
@@ -108,6 +110,8 @@ class Dispatcher:
         started = time.perf_counter()
         try:
             answered = await self._answer(request, send, handled)
+        except SessionLost:
+            raise
         except Exception as exc:
             if not self.wants(request):
                 log.exception(
@@ -225,6 +229,8 @@ class Dispatcher:
         try:
             if handler is not None and await handler(ctx):
                 return True
+        except SessionLost:
+            raise
         except Exception as exc:  # a broken plain-text handler must not kill the sync loop
             handled.outcome = "failed"
             await self._report_failure(ctx, exc)
@@ -268,6 +274,8 @@ class Dispatcher:
         """Run the handler; False when it failed (reported to the sender)."""
         try:
             await handler(ctx, **values)
+        except SessionLost:
+            raise
         except Exception as exc:
             await self._report_failure(ctx, exc)
             return False
@@ -335,6 +343,8 @@ class Dispatcher:
         )
         try:
             await ctx.reply("error_internal", ref=ref)
+        except SessionLost:
+            raise
         except Exception:
             log.exception("could not report failure %s", ref)
 
@@ -360,6 +370,8 @@ class Dispatcher:
             try:
                 if await watcher(self.services, event):
                     return True
+            except SessionLost:
+                raise
             except Exception:  # the event's ID, never its text (a Request carries the body)
                 log.exception(
                     "%s could not handle %s %s",

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from commands.context import SessionLost
 from commands.rhythm import Rhythm, next_fire
 from storage.schedules import Schedule, ScheduleRepository
 
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 LATE_AFTER = timedelta(minutes=1)  # delivered later than this after its due time: "late"
+SESSION_PAUSE = 5.0  # seconds before a delivery the lost session refused is tried again (doubling)
+SESSION_PAUSE_MAX = 300.0
 IDLE_WAKE = 60.0  # seconds: the loop re-reads the clock at least this often (clock jumps)
 
 
@@ -275,7 +278,10 @@ class Scheduling:
                 await self.repo.failed(schedule.id, due, "no handler declared", _ts(self._now()))
                 return None
             try:
-                event_id = await handler(self.services, occurrence)
+                event_id = await self._attempts(handler, occurrence)
+            except SessionLost as exc:  # stopped before the new login: replayed at the next start
+                log.warning("schedule %d (%s): %s left pending (%s)", schedule.id, schedule.kind, due, exc)
+                return None
             except Exception as exc:
                 log.exception("schedule %d (%s): delivery of %s failed", schedule.id, schedule.kind, due)
                 self.counted["failed"] += 1
@@ -286,6 +292,28 @@ class Scheduling:
             self.fired_late.append((now - occurrence.due).total_seconds())
             del self.fired_late[:-1000]
             return event_id
+
+    async def _attempts(self, handler: Any, occurrence: Occurrence) -> str | None:
+        """Deliver ``occurrence``; while the bot's session is lost (``SessionLost``: the bot logs
+        in again) it stays pending and is tried again after a pause, with the same key."""
+        pause = SESSION_PAUSE
+        while True:
+            try:
+                return await handler(self.services, occurrence)
+            except SessionLost as exc:
+                if self._stopped.is_set():
+                    raise
+                log.warning(
+                    "schedule %d: session lost (%s); trying again in %.0f s",
+                    occurrence.schedule.id,
+                    exc,
+                    pause,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), pause)
+                if self._stopped.is_set():
+                    raise
+            pause = min(SESSION_PAUSE_MAX, pause * 2)
 
     async def drain(self) -> None:
         """Wait for the deliveries in flight."""

@@ -442,3 +442,140 @@ async def test_a_batch_of_many_commands_does_not_hold_up_the_next_sync(tmp_path,
             server.release.set()
             bot.request_stop()
             await asyncio.wait_for(task, 20)
+
+
+# --- the session lost while answering ---------------------------------------------------------
+
+
+class LostSessionStandIn:
+    """A homeserver stand-in with password logins: the first sync brings the bot into a direct
+    chat, the second brings three ``!ping``. Sending the first answer signs the bot's session
+    out (its token is no longer accepted, as after "sign out" in Element); a new login gets a
+    new token."""
+
+    def __init__(self) -> None:
+        self.valid: str | None = None
+        self.logins = 0
+        self.syncs: list[tuple[str, str | None]] = []
+        self.sends: list[tuple[str | None, str, str | None]] = []  # token, txn, command answered
+
+    @staticmethod
+    def token(http: web.Request) -> str | None:
+        auth = http.headers.get("Authorization", "")
+        return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else http.query.get("access_token")
+
+    def refused(self) -> web.Response:
+        return web.json_response(
+            {"errcode": "M_UNKNOWN_TOKEN", "error": "Invalid access token passed."}, status=401
+        )
+
+    async def login(self, http: web.Request) -> web.Response:
+        self.logins += 1
+        self.valid = f"token{self.logins}"
+        return web.json_response({"user_id": BOT_ID, "access_token": self.valid, "device_id": "DEV"})
+
+    async def whoami(self, http: web.Request) -> web.Response:
+        if self.token(http) != self.valid:
+            return self.refused()
+        return web.json_response({"user_id": BOT_ID, "device_id": "DEV"})
+
+    def event(self, event_id: str, body: str, ts: int) -> dict:
+        return {
+            "type": "m.room.message",
+            "sender": "@anna:localhost",
+            "event_id": event_id,
+            "origin_server_ts": ts,
+            "content": {"msgtype": "m.text", "body": body},
+        }
+
+    async def sync(self, http: web.Request) -> web.Response:
+        since = http.query.get("since", "")
+        self.syncs.append((since, self.token(http)))
+        if self.token(http) != self.valid:
+            return self.refused()
+        now = int(time.time() * 1000)
+        if since == "":
+            join = {
+                "type": "m.room.member",
+                "state_key": BOT_ID,
+                "sender": BOT_ID,
+                "event_id": "$join",
+                "origin_server_ts": now - 60_000,
+                "content": {"membership": "join"},
+            }
+            room = {
+                "timeline": {"events": [], "limited": False, "prev_batch": "p0"},
+                "state": {"events": [join]},
+                "summary": {"m.joined_member_count": 2},
+            }
+            return web.json_response({"next_batch": "s1", "rooms": {"join": {DM: room}}})
+        if since == "s1":
+            commands = [self.event(f"$c{n}", "!ping", now - 1000 + n) for n in (1, 2, 3)]
+            room = {"timeline": {"events": commands, "limited": False, "prev_batch": "p1"}}
+            return web.json_response({"next_batch": "s2", "rooms": {"join": {DM: room}}})
+        await asyncio.sleep(0.05)
+        return web.json_response({"next_batch": since})
+
+    async def send(self, http: web.Request) -> web.Response:
+        content = json.loads(await http.text())
+        answered = ((content.get("m.relates_to") or {}).get("m.in_reply_to") or {}).get("event_id")
+        token = self.token(http)
+        self.sends.append((token, http.match_info["txn"], answered))
+        if self.logins == 1 and token == self.valid:
+            self.valid = None  # signed out at the moment of the first answer
+        if token != self.valid:
+            return self.refused()
+        return web.json_response({"event_id": f"$answer{len(self.sends)}"})
+
+    def routes(self) -> list[tuple[str, str, Any]]:
+        return [
+            ("POST", "/_matrix/client/v3/login", self.login),
+            ("GET", "/_matrix/client/v3/account/whoami", self.whoami),
+            ("GET", "/_matrix/client/v3/sync", self.sync),
+            ("PUT", "/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}", self.send),
+        ]
+
+
+async def test_commands_a_lost_session_left_unanswered_are_answered_once_after_the_new_login(tmp_path):
+    """The first answer fails with M_UNKNOWN_TOKEN: it is not retried, none of the room's later
+    commands is tried with the dead token, nothing is recorded as answered, and the batch's
+    token is not stored. The sync loop logs in again and syncs from the stored token: the three
+    commands come again and each is answered once, in order."""
+    from bot.runtime import KleinstadtBot
+    from config.settings import Settings
+
+    server = LostSessionStandIn()
+    async with serve(server.routes()) as url:
+        settings = Settings(
+            homeserver=url,
+            user_id=BOT_ID,
+            password="secret",
+            encryption=False,
+            database=tmp_path / "bot.db",
+            sync={"timeout_ms": 100},
+        )
+        bot = KleinstadtBot(settings)
+        task = asyncio.ensure_future(bot.run())
+        try:
+
+            async def answered() -> bool:
+                assert not task.done(), task
+                return {a for t, _, a in server.sends if t == "token2"} == {"$c1", "$c2", "$c3"}
+
+            await _until(answered, "the commands were not answered after the new login", timeout=30)
+
+            async def stored() -> bool:
+                return await bot.repo.sync_token() == "s2"
+
+            await _until(stored, "the replayed batch's token was not stored")
+            assert all([await bot.repo.is_handled(f"$c{n}") for n in (1, 2, 3)])
+        finally:
+            bot.request_stop()
+            await asyncio.wait_for(task, 20)
+    assert server.logins == 2
+    dead = [s for s in server.sends if s[0] == "token1"]
+    assert [a for _, _, a in dead] == ["$c1"]  # tried once, and no later command with the dead token
+    after = [a for t, _, a in server.sends if t == "token2"]
+    assert after == ["$c1", "$c2", "$c3"]  # each once, in order
+    assert ("s1", "token2") in server.syncs  # from the stored token, not the in-memory one
+    assert dead[0][1] == server.sends[len(dead)][1]  # the replay's answer has the same transaction ID

@@ -16,7 +16,7 @@ from nio import AsyncClient, AsyncClientConfig
 import bot.sending as sending
 from bot.rendering import Renderer
 from bot.sending import MessageSender, message_content, transaction_id
-from commands.context import MatrixError, Reply, Request
+from commands.context import MatrixError, Reply, Request, SessionLost
 
 BOT = "@kleinstadtbot:localhost"
 MAYOR = "@buergermeisterin:localhost"
@@ -378,3 +378,39 @@ async def test_a_rate_limited_first_sync_waits_as_long_as_the_homeserver_asks(tm
                 await asyncio.wait_for(task, 10)
     assert [since for _, since in calls[:2]] == ["", ""]  # both first syncs: no token yet
     assert calls[1][0] - calls[0][0] >= 0.7  # not the 0.05–0.1 s back-off
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (401, {"errcode": "M_UNKNOWN_TOKEN", "error": "Invalid access token passed."}),
+        (401, {"errcode": "M_MISSING_TOKEN", "error": "Missing access token."}),
+        (401, {"errcode": "M_UNKNOWN_TOKEN", "error": "Token expired", "soft_logout": True}),
+    ],
+)
+async def test_a_send_in_a_lost_session_is_not_retried_and_raises_session_lost(renderer, status, error):
+    """The homeserver no longer takes the bot's token: the same token fails again, so no retry,
+    and a SessionLost (not the room's problem) for the sync loop's new login to resolve."""
+    hits = []
+
+    async def unknown_token(http: web.Request) -> web.Response:
+        hits.append(http.match_info["txn"])
+        return web.json_response(error, status=status)
+
+    async def no_sleep(seconds: float) -> None:
+        raise AssertionError("a lost session is not retried")
+
+    async with serve(("PUT", SEND_PATH, unknown_token)) as url:
+        client = nio_client(url, max_rate_limited=1)
+        try:
+            with pytest.raises(SessionLost) as info:
+                await asyncio.wait_for(
+                    MessageSender(client, renderer, sleep=no_sleep).send(
+                        Reply("ping", {"version": "t", "uptime_seconds": 5}), request()
+                    ),
+                    10,
+                )
+        finally:
+            await client.close()
+    assert info.value.errcode == error["errcode"]
+    assert len(hits) == 1
