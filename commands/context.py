@@ -110,12 +110,18 @@ class MatrixError(Exception):
         self.errcode = errcode
 
 
-class SessionLost(MatrixError):
+class SessionLost(Exception):
     """The homeserver no longer accepts the bot's access token (``M_UNKNOWN_TOKEN``,
     ``M_MISSING_TOKEN``, a soft logout): not the room's problem and not worth retrying with the
     same token. Nothing catches it as a failed command or delivery: the work stays undone (not
     recorded as answered, sent or failed) and is done again once the bot has logged in again
-    (the sync loop replays from the last completed batch; scheduled work and broadcasts retry)."""
+    (the sync loop replays from the last completed batch; scheduled work and broadcasts retry).
+    Not a ``MatrixError``: code that handles a room's refusal (not a member, no power) must not
+    take a lost session for one and carry on without the work done."""
+
+    def __init__(self, message: str, errcode: str | None = None):
+        super().__init__(message)
+        self.errcode = errcode
 
 
 class MatrixPort(Protocol):

@@ -134,3 +134,29 @@ async def test_a_check_in_still_refused_at_a_stop_stays_pending_for_the_next_sta
     assert await second.replay_pending() == 1
     await second.drain()
     assert len(outbox.events) == 1 and await second.repo.pending() == []
+
+
+async def test_a_lost_session_is_not_taken_for_a_rooms_refusal_by_a_command(local_bot):
+    """Handlers that handle a room's refusal (``MatrixError``: not a member, unknown user) do
+    not swallow a lost session: before, ``user_exists`` failing that way made the tandem
+    command answer that the partner does not exist. Now nothing is answered or made, and the
+    command is replayed after the new login."""
+    from tests.test_tandems import ANNA, BEN, CREATE, profiled
+
+    await profiled(local_bot, (ANNA, "Wittenberge", ["Innenstadt"]), (BEN, "Bad Berleburg", ["Innenstadt"]))
+    sent: list[str] = []
+    original_send = local_bot.matrix.send
+
+    async def send(reply, request=None):
+        sent.append(reply.template)
+        return await original_send(reply, request)
+
+    async def user_exists(user_id):
+        raise lost()
+
+    local_bot.matrix.send = send
+    local_bot.matrix.user_exists = user_exists
+    with pytest.raises(SessionLost):
+        await local_bot.say(CREATE, sender=COORD)
+    assert "tandem_problem" not in sent
+    assert await local_bot.db.fetchone("SELECT 1 FROM tandems") is None
