@@ -71,6 +71,32 @@ def _town_index_shared_per_register(monkeypatch):
     monkeypatch.setattr(towns_search, "build_index", shared)
 
 
+_libraries: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+@pytest.fixture(autouse=True)
+def _faq_library_shared_per_content(monkeypatch):
+    """Every bot reads, checks and indexes the FAQ and the modules at start (about half a second
+    of CPU), a few hundred bots in the suite from the same shipped content. A library already
+    built in this worker from the same files (by content, not by path) and for the same locales
+    is handed out again; changed content (a test's own folder, a reload) gets its own."""
+    from commands import faq_search
+
+    load = faq_search.load_library
+
+    def shared(root: Path | None = None, locales=()):
+        folder = Path(root) if root is not None else faq_search.CONTENT_DIR
+        files = hashlib.sha256()
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            files.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+        key = (files.hexdigest(), tuple(locales))
+        if key not in _libraries:
+            _libraries[key] = load(root, locales)
+        return _libraries[key]
+
+    monkeypatch.setattr(faq_search, "load_library", shared)
+
+
 @pytest.fixture
 async def local_bot(tmp_path) -> LocalBot:
     bot = await make_local_bot(tmp_path)
