@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from commands.context import MatrixError, Reply, Services, SessionLost
+from commands.moments import epoch_now
 from storage.broadcasts import Broadcast, BroadcastRepository, Delivery
 
 log = logging.getLogger(__name__)
@@ -96,9 +97,6 @@ class Deliveries:
     def concurrency(self) -> int:
         return self.services.settings.broadcasts.concurrency
 
-    def _now(self) -> int:
-        return int(self.services.clock.now().timestamp())
-
     def start(self, broadcast_id: int) -> None:
         """Run the broadcast's passes until its outbox is as it should be (once per process)."""
         running = self.tasks.get(broadcast_id)
@@ -146,7 +144,9 @@ class Deliveries:
             fresh = await self.repo.get(broadcast_id)
             if fresh is not None and fresh.op == op:  # no new work came in meanwhile
                 if fresh.state == "sending":
-                    await self.repo.move(broadcast_id, ["sending"], "done", finished_at=self._now())
+                    await self.repo.move(
+                        broadcast_id, ["sending"], "done", finished_at=epoch_now(self.services)
+                    )
                 await self.repo.update(broadcast_id, op_done=1)
                 return
 
@@ -235,7 +235,7 @@ class Deliveries:
                     return "user_unknown"
                 reply = Reply("broadcast", announcement(broadcast), room_id=room_id, key=key, paced=True)
                 event_id = await matrix.send(reply)
-                await self.repo.sent(row.id, event_id, broadcast.version, self._now())
+                await self.repo.sent(row.id, event_id, broadcast.version, epoch_now(self.services))
                 if broadcast.pin and row.kind == "channel" and event_id:
                     await self._pin(row, room_id, event_id, True)
             elif work == "edit" and row.room_id and row.event_id:
@@ -252,7 +252,7 @@ class Deliveries:
                 if row.pinned:
                     await self._pin(row, row.room_id, row.event_id, False)
                 await matrix.redact(row.room_id, row.event_id, key=f"{key}-redact", paced=True)
-                await self.repo.redacted(row.id, self._now())
+                await self.repo.redacted(row.id, epoch_now(self.services))
         except SessionLost:
             raise  # not the room's problem: the row stays as it is; the pass stops and starts again
         except MatrixError as exc:
@@ -305,7 +305,7 @@ class Deliveries:
             found = await matrix.create_direct_chat(
                 user, key=key, encrypted=self.services.settings.encryption
             )
-        await self.repo.record_direct_chat(user, found, self._now())
+        await self.repo.record_direct_chat(user, found, epoch_now(self.services))
         await self.repo.set_room(row.id, found)
         return found
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from commands.broadcast_delivery import announcement, deliveries, resume_unfinished
 from commands.context import Context, Reaction, Reply, Role, Services
-from commands.moments import MomentError, looks_like_moment, parse_moment
+from commands.moments import MomentError, epoch_now, local_moment, looks_like_moment, parse_moment
 from commands.parsing import QuoteError, split_words
 from commands.registry import Arg, command, on_reaction, on_startup
 from commands.registry import scheduled as declare_scheduled
@@ -59,16 +59,6 @@ CONFIRM = "✅"
 CANCEL = "❌"
 # variation selectors that clients add to the same emoji
 EMOJI_NOISE = dict.fromkeys(map(ord, "\ufe0e\ufe0f"))
-
-
-def _now(services: Services) -> int:
-    return int(services.clock.now().timestamp())
-
-
-def _local(services: Services, seconds: int | None) -> datetime | None:
-    if seconds is None:
-        return None
-    return datetime.fromtimestamp(seconds, UTC).astimezone(services.settings.tz)
 
 
 # --- reading the command line -------------------------------------------------------------------
@@ -230,11 +220,11 @@ def describe(services: Services, b: Broadcast) -> dict[str, Any]:
         "audience": b.audience,
         "state": b.state,
         "pin": b.pin,
-        "send_at": _local(services, b.send_at),
-        "created_at": _local(services, b.created_at),
-        "expires_at": _local(services, b.expires_at),
-        "started_at": _local(services, b.started_at),
-        "finished_at": _local(services, b.finished_at),
+        "send_at": local_moment(services, b.send_at),
+        "created_at": local_moment(services, b.created_at),
+        "expires_at": local_moment(services, b.expires_at),
+        "started_at": local_moment(services, b.started_at),
+        "finished_at": local_moment(services, b.finished_at),
         "version": b.version,
         "retracted": b.retracted_at is not None,
     }
@@ -273,7 +263,7 @@ async def compose(ctx: Context, audience: str, text: str | None = None) -> None:
         await _problem(ctx, problem)
         return
     services = ctx.services
-    now = _now(services)
+    now = epoch_now(services)
     repo = BroadcastRepository(ctx.db)
     b = await repo.create(
         author=ctx.sender,
@@ -345,7 +335,7 @@ async def confirm(services: Services, b: Broadcast, when: datetime | None = None
     """Confirm draft ``b``: schedule it or start sending. Returns what happened: ``scheduled``,
     ``sending``, ``expired``, ``past`` or ``not_draft``."""
     repo = BroadcastRepository(services.db)
-    now = _now(services)
+    now = epoch_now(services)
     if b.state != "draft":
         return "not_draft"
     if b.expires_at <= now:
@@ -380,9 +370,9 @@ async def begin(services: Services, b: Broadcast, before: list[str]) -> bool:
     """Write the outbox for the audience as it is now and start sending."""
     repo = BroadcastRepository(services.db)
     found = await recipients(services, b.audience)
-    if not await repo.start(b.id, before, found, _now(services)):
+    if not await repo.start(b.id, before, found, epoch_now(services)):
         return False
-    await repo.update(b.id, confirmed_at=b.confirmed_at or _now(services))
+    await repo.update(b.id, confirmed_at=b.confirmed_at or epoch_now(services))
     deliveries(services).start(b.id)
     return True
 
@@ -478,7 +468,7 @@ async def broadcast_status(ctx: Context, number: int) -> None:
 )
 async def broadcast_list(ctx: Context) -> None:
     repo = BroadcastRepository(ctx.db)
-    await repo.expire_drafts(_now(ctx.services))
+    await repo.expire_drafts(epoch_now(ctx.services))
     scheduled = await repo.in_state("scheduled")
     recent = [b for b in await repo.recent(10) if b.state != "scheduled"]
     rows = []
@@ -566,7 +556,7 @@ async def broadcast_retract(ctx: Context, number: int) -> None:
         await ctx.reply("broadcast_changed", outcome="not_sent", broadcast=describe(ctx.services, b))
         return
     await BroadcastRepository(ctx.db).update(
-        b.id, retracted_at=_now(ctx.services), op="retract", op_done=0, progress_event_id=None
+        b.id, retracted_at=epoch_now(ctx.services), op="retract", op_done=0, progress_event_id=None
     )
     deliveries(ctx.services).start(b.id)
     await ctx.reply("broadcast_changed", outcome="retracting", broadcast=describe(ctx.services, b))
@@ -623,7 +613,7 @@ async def resume_broadcasts(services: Services) -> None:
     repo = BroadcastRepository(services.db)
     for b in await repo.in_state("scheduled"):
         if b.schedule_id is None and b.send_at is not None:
-            if b.send_at <= _now(services):
+            if b.send_at <= epoch_now(services):
                 await begin(services, b, ["scheduled"])
             else:
                 await _schedule(services, b, b.send_at)

@@ -20,10 +20,11 @@ import csv
 import io
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from commands.context import Context, MatrixError, Reaction, Redaction, Reply, Request, Role, Services
+from commands.moments import epoch_now, local_moment
 from commands.registry import Arg, command, on_edit, on_reaction, on_redaction, on_startup, on_thread_reply
 from commands.registry import scheduled as declare_scheduled
 from commands.rhythm import Rhythm, RhythmError, describe, parse_rhythm
@@ -54,16 +55,6 @@ def schedules(services: Services) -> Scheduling:
     if services.schedules is None:
         raise RuntimeError("scheduled work is not running in this transport")
     return services.schedules
-
-
-def _now(services: Services) -> int:
-    return int(services.clock.now().timestamp())
-
-
-def _local(services: Services, seconds: int | None) -> datetime | None:
-    if seconds is None:
-        return None
-    return datetime.fromtimestamp(seconds, UTC).astimezone(services.settings.tz)
 
 
 def matrix_to(room_id: str) -> str:
@@ -145,7 +136,7 @@ async def deliver_checkin(services: Services, occurrence: Occurrence) -> str | N
         key=occurrence.key,
         room_id=tandem.room_id,
         module_id=module["id"] if module else None,
-        now=_now(services),
+        now=epoch_now(services),
     )
     reply = Reply(
         "checkin",
@@ -205,7 +196,7 @@ async def deliver_reminder(services: Services, occurrence: Occurrence) -> str | 
             thread_root=checkin.event_id,
         )
     )
-    await repo.reminded(checkin.id, event_id, _now(services))
+    await repo.reminded(checkin.id, event_id, epoch_now(services))
     await _maybe_quiet(services, repo, tandem)
     return event_id
 
@@ -221,7 +212,7 @@ async def _maybe_quiet(services: Services, repo: CheckinRepository, tandem: Tand
     flags = await repo.flags(tandem.id)
     if flags.quiet_alerted:
         return
-    await repo.set_flags(tandem.id, quiet_since=_now(services), quiet_alerted=1)
+    await repo.set_flags(tandem.id, quiet_since=epoch_now(services), quiet_alerted=1)
     await alert(services, "quiet", tandem, key=f"alert-quiet-{tandem.id}-{latest[0].id}")
 
 
@@ -273,7 +264,7 @@ async def _answered(services: Services, tandem: Tandem, checkin: Checkin, answer
     if flags.quiet_since is not None or flags.quiet_alerted:
         await repo.set_flags(tandem.id, quiet_since=None, quiet_alerted=0)
     if answer == "help":
-        await repo.set_flags(tandem.id, help_since=_now(services))
+        await repo.set_flags(tandem.id, help_since=epoch_now(services))
         await alert(services, "help", tandem, key=f"alert-help-{checkin.id}", user=user)
     elif answer in ("done", "not_yet") and flags.help_since is not None:
         latest = await repo.of_tandem(tandem.id, limit=1)
@@ -307,7 +298,7 @@ async def reaction_to_checkin(services: Services, reaction: Reaction) -> bool:
 @on_redaction
 async def reaction_withdrawn(services: Services, redaction: Redaction) -> bool:
     repo = CheckinRepository(services.db)
-    withdrawn = await repo.withdraw(redaction.redacts, _now(services))
+    withdrawn = await repo.withdraw(redaction.redacts, epoch_now(services))
     if withdrawn is None:
         return False
     if withdrawn.answer == "help":
@@ -377,8 +368,8 @@ async def _show(ctx: Context, tandem: Tandem, schedule: Schedule, changed: str |
         tandem=_tandem_data(tandem),
         rhythm=describe(rhythm),
         state=schedule.state,
-        next=_local(services, schedule.next_due) if schedule.state == "active" else None,
-        last=_local(services, latest[0].posted_at) if latest else None,
+        next=local_moment(services, schedule.next_due) if schedule.state == "active" else None,
+        last=local_moment(services, latest[0].posted_at) if latest else None,
         changed=changed,
     )
 
@@ -519,7 +510,7 @@ async def report_rows(services: Services) -> list[ReportRow]:
         last: Answer | None = None
         streak = 0
         counting = True
-        open_since = _now(services) - services.settings.checkins.reminder_days * 86_400
+        open_since = epoch_now(services) - services.settings.checkins.reminder_days * 86_400
         for checkin in await repo.of_tandem(tandem.id, limit=50):  # newest first
             answers = await _members_answered(repo, checkin, tandem)
             if answers and last is None:
@@ -534,9 +525,11 @@ async def report_rows(services: Services) -> list[ReportRow]:
                 tandem=tandem,
                 rhythm=describe(Rhythm.from_json(schedule.rhythm)) if schedule else None,
                 schedule_state=schedule.state if schedule else None,
-                next=_local(services, schedule.next_due) if schedule and schedule.state == "active" else None,
+                next=local_moment(services, schedule.next_due)
+                if schedule and schedule.state == "active"
+                else None,
                 last_answer=last.answer if last else None,
-                last_answer_at=_local(services, last.answered_at) if last else None,
+                last_answer_at=local_moment(services, last.answered_at) if last else None,
                 streak=streak,
                 quiet=flags.quiet_since is not None,
                 help=flags.help_since is not None,

@@ -11,9 +11,12 @@ and is refused as past.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from commands.context import Services
 
 RECENT_DAYS = 30
 MAX_AHEAD_DAYS = 366
@@ -161,3 +164,15 @@ def _date(year: int, month: int, day: int) -> date:
         return date(year, month, day)
     except ValueError:
         raise MomentError("bad_date", day=day, month=month, year=year) from None
+
+
+def epoch_now(services: Services) -> int:
+    """Now as the whole seconds since the epoch that the repositories store."""
+    return int(services.clock.now().timestamp())
+
+
+def local_moment(services: Services, seconds: int | None) -> datetime | None:
+    """A stored moment (seconds since the epoch) in the bot's time zone; None stays None."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).astimezone(services.settings.tz)
