@@ -17,6 +17,7 @@ from nio import (
     AsyncClient,
     AsyncClientConfig,
     JoinResponse,
+    LogoutResponse,
     MegolmEvent,
     RoomCreateError,
     RoomGetStateEventError,
@@ -245,6 +246,17 @@ class LimitedHomeserver:
 
     def limit(self, user_id: str) -> None:
         self.synapse.clear_ratelimit_override(user_id, self.admin.access_token)
+
+
+async def sign_out(homeserver: str, user_id: str, device_id: str, token: str) -> None:
+    """What "sign out" of the bot's session in Element does: the token, the device and the
+    device's keys are deleted on the server."""
+    client = AsyncClient(homeserver, user_id)
+    client.restore_login(user_id, device_id, token)
+    try:
+        assert isinstance(await client.logout(), LogoutResponse)
+    finally:
+        await client.close()
 
 
 def assert_answers(answer: Any, command_id: str, sender: str) -> None:

@@ -15,23 +15,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from nio import AsyncClient, LogoutResponse
 
-from tests.matrix_fixtures import unique
+from tests.matrix_fixtures import sign_out, unique
 
 pytestmark = pytest.mark.synapse
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def _sign_out(homeserver: str, user_id: str, device_id: str, token: str) -> None:
-    """What "sign out" of the bot's session in Element does: the token, the device and the
-    device's keys are deleted on the server."""
-    client = AsyncClient(homeserver, user_id)
-    client.restore_login(user_id, device_id, token)
-    try:
-        assert isinstance(await client.logout(), LogoutResponse)
-    finally:
-        await client.close()
 
 
 async def _until(condition, what: str, timeout: float = 30) -> None:
@@ -57,7 +45,7 @@ async def test_a_token_signed_out_while_running_means_a_new_login_and_a_new_devi
     await mayor.ask(room, "!ping")
     client = bot.bot.client
     device, token = client.device_id, client.access_token
-    await _sign_out(synapse.url, bot.user_id, device, token)
+    await sign_out(synapse.url, bot.user_id, device, token)
     await _until(lambda: client.device_id != device, "the bot did not go on with a new device")
     assert client.access_token != token and not bot.task.done()
     await _until(
@@ -82,7 +70,7 @@ async def test_a_token_signed_out_while_stopped_means_a_new_device_at_start(
     await mayor.ask(room, "!ping")
     device, token = bot.bot.client.device_id, bot.bot.client.access_token
     await bot.stop()
-    await _sign_out(synapse.url, bot.user_id, device, token)
+    await sign_out(synapse.url, bot.user_id, device, token)
     with caplog.at_level(logging.WARNING, logger="bot.session"):
         again = await make_bot(account=bot.account)
     messages = [r.getMessage() for r in caplog.records]

@@ -8,21 +8,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from nio import AsyncClient, LogoutResponse
 
-from tests.matrix_fixtures import assert_answers
+from tests.matrix_fixtures import assert_answers, sign_out
 
 pytestmark = pytest.mark.synapse
-
-
-async def _sign_out(homeserver: str, user_id: str, device_id: str, token: str) -> None:
-    """What "sign out" of the bot's session in Element does: the token and the device go."""
-    client = AsyncClient(homeserver, user_id)
-    client.restore_login(user_id, device_id, token)
-    try:
-        assert isinstance(await client.logout(), LogoutResponse)
-    finally:
-        await client.close()
 
 
 async def _until(condition: Any, what: str, timeout: float = 120) -> None:
@@ -50,7 +39,7 @@ async def test_commands_waiting_when_the_session_is_signed_out_are_answered_once
         # the first answer after the commands arrived: the session is signed out just before
         if not signed_out.is_set():
             signed_out.set()
-            await _sign_out(synapse.url, bot.user_id, device, token)
+            await sign_out(synapse.url, bot.user_id, device, token)
         return await room_send(*args, **kwargs)
 
     commands: list[str] = []
