@@ -1,10 +1,11 @@
 """Retrieval quality: questions written against the topics must find the right FAQ entry.
 
-The evaluation set (``tests/faq_eval``) has three splits into a tuning half and a held-out
+The evaluation set (``tests/faq_eval``) has four splits into a tuning half and a held-out
 half: the first set (rounds 1 and 2), whose held-out half is retired to tuning material; the
 fresh set of round 3, whose held-out half (``heldout3.yaml``) is the German one reported (its
-English half retired in round 4); and the English set of round 4, whose held-out half
-(``heldout4.yaml``) is the English one reported. The tuning material (``tuning_parts``) carries
+English half retired in round 4); the English set of round 4 (its held-out half retired in
+round 5); and the English set of round 5, whose held-out half (``heldout5.yaml``) is the
+English one reported. The tuning material (``tuning_parts``) carries
 regression floors here; the held-out halves' totals are printed (``-s``) and reported by
 ``bench/faq.py --heldout``, never used to tune the content or the search, and no failure here
 names one of their questions.
@@ -44,8 +45,9 @@ from tests.faq_eval import (
 )
 
 # Floors for the tuning material: a regression guard below today's figures (bench/README.md)
-MIN_TOP1 = {None: 0.78, "tuning4": 0.65}  # the round-4 English set is harder (bench/README.md)
-MIN_OFFERED = 0.95
+# the English sets of rounds 4 and 5 are harder (bench/README.md)
+MIN_TOP1 = {None: 0.78, "tuning4": 0.65, "heldout4": 0.65, "tuning5": 0.5}
+MIN_OFFERED = {None: 0.95, "tuning5": 0.9}
 MAX_WRONG_CONFIDENT = 1
 
 
@@ -84,13 +86,15 @@ def test_evaluation_set_is_big_split_by_the_rule_and_points_to_real_entries(libr
 
 
 def test_each_locale_has_one_held_out_half_that_is_no_tuning_material():
-    assert HELDOUT == {"de": "heldout3", "en": "heldout4"}
+    assert HELDOUT == {"de": "heldout3", "en": "heldout5"}
     for locale in LOCALES:
         assert HELDOUT[locale] not in tuning_parts(locale)
         assert load(HELDOUT[locale])[locale], locale
     # heldout3's English half was reported in round 3 and is tuning material since; its German
     # half is still held out
     assert "heldout3" in tuning_parts("en") and "heldout3" not in tuning_parts("de")
+    # heldout4 (English only) was reported in round 4: tuning material since round 5
+    assert "heldout4" in tuning_parts("en") and "heldout5" not in tuning_parts("en")
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -106,7 +110,8 @@ def test_no_phrasing_echoes_an_evaluation_question(library, locale):
     same holds for the English set of round 4."""
     heldout = set(load(HELDOUT[locale])[locale])
     everything = [q for name in (*tuning_parts(locale), HELDOUT[locale]) for q in load(name)[locale]]
-    assert {"tuning4", "heldout4"} <= {*tuning_parts("en"), HELDOUT["en"]}  # the round-4 files too
+    # the English files of rounds 4 and 5 too
+    assert {"tuning4", "heldout4", "tuning5", "heldout5"} <= {*tuning_parts("en"), HELDOUT["en"]}
     first = {q for name in (*SETS["first"], DEV) for q in load(name)[locale]}
     ids = {e.id for e in library.faq(locale)}
     assert {q.expected for q in load(DEV)[locale] if q.expected} <= ids, locale
@@ -145,7 +150,7 @@ def test_tuning_half_quality(library, locale, name):
     for missed in figures.missed:
         print("  not offered:", missed)
     assert figures.top1_share >= MIN_TOP1.get(name, MIN_TOP1[None])
-    assert figures.offered_share >= MIN_OFFERED
+    assert figures.offered_share >= MIN_OFFERED.get(name, MIN_OFFERED[None])
     assert len(figures.wrong_confident) <= MAX_WRONG_CONFIDENT
 
 
@@ -166,7 +171,7 @@ def test_fresh_questions_of_the_dev_set(library, locale):
     print(f"\nFAQ {locale} dev answerable: {figures.line()}")
     assert len(questions) >= 100
     assert figures.top1_share >= 0.75
-    assert figures.offered_share >= MIN_OFFERED
+    assert figures.offered_share >= MIN_OFFERED[None]
     assert len(figures.wrong_confident) <= 2
 
 
