@@ -5,7 +5,15 @@ runs in production), the default ``sync_forever`` without a filter, answering ev
 that starts with ``!`` and arrived after its start with an ``m.notice`` of the same text. It
 imports nothing but nio, so its memory is the interpreter, aiohttp, nio and its encryption.
 
-    python bench/floor_e2e.py HOMESERVER USER_ID ACCESS_TOKEN DEVICE_ID DATA_DIR
+With ``--stack`` it is the floor of a bot built on the project's stack (the developers' guide:
+pydantic-settings, aiosqlite, Jinja2 with gettext catalogs, Babel; APScheduler): before it
+syncs it reads a settings model with pydantic-settings and opens a SQLite database with
+aiosqlite; each reply is rendered by a Jinja2 template with the i18n extension and a figure
+formatted by Babel, and the command is recorded in SQLite; after its first reply it imports
+APScheduler, as kleinstadtbot starts its scheduler after its first answers. Nothing else: no
+commands, no content, no migrations, so its memory and start-up are what the stack itself costs.
+
+    python bench/floor_e2e.py [--stack] HOMESERVER USER_ID ACCESS_TOKEN DEVICE_ID DATA_DIR
 """
 
 import time
@@ -20,8 +28,49 @@ from pathlib import Path  # noqa: E402
 from nio import AsyncClient, AsyncClientConfig, MatrixRoom, RoomMessageText  # noqa: E402
 
 
+class Stack:
+    """What a bot on the project's stack does besides nio (``--stack``)."""
+
+    async def open(self, data_dir: Path) -> None:
+        import aiosqlite
+        import jinja2
+        from babel.numbers import format_decimal
+        from pydantic import BaseModel
+        from pydantic_settings import BaseSettings, SettingsConfigDict
+
+        class Sync(BaseModel):
+            timeout_ms: int = 30000
+
+        class Settings(BaseSettings):
+            model_config = SettingsConfigDict(env_prefix="FLOOR_", env_nested_delimiter="__")
+            locale: str = "de"
+            sync: Sync = Sync()
+
+        self.settings = Settings()
+        self.format_decimal = format_decimal
+        self.db = await aiosqlite.connect(data_dir / "floor.db")
+        await self.db.execute("PRAGMA journal_mode=WAL")
+        await self.db.execute("CREATE TABLE IF NOT EXISTS seen (event_id TEXT PRIMARY KEY, body TEXT)")
+        environment = jinja2.Environment(extensions=["jinja2.ext.i18n"], autoescape=True)
+        environment.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+        self.template = environment.from_string("{% trans %}{{ body }} ({{ size }}){% endtrans %}")
+        self.scheduler_loaded = False
+
+    async def reply(self, event: RoomMessageText) -> str:
+        await self.db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (event.event_id, event.body))
+        await self.db.commit()
+        size = self.format_decimal(len(event.body), locale=self.settings.locale)
+        return self.template.render(body=event.body, size=size)
+
+    def after_first_reply(self) -> None:
+        if not self.scheduler_loaded:
+            self.scheduler_loaded = True
+            import apscheduler.schedulers.asyncio  # noqa: F401
+
+
 async def main() -> None:
-    homeserver, user_id, token, device_id, data_dir = sys.argv[1:6]
+    stack = Stack() if "--stack" in sys.argv else None
+    homeserver, user_id, token, device_id, data_dir = [a for a in sys.argv[1:] if a != "--stack"][:5]
     store = Path(data_dir) / "floor-store"
     store.mkdir(parents=True, exist_ok=True)
     client = AsyncClient(
@@ -32,17 +81,22 @@ async def main() -> None:
         config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=True),
     )
     client.restore_login(user_id, device_id, token)
+    if stack is not None:
+        await stack.open(Path(data_dir))
     cutoff_ms = STARTED_MS - 1000
 
     async def on_message(room: MatrixRoom, event: RoomMessageText) -> None:
         if event.sender == user_id or event.server_timestamp < cutoff_ms or not event.body.startswith("!"):
             return
+        body = event.body if stack is None else await stack.reply(event)
         await client.room_send(
             room.room_id,
             "m.room.message",
-            {"msgtype": "m.notice", "body": event.body},
+            {"msgtype": "m.notice", "body": body},
             ignore_unverified_devices=True,
         )
+        if stack is not None:
+            stack.after_first_reply()
 
     client.add_event_callback(on_message, RoomMessageText)
     try:

@@ -12,6 +12,9 @@
 #   D-kleinstadtbot   `kleinstadtbot run`, encryption on
 #   E-kleinstadtbot-profile-set   the same with its profile left as it is (bench/peers-profile-set.yaml.tmpl),
 #                     as after the first start of an account; maubot's template does the same
+#   F-nio-floor-e2e-stack  bench/floor_e2e.py --stack: the encrypted floor on the project's stack
+#                     (pydantic-settings, aiosqlite, Jinja2 i18n, Babel; APScheduler after the
+#                     first reply) and nothing of the bot: the floor of a bot built on that stack
 # Set-up once: the two venvs of the header of compare.sh under $PB_HOME (default /tmp/peerbench).
 # Environment: PEERBENCH (the harness folder), PB_HOME, OUT (results, default
 # $PB_HOME/results.jsonl; a series appends), KB (the kleinstadtbot command, default
@@ -51,6 +54,8 @@ floor() { $PB --label A-nio-floor --rooms "$1" --command '!ping' \
   --cmd '$PB_HOME/nio-venv/bin/python {here}/echo_floor_bot.py {homeserver} {user_id} {access_token} {device_id}' >>"$OUT"; }
 floor_e2e() { $PB --label B-nio-floor-e2e --rooms "$1" --command '!ping' \
   --cmd "$REPO/.venv/bin/python $REPO/bench/floor_e2e.py {homeserver} {user_id} {access_token} {device_id} {data_dir}" >>"$OUT"; }
+floor_stack() { $PB --label F-nio-floor-e2e-stack --rooms "$1" --command '!ping' \
+  --cmd "$REPO/.venv/bin/python $REPO/bench/floor_e2e.py --stack {homeserver} {user_id} {access_token} {device_id} {data_dir}" >>"$OUT"; }
 ours() { $PB --label D-kleinstadtbot --rooms "$1" --command '!ping' --cmd "$KB run" \
   --env 'KLEINSTADTBOT_HOMESERVER={homeserver}' --env 'KLEINSTADTBOT_USER_ID={user_id}' \
   --env 'KLEINSTADTBOT_ACCESS_TOKEN={access_token}' --env 'KLEINSTADTBOT_DEVICE_ID={device_id}' \

@@ -17,7 +17,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-LABELS = ("A-nio-floor", "B-nio-floor-e2e", "C-maubot", "D-kleinstadtbot", "E-kleinstadtbot-profile-set")
+LABELS = (
+    "A-nio-floor",
+    "B-nio-floor-e2e",
+    "C-maubot",
+    "D-kleinstadtbot",
+    "E-kleinstadtbot-profile-set",
+    "F-nio-floor-e2e-stack",
+)
 OURS = ("D-kleinstadtbot", "D0-kleinstadtbot", "E-kleinstadtbot-profile-set")
 
 
