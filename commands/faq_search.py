@@ -98,7 +98,7 @@ many lot lots get got here way possible able need needs wants like ok okay yes s
 anyone anybody something thing things kind sort bit exactly currently basically still mean did
 explain explained describe briefly brief short few words work works worked part
 means meant other others another
-ourselves yourself yourselves themselves myself itself happen happened happens happening
+ourselves yourself yourselves themselves myself itself
 which will with would you your yours s re ve ll d m t
 only even already again maybe perhaps yet ever anyway etc bad altogether overall
 should shall must might may ought whether while although though unless until since because
@@ -106,6 +106,7 @@ down out off over above below between through during before after onto upon with
 each every both either neither such same else whose under one
 somewhere somehow anywhere pls plz don doesn didn isn aren wasn weren haven hasn couldn wouldn
 against roughly approximately properly kinds sorts types per
+around ago really always usually generally typically simply just
 """
 # Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
 # verbs that take them although they are stop words ("Welche Städte machen mit?")
@@ -149,7 +150,14 @@ LIGHT_WORDS = {
         "opportunity opportunities option options day days love loves loved "
         # adjectives that do not name a topic either
         "real actual new good great best whole general current main own big next last exact "
-        "upcoming previous latest recent high low higher lower two three"
+        "upcoming previous latest recent high low higher lower two three "
+        # nor do words that ask for the shape of the answer or qualify the case ("a list of the
+        # pilot projects", "several towns", "a tiny village", "in general terms")
+        "list overview summary rundown detail term terms several various certain "
+        "particular specific similar entire typical usual normal simple easy quick important "
+        "interesting necessary sure clear ready tiny proper local separate separately together "
+        "hear read remember commit prepare switch end year years month months week weeks time "
+        "times talk"
     ),
 }
 # Words that say who asks or where, not what about ("Bürgermeister", "Stadt"): they count less,
@@ -164,6 +172,9 @@ ROLE_WORDS = {
     ),
     "en": word_set(
         "mayor town municipality smalltown kleinstadtakademie clerk treasurer councillor dept department "
+        # the staff who ask, and the country every town of the FAQ lies in
+        "staff employee employees colleague colleagues germany "
+        "hauptamt bauamt ordnungsamt kaemmerei "
         # where the town lies says who asks, not what about (the German Länder in English)
         "bavaria saxony thuringia hesse brandenburg westphalia rhineland palatinate saarland "
         "mecklenburg pomerania anhalt holstein schleswig"
