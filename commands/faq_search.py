@@ -157,7 +157,7 @@ LIGHT_WORDS = {
         "particular specific similar entire typical usual normal simple easy quick important "
         "interesting necessary sure clear ready tiny proper local separate separately together "
         "hear read remember commit prepare switch end year years month months week weeks time "
-        "times talk"
+        "times talk people"
     ),
 }
 # Words that say who asks or where, not what about ("Bürgermeister", "Stadt"): they count less,
