@@ -224,6 +224,8 @@ QUESTION_PATTERNS: dict[str, list[tuple[re.Pattern[str], tuple[str, ...]]]] = {
         (re.compile(r"^who\b.*\bfor$"), ("target", "group")),
         # the bot asked about itself: "What can you do?", "Who are you?"
         (re.compile(r"^(what can you do|who are you|what are you|how do you work)$"), ("bot",)),
+        # a bare call for help or the menu in the chat: how to use the bot
+        (re.compile(r"^(help|help me|hilfe|menu|commands|options)$"), ("bot",)),
     ],
 }
 SENTENCE_RE = re.compile(r"[.!?;:\n]+")
