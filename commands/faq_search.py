@@ -294,6 +294,11 @@ class Language:
                     self.variants[found[0]] = target
                     self.variant_stems[self.stem(found[0])] = target
         self.longest = max((len(key) for key in self.phrases), default=0)
+        # the longest phrase each first stem opens: most words open none, so a question is not
+        # looked up ``longest`` times per word
+        self.opening: dict[str, int] = {}
+        for key in self.phrases:
+            self.opening[key[0]] = max(self.opening.get(key[0], 0), len(key))
 
     def stem(self, word: str) -> str:
         return stem(word, self.stemmer)
@@ -351,7 +356,8 @@ class Language:
         result: list[Word] = []
         position = 0
         while position < len(raw):
-            for size in range(min(self.longest, len(raw) - position), 0, -1):
+            reach = self.opening.get(stems[position], 0) if stems else 0
+            for size in range(min(reach, len(raw) - position), 0, -1):
                 target = self.phrases.get(tuple(stems[position : position + size]))
                 if target is not None:
                     result += [Word(w, free=False) for w in target]  # the content's word
@@ -475,6 +481,9 @@ class Index:
     known_stems: set[str] = field(default_factory=set)  # their stems
     phrasings: list[set[frozenset[str]]] = field(default_factory=list)  # terms of each question
     word_list: list[str] = field(default_factory=list)  # the same, sorted (deterministic typos)
+    # (word length, cutoff) → the words of ``word_list`` long enough and short enough to reach
+    # the cutoff (fuzz.ratio is at most 200 · shorter / (sum of lengths)), in the same order
+    _typo_candidates: dict[tuple[int, int], list[str]] = field(default_factory=dict)
     # words a cased (German) content writes in lower case only, never capitalised inside a
     # sentence: verbs and adjectives ("bietet", "möglich"). A query word whose case says nothing
     # (the first of a sentence, or a question typed in lower case) takes the content's case.
@@ -583,6 +592,16 @@ class Index:
                 return fuzz.ratio(word[cut:], guess[cut:]) < 70
         return False
 
+    def _candidates(self, length: int, cutoff: int) -> list[str]:
+        """The words a typo of ``length`` letters can be of: the others cannot reach ``cutoff``,
+        so leaving them out changes no guess and makes the look-up about twice as fast."""
+        key = (length, cutoff)
+        if key not in self._typo_candidates:
+            self._typo_candidates[key] = [
+                w for w in self.word_list if 200 * min(length, len(w)) >= cutoff * (length + len(w))
+            ]
+        return self._typo_candidates[key]
+
     def known(self, word: str) -> bool:
         return word in self.words or self.language.stem(word) in self.known_stems
 
@@ -684,7 +703,9 @@ class Index:
             from rapidfuzz import fuzz, process  # imported on first use: 3 MB start-up does not need
 
             close = (
-                process.extractOne(w, self.word_list, scorer=fuzz.ratio, score_cutoff=cutoff)
+                process.extractOne(
+                    w, self._candidates(len(w), cutoff), scorer=fuzz.ratio, score_cutoff=cutoff
+                )
                 if len(w) >= 6
                 else None
             )
