@@ -602,6 +602,13 @@ class Index:
             ]
         return self._typo_candidates[key]
 
+    def _own_word(self, term: str, doc_id: str) -> bool:
+        """``term`` is in the entry's question, phrasings or tags (not only in its answer)."""
+        position = self.docs.index(doc_id)
+        return any(
+            pos == position and field >= STRONG_FIELD for pos, _p, field in self.postings.get(term, ())
+        )
+
     def known(self, word: str) -> bool:
         return word in self.words or self.language.stem(word) in self.known_stems
 
@@ -789,10 +796,12 @@ class Index:
                 sum(t.weight for t in terms if t.term in other and t.factor >= TOPIC_FACTOR)
                 >= CONTESTED * total
             )
+            # "who" in an entry's own words, not in an example of its answer ("Who can take
+            # part?" in the answer on using the bot does not answer "Who can I ask?")
             cue_elsewhere = any(
                 t.term in self.language.deciding_cues
-                and t.term not in best
-                and any(t.term in h.matched for h in hits[1:3])
+                and not self._own_word(t.term, hits[0].id)
+                and any(self._own_word(t.term, h.id) for h in hits[1:3])
                 for t in terms
             )
             # a fact about one town ("Wie viele Einwohner hat Zwönitz?") only from an entry

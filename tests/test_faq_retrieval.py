@@ -573,6 +573,33 @@ def test_an_english_who_question_is_not_answered_by_an_entry_without_who():
     assert index.search("How is the academy funded?")[0].confident
 
 
+def test_an_english_who_in_an_answer_only_does_not_answer_who():
+    """An example question in the answer ("Who can take part?") does not make the entry one
+    that answers who: the entry whose own words have "who" is offered beside it."""
+    index = _index(
+        FaqEntry(
+            "use",
+            "How do I use the bot?",
+            'Write your question, for example "Who can take part?".',
+            alternatives=("How do I ask the bot something?", "Which commands does the bot know?"),
+            tags=("bot", "help", "commands"),
+        ),
+        FaqEntry(
+            "contact",
+            "Whom can I contact?",
+            "The coordinators.",
+            alternatives=("Who is my contact person?", "Where do I get help when the bot does not know?"),
+            tags=("contact", "help"),
+        ),
+        language=Language("en"),
+    )
+    found = index.search("Who can I ask if the bot can't help?")
+    assert found[0].id == "use" and found[0].cue_elsewhere and not found[0].confident
+    assert "contact" in [hit.id for hit in found[:3]]
+    # without "who" the bot entry answers
+    assert index.search("How do I ask the bot?")[0].confident
+
+
 @pytest.mark.parametrize("locale", LOCALES)
 def test_an_english_figure_no_entry_has_does_not_weigh_against_the_answer(locale):
     synonyms = {"population": ["inhabitants"], "take part": ["participate"]}
