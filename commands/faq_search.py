@@ -107,6 +107,7 @@ each every both either neither such same else whose under one
 somewhere somehow anywhere pls plz don doesn didn isn aren wasn weren haven hasn couldn wouldn
 against roughly approximately properly kinds sorts types per
 around ago really always usually generally typically simply just
+list lists overview summary rundown
 """
 # Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
 # verbs that take them although they are stop words ("Welche Städte machen mit?")
@@ -151,13 +152,13 @@ LIGHT_WORDS = {
         # adjectives that do not name a topic either
         "real actual new good great best whole general current main own big next last exact "
         "upcoming previous latest recent high low higher lower two three "
-        # nor do words that ask for the shape of the answer or qualify the case ("a list of the
-        # pilot projects", "several towns", "a tiny village", "in general terms")
-        "list overview summary rundown detail term terms several various certain "
+        # nor do words that qualify the case ("several towns", "a tiny village", "in general
+        # terms") or the bot's users
+        "detail term terms several various certain "
         "particular specific similar entire typical usual normal simple easy quick important "
         "interesting necessary sure clear ready tiny proper local separate separately together "
         "hear read remember commit prepare switch end year years month months week weeks time "
-        "times talk people"
+        "times talk people user users"
     ),
 }
 # Words that say who asks or where, not what about ("Bürgermeister", "Stadt"): they count less,
