@@ -45,9 +45,9 @@ from tests.faq_eval import (
 )
 
 # Floors for the tuning material: a regression guard below today's figures (bench/README.md)
-# the English sets of rounds 4 and 5 are harder (bench/README.md)
-MIN_TOP1 = {None: 0.78, "tuning4": 0.65, "heldout4": 0.65, "tuning5": 0.5}
-MIN_OFFERED = {None: 0.95, "tuning5": 0.9}
+# the English sets of rounds 4 and 5 (English only: 88 %, 87 % and 85 % top-1 after round 5)
+MIN_TOP1 = {None: 0.78, "tuning4": 0.8, "heldout4": 0.8, "tuning5": 0.8}
+MIN_OFFERED = {None: 0.95}
 MAX_WRONG_CONFIDENT = 1
 
 
