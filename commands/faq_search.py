@@ -108,6 +108,8 @@ somewhere somehow anywhere pls plz don doesn didn isn aren wasn weren haven hasn
 against roughly approximately properly kinds sorts types per
 around ago really always usually generally typically simply just
 list lists overview summary rundown
+no not nothing everything everyone everybody nobody none longer anymore instead otherwise quite
+rather pretty fairly most least less however furthermore besides therefore now soon
 """
 # Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
 # verbs that take them although they are stop words ("Welche Städte machen mit?")
@@ -158,7 +160,12 @@ LIGHT_WORDS = {
         "particular specific similar entire typical usual normal simple easy quick important "
         "interesting necessary sure clear ready tiny proper local separate separately together "
         "hear read remember commit prepare switch end year years month months week weeks time "
-        "times talk people user users"
+        "times talk people user users "
+        # and what people say around their question ("my boss mentioned it", "for a speech")
+        "mention mentioned dominate built bother care engage wonder curious hope wish relevant "
+        "close closely directly personally moment case situation presentation article speech "
+        "fine happy glad unsure confused clarify stuff related relate regarding basis huge massive "
+        "enormous little slowly later early late today past"
     ),
 }
 # Words that say who asks or where, not what about ("Bürgermeister", "Stadt"): they count less,
@@ -174,7 +181,9 @@ ROLE_WORDS = {
     "en": word_set(
         "mayor town municipality smalltown kleinstadtakademie clerk treasurer councillor dept department "
         # the staff who ask, and the country every town of the FAQ lies in
-        "staff employee employees colleague colleagues germany "
+        "staff employee employees colleague colleagues germany boss journalist reporter student "
+        "researcher intern trainee secretary deputy manager hauptamtsleiter hauptamtsleiterin "
+        "kaemmerer kaemmerin amtsleiter amtsleiterin sachbearbeiter sachbearbeiterin "
         "hauptamt bauamt ordnungsamt kaemmerei "
         # where the town lies says who asks, not what about (the German Länder in English)
         "bavaria saxony thuringia hesse brandenburg westphalia rhineland palatinate saarland "
