@@ -165,7 +165,7 @@ LIGHT_WORDS = {
         "mention mentioned dominate built bother care engage wonder curious hope wish relevant "
         "close closely directly personally moment case situation presentation article speech "
         "fine happy glad unsure confused clarify stuff related relate regarding basis huge massive "
-        "enormous little slowly later early late today past"
+        "enormous little slowly later early late today past type typing typed"
     ),
 }
 # Words that say who asks or where, not what about ("Bürgermeister", "Stadt"): they count less,
