@@ -109,7 +109,7 @@ against roughly approximately properly kinds sorts types per
 around ago really always usually generally typically simply just
 list lists overview summary rundown
 no not nothing everything everyone everybody nobody none longer anymore instead otherwise quite
-rather pretty fairly most least less however furthermore besides therefore now soon
+rather pretty fairly most least less however furthermore besides therefore now soon almost nearly
 """
 # Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
 # verbs that take them although they are stop words ("Welche Städte machen mit?")
@@ -165,7 +165,7 @@ LIGHT_WORDS = {
         "mention mentioned dominate built bother care engage wonder curious hope wish relevant "
         "close closely directly personally moment case situation presentation article speech "
         "fine happy glad unsure confused clarify stuff related relate regarding basis huge massive "
-        "enormous little slowly later early late today past type typing typed"
+        "enormous little slowly later early late today past type typing typed true"
     ),
 }
 # Words that say who asks or where, not what about ("Bürgermeister", "Stadt"): they count less,
