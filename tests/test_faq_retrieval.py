@@ -636,3 +636,22 @@ def test_the_bot_asked_about_itself_in_english_is_about_the_bot(library, questio
     assert entry.id == "bot-benutzen" and hit.confident
     found = library.ask("en", "What do you offer small towns?")  # "you" is the academy here
     assert not found or found[0][0].id != "bot-benutzen"
+
+
+def test_a_long_english_question_telling_its_case_is_answered_directly(library, monkeypatch):
+    """Ten words of story around the topic (the treasury, next year's budget) do not keep the
+    entry that clearly leads from answering; the same entry is only offered without the
+    long-question rule, and a short question keeps the strict rule."""
+    story = (
+        "The Kämmerei asks whether we must plan a fee in next year's budget if our town takes part "
+        "in the academy's exchange"
+    )
+    [(entry, hit), *_] = library.ask("en", story)
+    assert (entry.id, hit.long, hit.confident) == ("kosten", True, True)
+    assert hit.confidence < 0.6  # the story's words are not covered: only the rule answers it
+    monkeypatch.setattr(library.faq_index("en").language, "long_question", 0)
+    [(entry, hit), *_] = library.ask("en", story)
+    assert (entry.id, hit.long, hit.confident) == ("kosten", False, False)
+    monkeypatch.undo()
+    [(_entry, hit), *_] = library.ask("en", "opening hours of the Kämmerei")
+    assert not hit.long and not hit.confident
