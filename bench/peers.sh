@@ -20,7 +20,7 @@
 # $PB_HOME/results.jsonl; a series appends), KB (the kleinstadtbot command, default
 # .venv/bin/kleinstadtbot; bench/peers.sh --at COMMIT runs a snapshot of that commit instead, and
 # --base COMMIT adds label D0-kleinstadtbot-COMMIT, a snapshot of an earlier commit, to the rounds),
-# ROUNDS (default 2), BOTS (default "floor ours floor_e2e maubot ours_profile_set": which labels,
+# ROUNDS (default 2), RESTARTS (warm restarts per run, default 1; the tables show their median), BOTS (default "floor ours floor_e2e maubot ours_profile_set": which labels,
 # in this order), FLOORS (default 1: then also the floors under the figures, see below).
 # Tables and ratios: .venv/bin/python bench/peers_summary.py $OUT
 # The floors (FLOORS=1): bench/import_floor.py (CPU and RSS of importing the bot's parts) and
@@ -48,7 +48,7 @@ while [[ "${1:-}" == --* ]]; do
   esac
 done
 NS="${*:-0 1000}"
-PB="$PB_HOME/nio-venv/bin/python $PEERBENCH/peerbench.py --restarts 1 --cleanup --synapse-python $PB_HOME/nio-venv/bin/python"
+PB="$PB_HOME/nio-venv/bin/python $PEERBENCH/peerbench.py --restarts ${RESTARTS:-1} --cleanup --synapse-python $PB_HOME/nio-venv/bin/python"
 
 floor() { $PB --label A-nio-floor --rooms "$1" --command '!ping' \
   --cmd '$PB_HOME/nio-venv/bin/python {here}/echo_floor_bot.py {homeserver} {user_id} {access_token} {device_id}' >>"$OUT"; }

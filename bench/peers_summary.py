@@ -43,14 +43,23 @@ def series(path: Path) -> list[tuple[str, list[dict[str, Any]]]]:
 
 
 def figures(run: dict[str, Any]) -> dict[str, float | None]:
-    restart = (run.get("restarts") or [{}])[0]
+    """One run's figures; with several warm restarts (``RESTARTS`` in bench/peers.sh) their
+    median."""
+    restarts = run.get("restarts") or []
+
+    def restart_median(key: str) -> float | None:
+        values = [r[key] for r in restarts if r.get(key) is not None]
+        return statistics.median(values) if values else None
+
+    rss_restart = [r["mem_ready"]["rss_mb"] for r in restarts if r.get("mem_ready")]
     return {
         "start": run["startup_s"],
-        "restart": restart.get("startup_s"),
+        "restart": restart_median("startup_s"),
+        "restart_cpu": restart_median("cpu_ready_s"),
         "rtt": run["rtt_ms"]["median"],
         "rss": run["mem_ready"]["rss_mb"],
         "rss_end": run["mem_end"]["rss_mb"],
-        "rss_restart": (restart.get("mem_ready") or {}).get("rss_mb"),
+        "rss_restart": statistics.median(rss_restart) if rss_restart else None,
         "cpu": run["cpu_ready_s"],
     }
 
@@ -69,9 +78,10 @@ def table(runs: list[dict[str, Any]]) -> list[str]:
     for run in runs:
         by_label.setdefault(run["label"], []).append(run)
     lines = [
-        "| bot | runs | start → first reply s | warm restart s | RTT median ms | RSS ready MB "
-        "| RSS after restart MB | RSS end MB | bot CPU s to first reply | replies / probes at start |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| bot | runs | start → first reply s | warm restart s | bot CPU s to first reply after "
+        "restart | RTT median ms | RSS ready MB | RSS after restart MB | RSS end MB "
+        "| bot CPU s to first reply | replies / probes at start |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     means: dict[str, dict[str, float]] = {}
     for label in [*LABELS, *sorted(set(by_label) - set(LABELS))]:  # D0-kleinstadtbot-COMMIT last
@@ -91,7 +101,7 @@ def table(runs: list[dict[str, Any]]) -> list[str]:
         )
         lines.append(
             f"| {label} | {len(group)} | {mean_range(column('start'), 2)} "
-            f"| {mean_range(column('restart'), 2)} "
+            f"| {mean_range(column('restart'), 2)} | {mean_range(column('restart_cpu'), 2)} "
             f"| {means[label]['rtt_pooled']:.0f} ({mean_range(column('rtt'), 0)}) "
             f"| {mean_range(column('rss'), 1)} | {mean_range(column('rss_restart'), 1)} "
             f"| {mean_range(column('rss_end'), 1)} | {mean_range(column('cpu'), 2)} | {replies} |"
@@ -106,7 +116,12 @@ def table(runs: list[dict[str, Any]]) -> list[str]:
             if label in ours_labels:
                 continue
             parts = []
-            for key, name in (("start", "start"), ("restart", "restart"), ("rtt_pooled", "RTT median")):
+            for key, name in (
+                ("start", "start"),
+                ("restart", "restart"),
+                ("restart_cpu", "restart CPU"),
+                ("rtt_pooled", "RTT median"),
+            ):
                 if key in ours and theirs.get(key):
                     parts.append(f"{name} {ours[key] / theirs[key]:.2f}×")
             if "rss" in ours and "rss" in theirs:
