@@ -5,11 +5,15 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from bot.incoming import leading_pill, message_request, strip_mention, strip_reply_fallback
+
+if TYPE_CHECKING:
+    from config.settings import Settings
 
 BOT = "@kleinstadtbot:localhost"
 
@@ -162,6 +166,22 @@ class StandIn:
         ]
 
 
+def _stand_in_settings(url: str, tmp_path: Path) -> "Settings":
+    """The bot's settings against a stand-in homeserver at ``url``: a token, no encryption, a
+    short long poll."""
+    from config.settings import Settings
+
+    return Settings(
+        homeserver=url,
+        user_id=BOT_ID,
+        access_token="fake-token",
+        device_id="DEV",
+        encryption=False,
+        database=tmp_path / "bot.db",
+        sync={"timeout_ms": 100},
+    )
+
+
 @contextlib.asynccontextmanager
 async def serve(routes: list[tuple[str, str, Any]]):
     app = web.Application()
@@ -204,7 +224,6 @@ async def test_a_batch_that_fails_part_way_keeps_its_token_until_replayed(tmp_pa
     import sqlite3
 
     from bot.runtime import KleinstadtBot
-    from config.settings import Settings
     from storage.database import Database
     from storage.runtime_state import RuntimeStateRepository
 
@@ -223,15 +242,7 @@ async def test_a_batch_that_fails_part_way_keeps_its_token_until_replayed(tmp_pa
     server = StandIn()
     try:
         async with serve(server.routes()) as url:
-            settings = Settings(
-                homeserver=url,
-                user_id=BOT_ID,
-                access_token="fake-token",
-                device_id="DEV",
-                encryption=False,
-                database=tmp_path / "bot.db",
-                sync={"timeout_ms": 100},
-            )
+            settings = _stand_in_settings(url, tmp_path)
             bot = KleinstadtBot(settings)
             task = asyncio.ensure_future(bot.run())
             try:
@@ -373,19 +384,10 @@ async def test_a_batchs_answer_goes_out_before_the_next_long_poll_which_names_th
     instead of carrying it."""
     from bot.runtime import KleinstadtBot
     from bot.sync_loop import ANSWERED_TYPES
-    from config.settings import Settings
 
     server = RoundTripStandIn()
     async with serve(server.routes()) as url:
-        settings = Settings(
-            homeserver=url,
-            user_id=BOT_ID,
-            access_token="fake-token",
-            device_id="DEV",
-            encryption=False,
-            database=tmp_path / "bot.db",
-            sync={"timeout_ms": 100},
-        )
+        settings = _stand_in_settings(url, tmp_path)
         bot = KleinstadtBot(settings)
         task = asyncio.ensure_future(bot.run())
         try:
@@ -417,21 +419,12 @@ async def test_a_batch_of_many_commands_does_not_hold_up_the_next_sync(tmp_path,
     hold would show.)"""
     import bot.sync_loop
     from bot.runtime import KleinstadtBot
-    from config.settings import Settings
 
     monkeypatch.setattr(bot.sync_loop, "ANSWERS_AHEAD", 60.0)
 
     server = RoundTripStandIn(commands=5)
     async with serve(server.routes()) as url:
-        settings = Settings(
-            homeserver=url,
-            user_id=BOT_ID,
-            access_token="fake-token",
-            device_id="DEV",
-            encryption=False,
-            database=tmp_path / "bot.db",
-            sync={"timeout_ms": 100},
-        )
+        settings = _stand_in_settings(url, tmp_path)
         bot = KleinstadtBot(settings)
         task = asyncio.ensure_future(bot.run())
         try:
