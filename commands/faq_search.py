@@ -836,11 +836,8 @@ class Index:
             )
             # a fact about one town ("Wie viele Einwohner hat Zwönitz?") only from an entry
             # that has the word asking for it among its own words (TOWN_FACT_WORDS)
-            first = self.docs.index(hits[0].id)
             town_fact = any(
-                not any(
-                    pos == first and field >= STRONG_FIELD for pos, _p, field in self.postings.get(t.term, ())
-                )
+                not self._own_word(t.term, hits[0].id)
                 for t in terms
                 if t.term in self.language.town_fact_stems
                 or (t.term in self.language.town_fact_who_stems and any(q.term == "who" for q in terms))
