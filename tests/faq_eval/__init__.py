@@ -16,13 +16,16 @@ Three sets, each split once by the same rule into a tuning half and a held-out h
   round 4 it is retired (``RETIRED_IN``): tuning material for English;
 - the English set (round 4): ``tuning4.yaml`` and ``heldout4.yaml`` (English only). Its
   held-out half's totals were reported in round 4, so since round 5 it is retired too;
-- the second English set (round 5): ``tuning5.yaml`` and ``heldout5.yaml`` (English only).
-  ``heldout5.yaml`` is the English held-out half.
+- the second English set (round 5): ``tuning5.yaml`` and ``heldout5.yaml`` (English only). Its
+  held-out half's totals were reported in round 5, so since round 6 it is retired too;
+- the third English set (round 6): ``tuning6.yaml`` and ``heldout6.yaml`` (English only).
+  ``heldout6.yaml`` is the English held-out half.
 
 The held-out half of a locale is ``HELDOUT[locale]``. Tuning material (``tuning_parts``):
 ``tuning.yaml``, the retired ``heldout.yaml``, ``tuning3.yaml``, ``tuning4.yaml``,
-``tuning5.yaml``, ``dev.yaml`` (probes and fresh checks written during the rounds, not part of a
-split) and, for English, the English half of ``heldout3.yaml`` and ``heldout4.yaml``.
+``tuning5.yaml``, ``tuning6.yaml``, ``dev.yaml`` (probes and fresh checks written during the
+rounds, not part of a split) and, for English, the English half of ``heldout3.yaml``,
+``heldout4.yaml`` and ``heldout5.yaml``.
 
 The split is deterministic and stratified: within each (locale, expected entry) group, the
 questions are ordered by the SHA-256 of their text and alternate tuning, held-out, tuning, …
@@ -53,19 +56,34 @@ OFFERED = 3  # the FAQ offers this many choices when it is not confident (comman
 DEV = "dev"  # probes and fresh checks written during tuning (dev.yaml): tuning material, no half
 RETIRED = "heldout"  # the first set's held-out half, retired to tuning material in round 3
 # the held-out half of each locale: reported, never tuned on
-HELDOUT = {"de": "heldout3", "en": "heldout5"}
+HELDOUT = {"de": "heldout3", "en": "heldout6"}
 # a held-out half retired for some locales only: its questions there are tuning material
-# (heldout3's English totals were reported in round 3, heldout4's in round 4)
-RETIRED_IN = {"heldout3": ("en",), "heldout4": ("en",)}
+# (heldout3's English totals were reported in round 3, heldout4's in round 4, heldout5's in round 5)
+RETIRED_IN = {"heldout3": ("en",), "heldout4": ("en",), "heldout5": ("en",)}
 # each set's (tuning half, held-out half), split by ``split``, and the locales it has
 SETS = {
     "first": ("tuning", RETIRED),
     "fresh": ("tuning3", "heldout3"),
     "english": ("tuning4", "heldout4"),
     "english5": ("tuning5", "heldout5"),
+    "english6": ("tuning6", "heldout6"),
 }
-SET_LOCALES = {"first": LOCALES, "fresh": LOCALES, "english": ("en",), "english5": ("en",)}
-TUNING = ("tuning", RETIRED, "tuning3", "tuning4", "tuning5", DEV)  # tuning material in every locale
+SET_LOCALES = {
+    "first": LOCALES,
+    "fresh": LOCALES,
+    "english": ("en",),
+    "english5": ("en",),
+    "english6": ("en",),
+}
+TUNING = (
+    "tuning",
+    RETIRED,
+    "tuning3",
+    "tuning4",
+    "tuning5",
+    "tuning6",
+    DEV,
+)  # tuning material in every locale
 HALVES = tuple(name for halves in SETS.values() for name in halves)  # the files of the splits
 
 
