@@ -111,6 +111,8 @@ around ago really always usually generally typically simply just
 list lists overview summary rundown
 no not nothing everything everyone everybody nobody none longer anymore instead otherwise quite
 rather pretty fairly most least less however furthermore besides therefore now soon almost nearly
+hey hiya heya yo hallo dear greetings cheers thx thank ty btw quick q u ur r ya yeah smth sth
+wich wat wats whats wht hw cud cn abt bout pls plz kinda sorta gonna wanna gotta realy rly
 """
 # Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
 # verbs that take them although they are stop words ("Welche Städte machen mit?")
@@ -153,7 +155,7 @@ LIGHT_WORDS = {
         "offer offers offered available availability possible possibility possibilities "
         "opportunity opportunities option options day days love loves loved "
         # adjectives that do not name a topic either
-        "real actual new good great best whole general current main own big next last exact "
+        "real actual new good great best whole general current main own big next last exact special "
         "upcoming previous latest recent high low higher lower two three "
         # nor do words that qualify the case ("several towns", "a tiny village", "in general
         # terms") or the bot's users
@@ -166,7 +168,11 @@ LIGHT_WORDS = {
         "mention mentioned dominate built bother care engage wonder curious hope wish relevant "
         "close closely directly personally moment case situation presentation article speech "
         "fine happy glad unsure confused clarify stuff related relate regarding basis huge massive "
-        "enormous little slowly later early late today past type typing typed true"
+        "enormous little slowly later early late today past type typing typed true "
+        # when it happened or will ("the council voted yesterday", "a visit next spring")
+        "yesterday tomorrow tonight morning afternoon evening weekend spring summer autumn winter "
+        "january february march april june july august september october november december "
+        "recently lately vote voted votes voting favour favor"
     ),
 }
 # Words that say who asks or where, not what about ("Bürgermeister", "Stadt"): they count less,
@@ -181,6 +187,7 @@ ROLE_WORDS = {
     ),
     "en": word_set(
         "mayor town municipality smalltown kleinstadtakademie clerk treasurer councillor dept department "
+        "councillors councilor councilors "
         # the staff who ask, and the country every town of the FAQ lies in
         "staff employee employees colleague colleagues germany boss journalist reporter student "
         "researcher intern trainee secretary deputy manager hauptamtsleiter hauptamtsleiterin "
