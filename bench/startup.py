@@ -131,32 +131,12 @@ class Measure:
 
 
 def until_answer(proc: Proc, out: Path) -> Proc:
-    """The same process under cProfile, its statistics written when the first command is
-    answered (the dispatcher's "answered" line): what the first answer costs, not the run."""
+    """The same process under cProfile until its first answer is sent
+    (``bench/first_answer_profile.py``): what the first answer costs, not the run."""
     assert proc.argv[1:3] == ["-m", "bot.cli"]
-    proc.argv = [proc.argv[0], str(Path(__file__).resolve()), "--profiled-run", str(out), *proc.argv[3:]]
+    script = Path(__file__).resolve().with_name("first_answer_profile.py")
+    proc.argv = [proc.argv[0], str(script), str(out), *proc.argv[3:]]
     return proc
-
-
-def profiled_run(out: str, argv: list[str]) -> int:
-    """``bot.cli`` under cProfile until its first answered command (see ``until_answer``)."""
-    import cProfile
-    import logging
-
-    profile = cProfile.Profile(time.process_time)  # CPU: waits and other processes do not count
-
-    class FirstAnswer(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if "answered in" in record.getMessage():
-                profile.disable()
-                profile.dump_stats(out)
-                logging.getLogger("commands.dispatcher").removeHandler(self)
-
-    logging.getLogger("commands.dispatcher").addHandler(FirstAnswer())
-    profile.enable()
-    from bot.cli import main as bot_main
-
-    return bot_main(argv)
 
 
 async def first_answer(hs: Homeserver, driver: Driver, bot: Account, proc: Proc, measure: Measure) -> None:
@@ -288,8 +268,6 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    if sys.argv[1:2] == ["--profiled-run"]:
-        return profiled_run(sys.argv[2], sys.argv[3:])
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
