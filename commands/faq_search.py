@@ -113,6 +113,8 @@ no not nothing everything everyone everybody nobody none longer anymore instead 
 rather pretty fairly most least less however furthermore besides therefore now soon almost nearly
 hey hiya heya yo hallo dear greetings cheers thx thank ty btw quick q u ur r ya yeah smth sth
 wich wat wats whats wht hw cud cn abt bout pls plz kinda sorta gonna wanna gotta realy rly
+he she him his her hers himself herself across beyond different differently apparently probably
+supposedly absolutely somewhere somewere somewher anywere officer officers
 """
 # Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
 # verbs that take them although they are stop words ("Welche Städte machen mit?")
@@ -169,6 +171,9 @@ LIGHT_WORDS = {
         "close closely directly personally moment case situation presentation article speech "
         "fine happy glad unsure confused clarify stuff related relate regarding basis huge massive "
         "enormous little slowly later early late today past type typing typed true "
+        # how the town is doing (its case, not the topic: "our budget is tight", "we are stuck")
+        "neighbour neighbours neighbouring neighbor neighbors neighboring sentence sentences stuck "
+        "struggle struggles struggling worried worry worries tight poor correct correctly became "
         # when it happened or will ("the council voted yesterday", "a visit next spring")
         "yesterday tomorrow tonight morning afternoon evening weekend spring summer autumn winter "
         "january february march april june july august september october november december "
@@ -193,6 +198,10 @@ ROLE_WORDS = {
         "researcher intern trainee secretary deputy manager hauptamtsleiter hauptamtsleiterin "
         "kaemmerer kaemmerin amtsleiter amtsleiterin sachbearbeiter sachbearbeiterin "
         "hauptamt bauamt ordnungsamt kaemmerei "
+        # the council and the administration that decide, and the district around the town
+        "council councils stadtrat gemeinderat hall rathaus stadtverwaltung verwaltung landrat landraetin "
+        "landkreis landkreise district districts county counties "
+        "datenschutzbeauftragter datenschutzbeauftragte "
         # where the town lies says who asks, not what about (the German Länder in English)
         "bavaria saxony thuringia hesse brandenburg westphalia rhineland palatinate saarland "
         "mecklenburg pomerania anhalt holstein schleswig"
