@@ -115,6 +115,7 @@ hey hiya heya yo hallo dear greetings cheers thx thank ty btw quick q u ur r ya 
 wich wat wats whats wht hw cud cn abt bout pls plz kinda sorta gonna wanna gotta realy rly
 he she him his her hers himself herself across beyond different differently apparently probably
 supposedly absolutely somewhere somewere somewher anywere officer officers
+apart series anyting anythin anythng somthing nowadays
 """
 # Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
 # verbs that take them although they are stop words ("Welche Städte machen mit?")
@@ -174,6 +175,8 @@ LIGHT_WORDS = {
         # how the town is doing (its case, not the topic: "our budget is tight", "we are stuck")
         "neighbour neighbours neighbouring neighbor neighbors neighboring sentence sentences stuck "
         "struggle struggles struggling worried worry worries tight poor correct correctly became "
+        "system systems english attached attach redesign redesigning renovate renovating refurbish "
+        "revamp convert converting rebuild rebuilding "
         # when it happened or will ("the council voted yesterday", "a visit next spring")
         "yesterday tomorrow tonight morning afternoon evening weekend spring summer autumn winter "
         "january february march april june july august september october november december "
