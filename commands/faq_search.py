@@ -180,7 +180,7 @@ LIGHT_WORDS = {
         # when it happened or will ("the council voted yesterday", "a visit next spring")
         "yesterday tomorrow tonight morning afternoon evening weekend spring summer autumn winter "
         "january february march april june july august september october november december "
-        "recently lately vote voted votes voting favour favor"
+        "recently lately vote voted votes voting favour favor earlier former formerly"
     ),
 }
 # Words that say who asks or where, not what about ("Bürgermeister", "Stadt"): they count less,
@@ -207,6 +207,8 @@ ROLE_WORDS = {
         "datenschutzbeauftragter datenschutzbeauftragte "
         # where the town lies says who asks, not what about (the German Länder in English)
         "bavaria saxony thuringia hesse brandenburg westphalia rhineland palatinate saarland "
+        "baden wuerttemberg wurttemberg bayern sachsen niedersachsen thueringen hessen nordrhein "
+        "westfalen pfalz vorpommern "
         "mecklenburg pomerania anhalt holstein schleswig"
     ),
 }
