@@ -136,6 +136,13 @@ CUE = 0.3  # a cue word counts this share of its weight
 # about funding; if the best entry lacks the cue and one of the next two has it, the bot offers
 # choices (English only)
 DECIDING_CUES = {"de": frozenset[str](), "en": word_set("who")}
+# English "who" after a word for people is a relative pronoun ("staff who use it", "mayors who
+# took part"), not the question: it is dropped there
+RELATIVE_WHO_AFTER = word_set(
+    "people person persons staff anyone anybody someone somebody everyone everybody those one "
+    "mayor mayors colleague colleagues employee employees user users member members town towns "
+    "municipality municipalities officer officers councillors clerk clerks coordinator coordinators"
+)
 # Frequent English verbs: English does not capitalise nouns, so these stand in for the German
 # rule that a lower-case word is rarely the topic: a known one counts LOWER_KNOWN ("Who runs
 # the academy?" is not about how the pilot phase ran), an unknown one LOWER_UNKNOWN. Compared
@@ -363,6 +370,13 @@ class Language:
         for sentence in sentences:
             raw: list[tuple[str, bool, bool, bool]] = []  # word, lower case, case says nothing
             for number, original in enumerate(sentence):
+                if (
+                    self.code == "en"
+                    and number > 0
+                    and original.lower() == "who"
+                    and sentence[number - 1].lower() in RELATIVE_WHO_AFTER
+                ):
+                    continue
                 lower = cased and number > 0 and not original[:1].isupper()
                 free = not cased or number == 0
                 raw += [(w, lower, free, cased and number == 0) for w in _folded_words(original)]

@@ -603,6 +603,28 @@ def test_an_english_who_in_an_answer_only_does_not_answer_who():
     assert index.search("How do I ask the bot?")[0].confident
 
 
+def test_an_english_who_after_a_word_for_people_is_no_question_of_who():
+    """ "staff who use it" is a relative clause: the question is what is stored, not who."""
+    english = Language("en")
+    assert "who" not in english.words("Which details does it keep about staff who use it?")
+    assert "who" not in english.words("Can mayors who took part advise us?")
+    assert "who" in english.words("Who keeps the details?")
+    assert "who" in english.words("I'd like to know who keeps the details.")
+    index = _index(
+        FaqEntry(
+            "stored",
+            "Which data does the bot store?",
+            "Your user ID and your settings.",
+            alternatives=("What does the bot keep about me?", "Which personal details are stored?"),
+            tags=("data", "privacy"),
+        ),
+        FaqEntry("contact", "Who is my contact person?", "The coordinators.", tags=("contact",)),
+        language=english,
+    )
+    [found, *_] = index.search("Which personal details does the bot store about staff who use it?")
+    assert found.id == "stored" and found.confident and not found.cue_elsewhere
+
+
 @pytest.mark.parametrize("locale", LOCALES)
 def test_an_english_figure_no_entry_has_does_not_weigh_against_the_answer(locale):
     synonyms = {"population": ["inhabitants"], "take part": ["participate"]}
