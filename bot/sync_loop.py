@@ -120,12 +120,14 @@ class SyncLoop:
     async def run(
         self,
         connect: Callable[[], Awaitable[bool]],
-        prepared: asyncio.Future[None],
+        prepare: Callable[[], asyncio.Future[None]],
         synced: Callable[[bool], Awaitable[None]],
     ) -> None:
-        """Sync until ``stop`` is set. The first batch waits for ``prepared`` (the local set-up,
-        run while the server answers the first sync); a failed set-up ends the loop, loudly.
-        ``synced(first)`` runs after each handed-on batch; ``connect`` logs in again."""
+        """Sync until ``stop`` is set. ``prepare`` starts the local set-up once the first sync
+        request is on its way, so the homeserver computes the sync meanwhile; the first batch
+        waits for it, and a failed set-up ends the loop, loudly. ``synced(first)`` runs after
+        each handed-on batch; ``connect`` logs in again."""
+        prepared: asyncio.Future[None] | None = None
         token = await self.repo.sync_token()
         timeline_limit = self.settings.sync.timeline_limit
         room_filter = sync_filter(timeline_limit)
@@ -142,6 +144,8 @@ class SyncLoop:
                     since=token,
                 )
             self.request = asyncio.ensure_future(request)
+            if prepared is None:
+                prepared = prepare()
             try:
                 response = await self.request
             except asyncio.CancelledError:
