@@ -216,7 +216,9 @@ ROLE_WORDS = {
         "bavaria saxony thuringia hesse brandenburg westphalia rhineland palatinate saarland "
         "baden wuerttemberg wurttemberg bayern sachsen niedersachsen thueringen hessen nordrhein "
         "westfalen pfalz vorpommern "
-        "mecklenburg pomerania anhalt holstein schleswig"
+        "mecklenburg pomerania anhalt holstein schleswig "
+        # a place is the town that asks ("from how many inhabitants is a place a large city")
+        "place places"
     ),
 }
 ROLE = 0.5

@@ -505,6 +505,27 @@ def test_who_asks_is_no_topic_even_if_no_entry_names_it(library, locale, questio
     assert entry.id == expected and hit.confident and not hit.stranger
 
 
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # a place is the town itself, not a topic (the tour visits places, too)
+        ("At what population is a place called a large city?", "stadttypen"),
+        # German funding compounds in an English question
+        ("Any Fördergelder from the academy?", "foerderung"),
+        # a human is whom to contact, even with the bot named
+        ("Can I reach a human instead of the bot?", "kontakt"),
+    ],
+)
+def test_english_words_for_the_town_funding_and_a_human_find_their_entry(library, question, expected):
+    [(entry, hit), *_] = library.ask("en", question)
+    assert entry.id == expected and hit.confident
+
+
+def test_an_english_council_member_is_who_asks_not_a_member_who_joins(library):
+    english = library.language("en")
+    assert english.words("Can council members take part?") == ["councillor", "takepart"]
+
+
 def test_an_english_who_question_prefers_the_entry_that_answers_who():
     index = _index(
         FaqEntry("cost", "What does joining cost?", "Nothing.", ("Do we pay to join?", "Is joining free?")),
