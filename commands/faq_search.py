@@ -115,7 +115,7 @@ hey hiya heya yo hallo dear greetings cheers thx thank ty btw quick q u ur r ya 
 wich wat wats whats wht hw cud cn abt bout pls plz kinda sorta gonna wanna gotta realy rly
 he she him his her hers himself herself across beyond different differently apparently probably
 supposedly absolutely somewhere somewere somewher anywere officer officers
-apart series anyting anythin anythng somthing nowadays
+apart series anyting anythin anythng somthing nowadays up
 """
 # Particles of German separable verbs, when they end a question ("Wie melden wir uns an?"), and
 # verbs that take them although they are stop words ("Welche Städte machen mit?")

@@ -514,11 +514,20 @@ def test_who_asks_is_no_topic_even_if_no_entry_names_it(library, locale, questio
         ("Any Fördergelder from the academy?", "foerderung"),
         # a human is whom to contact, even with the bot named
         ("Can I reach a human instead of the bot?", "kontakt"),
+        # "fase", as Dutch and some German writers spell the phase
+        ("How long did the pilot fase last?", "pilotphase"),
     ],
 )
 def test_english_words_for_the_town_funding_and_a_human_find_their_entry(library, question, expected):
     [(entry, hit), *_] = library.ask("en", question)
     assert entry.id == expected and hit.confident
+
+
+def test_an_english_up_is_no_topic_word_but_signing_up_is(library):
+    """ "clean up", "follow up", "look it up": the particle names nothing ("up to" neither)."""
+    english = library.language("en")
+    assert english.words("Can I clean up my data?") == ["clean", "data"]
+    assert english.words("How do we sign up?") == ["registration"]
 
 
 def test_an_english_council_member_is_who_asks_not_a_member_who_joins(library):
