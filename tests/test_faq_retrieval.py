@@ -516,6 +516,10 @@ def test_who_asks_is_no_topic_even_if_no_entry_names_it(library, locale, questio
         ("Can I reach a human instead of the bot?", "kontakt"),
         # "fase", as Dutch and some German writers spell the phase
         ("How long did the pilot fase last?", "pilotphase"),
+        # who pays for the academy asks who is behind it ...
+        ("Who pays for the Kleinstadtakademie?", "wer-steckt-dahinter"),
+        # ... who pays for the town's projects asks about funding
+        ("Who funds projects in our town?", "foerderung"),
     ],
 )
 def test_english_words_for_the_town_funding_and_a_human_find_their_entry(library, question, expected):
