@@ -46,9 +46,10 @@ from tests.faq_eval import (
 
 # Floors for the tuning material: a regression guard below today's figures (bench/README.md)
 # the English sets of rounds 4 and 5 (English only: 88 %, 87 % and 85 % top-1 after round 5);
-# heldout5 (74 % when it was reported in round 5, 84 % after the round-6 vocabulary) and tuning6
-# (64 % with round-5 code, 82 % after the round-6 vocabulary)
-MIN_TOP1 = {None: 0.78, "tuning4": 0.8, "heldout4": 0.8, "tuning5": 0.8, "heldout5": 0.8, "tuning6": 0.78}
+# heldout5 (74 % when it was reported in round 5, 84 % after the round-6 vocabulary, 88 % after
+# its second pass) and tuning6 (64 % with round-5 code, 82 % after the round-6 vocabulary, 83 %
+# after its second pass)
+MIN_TOP1 = {None: 0.78, "tuning4": 0.8, "heldout4": 0.8, "tuning5": 0.8, "heldout5": 0.84, "tuning6": 0.8}
 MIN_OFFERED = {None: 0.95}
 MAX_WRONG_CONFIDENT = 1
 
