@@ -412,6 +412,36 @@ async def test_a_batchs_answer_goes_out_before_the_next_long_poll_which_names_th
     assert server.log[0][2].startswith("{")  # the start did not wait for the upload
 
 
+async def test_the_first_sync_request_goes_out_while_the_set_up_imports(tmp_path, monkeypatch):
+    """The homeserver computes the first sync while the bot imports and builds its renderer and
+    dispatcher: the set-up's imports run beside the event loop, so the first sync request
+    reaches the server while they are under way (the stand-in, on the same loop, could not see
+    it if the imports held the loop)."""
+    from bot import runtime
+
+    server = RoundTripStandIn()
+    seen_at_set_up: list[str] = []
+    import_set_up = runtime._import_set_up
+
+    def set_up_after_the_request() -> None:  # in the worker thread
+        deadline = time.monotonic() + 10
+        while not server.log and time.monotonic() < deadline:
+            time.sleep(0.01)
+        seen_at_set_up.extend(kind for kind, *_ in server.log)
+        import_set_up()
+
+    monkeypatch.setattr(runtime, "_import_set_up", set_up_after_the_request)
+    async with serve(server.routes()) as url:
+        kb = runtime.KleinstadtBot(_stand_in_settings(url, tmp_path))
+        task = asyncio.ensure_future(kb.run())
+        try:
+            await asyncio.wait_for(server.answered.wait(), 30)
+        finally:
+            kb.request_stop()
+            await asyncio.wait_for(task, 20)
+    assert seen_at_set_up[:1] == ["sync"]  # the first sync had reached the server
+
+
 async def test_a_batch_of_many_commands_does_not_hold_up_the_next_sync(tmp_path, monkeypatch):
     """The catch-up after a start or an outage (here five commands in one batch, their answers
     held by the homeserver) does not keep the next sync waiting: commands that come meanwhile
