@@ -137,11 +137,11 @@ CUE = 0.3  # a cue word counts this share of its weight
 # choices (English only)
 DECIDING_CUES = {"de": frozenset[str](), "en": word_set("who")}
 # English "who" after a word for people is a relative pronoun ("staff who use it", "mayors who
-# took part"), not the question: it is dropped there
+# took part"), not the question: it is dropped there. The words for people are these and the
+# role words (``ROLE_WORDS``: mayors, staff, towns, the council ...)
 RELATIVE_WHO_AFTER = word_set(
-    "people person persons staff anyone anybody someone somebody everyone everybody those one "
-    "mayor mayors colleague colleagues employee employees user users member members town towns "
-    "municipality municipalities officer officers councillors clerk clerks coordinator coordinators"
+    "people person persons anyone anybody someone somebody everyone everybody those one "
+    "user users member members officer officers coordinator coordinators"
 )
 # Frequent English verbs: English does not capitalise nouns, so these stand in for the German
 # rule that a lower-case word is rarely the topic: a known one counts LOWER_KNOWN ("Who runs
@@ -372,13 +372,10 @@ class Language:
         for sentence in sentences:
             raw: list[tuple[str, bool, bool, bool]] = []  # word, lower case, case says nothing
             for number, original in enumerate(sentence):
-                if (
-                    self.code == "en"
-                    and number > 0
-                    and original.lower() == "who"
-                    and sentence[number - 1].lower() in RELATIVE_WHO_AFTER
-                ):
-                    continue
+                if self.code == "en" and number > 0 and original.lower() == "who":
+                    before = fold(sentence[number - 1])
+                    if before in RELATIVE_WHO_AFTER or self.stem(before) in self.role_stems:
+                        continue
                 lower = cased and number > 0 and not original[:1].isupper()
                 free = not cased or number == 0
                 raw += [(w, lower, free, cased and number == 0) for w in _folded_words(original)]
