@@ -18,8 +18,13 @@
 # Set-up once: the two venvs of the header of compare.sh under $PB_HOME (default /tmp/peerbench).
 # Environment: PEERBENCH (the harness folder), PB_HOME, OUT (results, default
 # $PB_HOME/results.jsonl; a series appends), KB (the kleinstadtbot command, default
-# .venv/bin/kleinstadtbot; bench/peers.sh --at COMMIT runs a snapshot of that commit instead, and
-# --base COMMIT adds label D0-kleinstadtbot-COMMIT, a snapshot of an earlier commit, to the rounds),
+# .venv/bin/kleinstadtbot; bench/peers.sh --at COMMIT runs that commit as an operator installs it
+# instead: `pip install` of a snapshot into a venv of its own, with the runtime dependencies only,
+# pinned by requirements.lock; the floors B and F then run with that venv's Python, so all three
+# import the same packages. The project's .venv also holds the test dependencies, Synapse among
+# them, whose cffi makes pycryptodome (nio's encryption) parse its C declarations at every start:
+# what an operator's install never pays. --base COMMIT adds label D0-kleinstadtbot-COMMIT, an
+# earlier commit installed the same way, to the rounds),
 # ROUNDS (default 2), RESTARTS (warm restarts per run, default 1; the tables show their median), BOTS (default "floor ours floor_e2e maubot ours_profile_set": which labels,
 # in this order), FLOORS (default 1: then also the floors under the figures, see below).
 # Tables and ratios: .venv/bin/python bench/peers_summary.py $OUT
@@ -32,18 +37,19 @@ PB_HOME="${PB_HOME:-${TMPDIR:-/tmp}/peerbench}"; export PB_HOME
 OUT="${OUT:-$PB_HOME/results.jsonl}"
 ROUNDS="${ROUNDS:-2}"
 KB="${KB:-$REPO/.venv/bin/kleinstadtbot}"
-snapshot() {  # a snapshot of one commit under $PB_HOME, run with the project's venv (its packages)
-  local snap="$PB_HOME/kb-$1"; rm -rf "$snap"; mkdir -p "$snap"
-  git -C "$REPO" archive "$1" | tar -x -C "$snap"
-  "$REPO/.venv/bin/pybabel" compile -d "$snap/config/locale" >/dev/null 2>&1 || exit 1
-  "$REPO/.venv/bin/python" -m compileall -q "$snap" >/dev/null  # as pip installs: bytecode ready
-  printf '#!/usr/bin/env bash\ncd %q && exec %q -m bot.cli "$@"\n' "$snap" "$REPO/.venv/bin/python" >"$snap/kb"
-  chmod +x "$snap/kb"; echo "$snap/kb"
+FLOOR_PY="$REPO/.venv/bin/python"  # the floors B and F; with --at, the snapshot's own venv
+snapshot() {  # one commit installed under $PB_HOME (catalogs and bytecode built by the install)
+  local rev; rev="$(git -C "$REPO" rev-parse --short "$1")" || exit 1
+  local snap="$PB_HOME/kb-$rev"; rm -rf "$snap"; mkdir -p "$snap"
+  git -C "$REPO" archive "$rev" | tar -x -C "$snap"
+  python3 -m venv "$snap/.venv-run" || exit 1  # as an operator installs it (docs/operations.md)
+  "$snap/.venv-run/bin/pip" install -q --disable-pip-version-check -c "$snap/requirements.lock" "$snap" >&2 || exit 1
+  echo "$snap/.venv-run/bin"
 }
 while [[ "${1:-}" == --* ]]; do
   case "$1" in
-    --at) KB="$(snapshot "$2")"; shift 2 ;;
-    --base) KB_BASE="$(snapshot "$2")"; BASE="$2"; shift 2 ;;  # adds label D0, that commit
+    --at) RUN="$(snapshot "$2")"; KB="$RUN/kleinstadtbot"; FLOOR_PY="$RUN/python"; shift 2 ;;
+    --base) KB_BASE="$(snapshot "$2")/kleinstadtbot"; BASE="$2"; shift 2 ;;  # adds label D0, that commit
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -53,9 +59,9 @@ PB="$PB_HOME/nio-venv/bin/python $PEERBENCH/peerbench.py --restarts ${RESTARTS:-
 floor() { $PB --label A-nio-floor --rooms "$1" --command '!ping' \
   --cmd '$PB_HOME/nio-venv/bin/python {here}/echo_floor_bot.py {homeserver} {user_id} {access_token} {device_id}' >>"$OUT"; }
 floor_e2e() { $PB --label B-nio-floor-e2e --rooms "$1" --command '!ping' \
-  --cmd "$REPO/.venv/bin/python $REPO/bench/floor_e2e.py {homeserver} {user_id} {access_token} {device_id} {data_dir}" >>"$OUT"; }
+  --cmd "$FLOOR_PY $REPO/bench/floor_e2e.py {homeserver} {user_id} {access_token} {device_id} {data_dir}" >>"$OUT"; }
 floor_stack() { $PB --label F-nio-floor-e2e-stack --rooms "$1" --command '!ping' \
-  --cmd "$REPO/.venv/bin/python $REPO/bench/floor_e2e.py --stack {homeserver} {user_id} {access_token} {device_id} {data_dir}" >>"$OUT"; }
+  --cmd "$FLOOR_PY $REPO/bench/floor_e2e.py --stack {homeserver} {user_id} {access_token} {device_id} {data_dir}" >>"$OUT"; }
 ours() { $PB --label D-kleinstadtbot --rooms "$1" --command '!ping' --cmd "$KB run" \
   --env 'KLEINSTADTBOT_HOMESERVER={homeserver}' --env 'KLEINSTADTBOT_USER_ID={user_id}' \
   --env 'KLEINSTADTBOT_ACCESS_TOKEN={access_token}' --env 'KLEINSTADTBOT_DEVICE_ID={device_id}' \
@@ -84,7 +90,7 @@ done
 echo "# end $(date -u +%FT%TZ) load: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT"
 "$REPO/.venv/bin/python" "$REPO/bench/peers_summary.py" "$OUT"
 if [[ "${FLOORS:-1}" == 1 ]]; then
-  "$REPO/.venv/bin/python" "$REPO/bench/import_floor.py"
+  "$FLOOR_PY" "$REPO/bench/import_floor.py"  # the packages the floors and the bot ran with
   PEERBENCH="$PEERBENCH" "$REPO/.venv/bin/python" "$REPO/bench/synapse_costs.py" replies
   PEERBENCH="$PEERBENCH" "$REPO/.venv/bin/python" "$REPO/bench/synapse_costs.py" first-sync --rooms "${NS##* }"
 fi
