@@ -48,8 +48,8 @@ snapshot() {  # one commit installed under $PB_HOME (catalogs and bytecode built
 }
 while [[ "${1:-}" == --* ]]; do
   case "$1" in
-    --at) RUN="$(snapshot "$2")"; KB="$RUN/kleinstadtbot"; FLOOR_PY="$RUN/python"; shift 2 ;;
-    --base) KB_BASE="$(snapshot "$2")/kleinstadtbot"; BASE="$2"; shift 2 ;;  # adds label D0, that commit
+    --at) RUN="$(snapshot "$2")" || exit 1; KB="$RUN/kleinstadtbot"; FLOOR_PY="$RUN/python"; shift 2 ;;
+    --base) BASE_RUN="$(snapshot "$2")" || exit 1; KB_BASE="$BASE_RUN/kleinstadtbot"; BASE="$2"; shift 2 ;;  # adds label D0, that commit
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
