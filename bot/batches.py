@@ -5,6 +5,10 @@ and every batch before it are completely handled, so a crash or kill replays unf
 nothing else (replays answer nothing twice: answered events are recorded and replies carry
 transaction IDs derived from the command).
 
+A first start takes the first sync behind the live syncs (``bot.sync_loop``): its place in the
+order is held before the first live batch, so no token is stored until the rooms' backlog is
+handled too, and a crash before that replays the whole start.
+
 A batch whose work fails is not complete: its token is never stored, and neither is any later
 one, since the stored position must not pass unhandled work. The bot goes on answering; a
 restart replays from the last stored token, which redoes the failed step (joins, invites and
@@ -17,7 +21,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from storage.runtime_state import RuntimeStateRepository
 
@@ -29,30 +33,63 @@ class BatchIncomplete(Exception):
 
 
 @dataclass
-class _Batch:
-    token: str
+class Batch:
+    token: str | None  # None: a held place (``Batches.hold``), which stores no token of its own
     done: bool = False
     failed: bool = False
+    parts: list[asyncio.Task[None]] = field(default_factory=list)  # the held place's work
 
 
 class Batches:
     def __init__(self, repo: RuntimeStateRepository):
         self.repo = repo
         self.held_at: str | None = None  # the token of the first batch that failed, if any
-        self._pending: deque[_Batch] = deque()  # in sync order; the head is the oldest unstored
+        self._pending: deque[Batch] = deque()  # in sync order; the head is the oldest unstored
         self._running: set[asyncio.Task[None]] = set()
         self._lock = asyncio.Lock()
 
-    def add(self, token: str, work: Awaitable[None]) -> None:
-        """Handle a batch in a task: ``work`` does everything the batch asks for."""
-        batch = _Batch(token)
-        if self.held_at is None:
-            self._pending.append(batch)
-        task = asyncio.ensure_future(self._handle(batch, work))
+    def add(self, token: str, work: Awaitable[None], into: Batch | None = None) -> None:
+        """Handle a batch in a task: ``work`` does everything the batch asks for. ``into``: the
+        work belongs to a held place (``hold``) and stores no token of its own."""
+        if into is not None:
+            task = asyncio.ensure_future(self._part(into, work))
+            into.parts.append(task)
+        else:
+            batch = Batch(token)
+            if self.held_at is None:
+                self._pending.append(batch)
+            task = asyncio.ensure_future(self._handle(batch, work))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
-    async def _handle(self, batch: _Batch, work: Awaitable[None]) -> None:
+    def hold(self) -> Batch:
+        """A place in the order for work routed later (the first sync taken behind the live
+        syncs): no later token is stored before ``release`` finds all of it handled."""
+        held = Batch(None)
+        if self.held_at is None:
+            self._pending.append(held)
+        return held
+
+    async def release(self, held: Batch, complete: bool = True) -> None:
+        """The held work is routed, all of it if ``complete`` (not after a stop): once its parts
+        are handled, the tokens behind it may be stored. Incomplete, it stays in the way."""
+        if held.parts:
+            await asyncio.wait(held.parts)
+        if complete and not held.failed:
+            held.done = True
+        await self._store()  # a part that failed holds the token (and says so); a stop leaves it
+
+    async def _part(self, held: Batch, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except BatchIncomplete as exc:
+            log.error("the first sync's backlog could not be handled completely: %s", exc)
+            held.failed = True
+        except Exception:
+            log.exception("the first sync's backlog could not be handled completely")
+            held.failed = True
+
+    async def _handle(self, batch: Batch, work: Awaitable[None]) -> None:
         try:
             await work
         except BatchIncomplete as exc:
@@ -72,11 +109,11 @@ class Batches:
         async with self._lock:
             token = None
             while self._pending and self._pending[0].done:
-                token = self._pending.popleft().token
+                token = self._pending.popleft().token or token
             if token is not None:
                 await self.repo.save_sync_token(token)
             if self._pending and self._pending[0].failed and self.held_at is None:
-                self.held_at = self._pending[0].token
+                self.held_at = self._pending[0].token or "the first sync"
                 self._pending = deque([self._pending[0]])  # nothing after it is ever stored
                 log.error(
                     "the sync token stays before batch %s until a restart, which replays it",

@@ -27,6 +27,11 @@ class Membership:
         self.clock = clock
         self.joins: dict[str, int] = {}  # room → since when its messages are meant for the bot
         self._accepted: dict[str, int] = {}  # rooms joined on invitation, until a sync dates it
+        # During a first start (``bot.sync_loop``): rooms a live sync showed before the first
+        # sync, running behind, dated the bot's join there. The bot was in them before the
+        # live syncs began, so none of their live messages is history; their join time is
+        # neither kept nor stored until the first sync tells it.
+        self._undated: set[str] | None = None
 
     def _now_ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
@@ -44,10 +49,27 @@ class Membership:
     async def load(self) -> None:
         self.joins.update(await self.repo.all_joins())
 
-    def join_time(self, room_id: str, info: Any) -> int:
+    def begin_first_sync(self) -> None:
+        """A first start: live syncs come before the first sync, which dates the joins."""
+        self._undated = set()
+
+    def end_first_sync(self) -> None:
+        self._undated = None
+
+    def is_new(self, room_id: str) -> bool:
+        """Whether a sync showing the room should date the bot's join there."""
+        return room_id not in self.joins or (self._undated is not None and room_id in self._undated)
+
+    def is_dated(self, room_id: str) -> bool:
+        """Whether the room's join time is known (and may be stored)."""
+        return self._undated is None or room_id not in self._undated
+
+    def join_time(self, room_id: str, info: Any, live: bool = True) -> int:
         """Since when the room's messages are meant for the bot: its invitation if the sync
         carries it (Element sends the first message of a new direct chat right after inviting),
-        else its join, else now. Anything older is history and never answered."""
+        else its join, else now. Anything older is history and never answered. During a first
+        start, a live sync (``live``; not the first sync behind it) without the bot's join shows a
+        room it was in before: 0, undated."""
         invited = joined = None
         for event in [*info.state, *info.timeline.events]:
             if isinstance(event, RoomMemberEvent) and event.state_key == self.client.user_id:
@@ -55,7 +77,14 @@ class Membership:
                     invited = event.server_timestamp
                 elif event.membership == "join":
                     joined = event.server_timestamp
-        return invited or self._accepted.pop(room_id, None) or joined or self._now_ms()
+        known = invited or self._accepted.pop(room_id, None) or joined
+        if self._undated is not None:
+            if known or not live:
+                self._undated.discard(room_id)
+            else:
+                self._undated.add(room_id)
+                return 0
+        return known or self._now_ms()
 
     def note(self, joined: dict[str, int], left: Iterable[str]) -> None:
         """What a sync batch says, applied at once (before its work runs)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from nio import PowerLevelsEvent, RoomMemberEvent, SyncResponse
 
-from bot.batches import Batches, BatchIncomplete
+from bot.batches import Batch, Batches, BatchIncomplete
 from bot.catch_up import CatchUp, Gap, GapNotFetched, find_gap
 from bot.incoming import HANDLED_EVENTS, IncomingMessages
 from bot.membership import Membership
@@ -66,7 +66,7 @@ class Router:
         self._position = None
         return await self.batches.resume()
 
-    def route(self, response: SyncResponse, since: str | None) -> set[str]:
+    def route(self, response: SyncResponse, since: str | None, behind: Batch | None = None) -> set[str]:
         """Queue the work of one sync batch (``since``: the token it was asked with). Returns the
         rooms with something to handle.
 
@@ -74,18 +74,24 @@ class Router:
         came after this process's first sync, so no earlier process can have answered them: its
         events skip the database's record of answered events (one read on the way from a
         command to its answer). The first batch of a process, which may replay what a process
-        answered before a crash, is checked against it."""
-        maybe_handled = since is None or since != self._position
-        self._position = response.next_batch
+        answered before a crash, is checked against it.
+
+        ``behind``: a part of a first sync taken behind the live syncs (``bot.sync_loop``), whose
+        work belongs to that held place in the order. Its events are checked against the
+        record, and it leaves the live syncs' position and counts alone."""
+        maybe_handled = since is None or since != self._position or behind is not None
+        if behind is None:
+            self._position = response.next_batch
         work: dict[str, RoomWork] = {}
         leave_checks: list[str] = []
         new_joins = {
-            room_id: self.membership.join_time(room_id, info)
+            room_id: self.membership.join_time(room_id, info, live=behind is None)
             for room_id, info in response.rooms.join.items()
-            if room_id not in self.membership
+            if self.membership.is_new(room_id)
         }
         left = list(response.rooms.leave)
         self.membership.note(new_joins, left)
+        dated = {room_id: ms for room_id, ms in new_joins.items() if self.membership.is_dated(room_id)}
         for room_id, info in response.rooms.join.items():
             for event in [*info.state, *info.timeline.events]:
                 if isinstance(event, PowerLevelsEvent):
@@ -100,14 +106,19 @@ class Router:
             if room.events or room.gap:
                 work[room_id] = room
         room_tasks = [self._queue(room_id, room) for room_id, room in work.items()]
-        self.queued = sum(len(room.events) for room in work.values())
-        self.gaps = any(room.gap is not None for room in work.values())
+        if behind is None:
+            self.queued = sum(len(room.events) for room in work.values())
+            self.gaps = any(room.gap is not None for room in work.values())
         # the batch's task keeps only what it needs, not the whole parsed response
         invites = dict(response.rooms.invite)
         self.batches.add(
-            response.next_batch, self._finish(invites, left, new_joins, leave_checks, room_tasks)
+            response.next_batch, self._finish(invites, left, dated, leave_checks, room_tasks), into=behind
         )
         return set(work)
+
+    def working(self, room_id: str) -> bool:
+        """Whether work is queued or running for the room."""
+        return room_id in self._room_tails
 
     async def settled(self, room_ids: set[str], timeout: float) -> None:
         """Wait, at most ``timeout`` seconds, until the work queued for ``room_ids`` is done."""

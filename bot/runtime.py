@@ -109,6 +109,7 @@ class KleinstadtBot:
         self._stop = asyncio.Event()
         self._backoff = Backoff(settings.sync.backoff_initial_seconds, settings.sync.backoff_max_seconds)
         self.sync = SyncLoop(self.client, settings, self.repo, self.router, self._backoff, self._stop)
+        self.sender.encryption_known = self.sync.encryption_known
         self.dispatcher: Dispatcher | None = None
         self.scheduler: AsyncIOScheduler | None = None
         self.ready = asyncio.Event()
@@ -197,7 +198,9 @@ class KleinstadtBot:
     def _migrate_while_syncing(self) -> None:
         """``FIRST_SYNC_IDLE_SECONDS`` after the set-up: if the first sync is still out, the
         homeserver is computing it, and the migrations left behind use the time. If it came
-        back, its answers go first and the migrations wait for a query."""
+        back, its answers go first and the migrations wait for a query. On a first start the
+        first sync runs behind the live syncs: if the loop then waits in a long poll (nothing
+        to answer), the migrations run while the homeserver computes the first sync."""
         request = self.sync.request
         if request is not None and not request.done():
             self.db.start_behind()
@@ -235,12 +238,17 @@ class KleinstadtBot:
             self._second_sync.set()
         await keep_keys(self.client)
         if first:
-            if self._idle_migrate is not None:  # the first sync came back: they wait for a query
-                self._idle_migrate.cancel()
-            # beside the loop: a hook that creates the Space must not hold up the next sync
-            self._startup = asyncio.ensure_future(self._run_startup_hooks(self.batches.running))
+            if self._idle_migrate is not None and self.sync.behind is None:
+                self._idle_migrate.cancel()  # the first sync came back: they wait for a query
+            # beside the loop: a hook that creates the Space must not hold up the next sync; on a
+            # first start the first sync's backlog (behind the live syncs) goes first too
+            behind = [self.sync.behind] if self.sync.behind is not None else []
+            self._startup = asyncio.ensure_future(self._run_startup_hooks([*self.batches.running, *behind]))
             self.ready.set()
-            log.info("kleinstadtbot ready: %d rooms", len(self.membership))
+            if behind:
+                log.info("kleinstadtbot ready: first start, the rooms follow behind")
+            else:
+                log.info("kleinstadtbot ready: %d rooms", len(self.membership))
 
     async def _start_answered(self, first_batch: list[asyncio.Task[None]]) -> None:
         """Until the commands that came while the bot was away or starting are answered: those
@@ -295,6 +303,8 @@ class KleinstadtBot:
     async def _drain(self) -> None:
         """On shutdown: let running batches and start-up work finish (tokens are then stored)."""
         running: list[asyncio.Future[Any]] = list(self.batches.running)
+        if self.sync.behind is not None and not self.sync.behind.done():
+            running.append(self.sync.behind)  # stopped, it releases its place as incomplete
         running += [
             t for t in (self._prepared, self.db.migrating, self._startup) if t is not None and not t.done()
         ]

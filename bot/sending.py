@@ -29,6 +29,7 @@ from nio import (
     AsyncClient,
     ErrorResponse,
     MatrixRoom,
+    RoomGetStateEventError,
     RoomPutStateError,
     RoomRedactError,
     RoomSendError,
@@ -201,6 +202,10 @@ class MessageSender:
         self.renderer = renderer
         self.sleep = sleep  # the wait between attempts; tests shorten it
         self.joined: Callable[[str], bool] = lambda room_id: False  # rooms the bot is known to be in
+        # Whether nio can know that a room is encrypted: not during a first start, for a room
+        # the first sync (running behind the live syncs) has not shown yet (``bot.sync_loop``)
+        self.encryption_known: Callable[[str], bool] = lambda room_id: True
+        self._encryption_asked: set[str] = set()
         self._counters: dict[str, int] = {}
         self._synced = asyncio.Event()
         self._invites_checked: set[str] = set()
@@ -270,6 +275,7 @@ class MessageSender:
     ) -> str | None:
         """Upload a file and post it (``m.file``), encrypted where the room is encrypted. A retry
         with the same ``key`` may upload again but posts once."""
+        await self._learn_encryption(room_id)
         encrypt = self.client.olm is not None and room_id in self.client.encrypted_rooms
         response, keys = await self.client.upload(
             lambda *_: io.BytesIO(data), mimetype, filename, encrypt=encrypt, filesize=len(data)
@@ -315,6 +321,32 @@ class MessageSender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._synced.wait(), remaining)
 
+    async def _learn_encryption(self, room_id: str) -> None:
+        """During a first start nio may not know yet whether a room is encrypted (a new device's
+        store is empty, and the live syncs carry no unchanged state): before the first post
+        there, the room's encryption event is asked for, once. A message is never sent in the
+        clear to a room that may be encrypted: if the answer does not come, the post fails
+        (and its batch is replayed)."""
+        if self.client.olm is None or self.encryption_known(room_id) or room_id in self._encryption_asked:
+            return
+        try:
+            response = await self.client.room_get_state_event(room_id, "m.room.encryption")
+        except (TimeoutError, OSError, ClientError) as exc:
+            raise MatrixError(f"cannot tell whether {room_id} is encrypted: {exc!r}") from exc
+        if isinstance(response, RoomGetStateEventError):
+            if response.status_code != "M_NOT_FOUND":
+                if session_gone(response):
+                    message = f"asking {room_id}'s encryption: {response.message}"
+                    raise SessionLost(message, response.status_code)
+                raise MatrixError(f"cannot tell whether {room_id} is encrypted: {response.message}")
+        elif response.content.get("algorithm"):
+            self.client.encrypted_rooms.add(room_id)
+            self.client.store.save_encrypted_rooms([room_id])
+            room = self.client.rooms.get(room_id)
+            if room is not None:
+                room.encrypted = True
+        self._encryption_asked.add(room_id)
+
     async def _invited_known(self, room_id: str) -> None:
         """nio learns the members of a room it has not synced from ``/joined_members``, which
         leaves out people who are invited and have not accepted yet: a message encrypted now
@@ -357,6 +389,7 @@ class MessageSender:
     ) -> str | None:
         await self._room_known(room_id)
         if self.client.olm is not None:
+            await self._learn_encryption(room_id)
             await self._invited_known(room_id)
 
         async def request() -> Any:

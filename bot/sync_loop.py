@@ -1,8 +1,14 @@
 """The sync loop: ask the homeserver what is new, hand each batch to the router, go on.
 
-- The first sync of a new device or database (no stored token) is fetched as text and taken
-  in parts of ``ROOMS_PER_PART`` rooms (``bot.initial_sync``); nio then keeps only the rooms
-  with messages to handle, as after a restart.
+- A new device or database (no stored token) starts from where the homeserver stands now: a
+  sync without rooms gives the position at once, whatever the number of rooms (for 1,000 rooms
+  Synapse needs seconds of CPU for a first sync that lists them, and milliseconds for one that
+  does not). The live syncs go on from there, so commands sent from then on are answered at
+  once. The first sync itself (the rooms' state, their invitations, and the commands that were
+  waiting) runs behind them: fetched as text and taken in parts of ``ROOMS_PER_PART`` rooms
+  (``bot.initial_sync``), after which nio keeps only the rooms with messages to handle, as after
+  a restart. Its place in the order is held (``Batches.hold``): no token is stored before its
+  backlog is answered, so a crash meanwhile replays the whole start.
 - After a restart the loop continues from the stored token, without full state: nio keeps which
   rooms are encrypted in its store, rooms are rebuilt as events arrive, members are fetched
   when needed.
@@ -23,6 +29,7 @@ from aiohttp import ClientError
 from nio import AsyncClient, SyncError, SyncResponse, UploadFilterResponse
 
 from bot.backoff import Backoff, pause
+from bot.batches import Batch
 from bot.initial_sync import ROOMS_PER_PART, fetch_initial_sync, split_sync_response
 from bot.routing import Router
 from bot.session import LoginFailed
@@ -63,6 +70,16 @@ EVENT_FIELDS = [
     "origin_server_ts",
     "unsigned.redacted_because",
 ]
+
+
+# A sync that lists no room: the homeserver's position now, at once, whatever the number of rooms
+POSITION_FILTER: dict[str, Any] = {
+    "presence": {"not_types": ["*"]},
+    "account_data": {"not_types": ["*"]},
+    "room": {"rooms": []},
+}
+# What a first sync behind the live syncs leaves to them: the device's messages and key state
+DEVICE_KEYS = ("to_device", "device_lists", "device_one_time_keys_count", "device_unused_fallback_key_types")
 
 
 def sync_filter(timeline_limit: int, initial: bool = False) -> dict[str, Any]:
@@ -112,10 +129,17 @@ class SyncLoop:
         self.busy: set[str] = set()  # the rooms of the last batch with something to handle
         self.filter_id: str | None = None  # the later syncs' filter, once the homeserver keeps it
         self._filter_upload: asyncio.Future[None] | None = None
+        self.behind: asyncio.Task[None] | None = None  # a first start's first sync, behind the live ones
+        self._held: Batch | None = None  # its place in the order of batches
+        self._shown: set[str] | None = None  # the rooms its parts have shown nio so far
+        self._behind_request: asyncio.Future[str | SyncError] | None = None
 
     def cancel_request(self) -> None:
-        if self.request is not None and not self.request.done():
-            self.request.cancel()
+        """On stop: the sync requests in flight (the live one, and a first sync behind it that
+        the homeserver still computes) are given up; work already handed on finishes."""
+        for request in (self.request, self._behind_request):
+            if request is not None and not request.done():
+                request.cancel()
 
     async def run(
         self,
@@ -134,9 +158,12 @@ class SyncLoop:
         first = True
         while not self.stop.is_set():
             request: Awaitable[Any]
-            if token is None:
-                # a new device or database: the first sync, fetched as text and handled in parts
-                request = fetch_initial_sync(self.client, sync_filter(timeline_limit, initial=True))
+            probe = token is None
+            if probe:
+                # a new device or database: the position now, without rooms; the first sync
+                # follows behind the live syncs (``_first_sync_behind``)
+                self.client.next_batch = None
+                request = self.client.sync(timeout=0, sync_filter=POSITION_FILTER)
             else:
                 request = self.client.sync(
                     timeout=0 if first else self.settings.sync.timeout_ms,
@@ -161,6 +188,8 @@ class SyncLoop:
                 if not prepared.done():
                     await prepared
                 prepared.result()
+                if probe:
+                    self._start_behind(sync_filter(timeline_limit, initial=True))
                 response = await self.receive(response, since=token)  # now the batch's token
             if isinstance(response, SyncError):
                 if response.status_code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
@@ -170,6 +199,7 @@ class SyncLoop:
                             "put a new one into the configuration"
                         )
                     log.warning("the homeserver no longer knows the access token; logging in again")
+                    self._stop_behind()  # the replay starts the first start over
                     if not await connect():
                         break
                     # from the last completed batch: what the lost session left unanswered is
@@ -189,6 +219,62 @@ class SyncLoop:
                 await self.router.settled(self.busy, ANSWERS_AHEAD)
             if self._filter_upload is None:  # once the start's answers are under way
                 self._filter_upload = asyncio.ensure_future(self._keep_filter(room_filter))
+
+    def _start_behind(self, first_filter: dict[str, Any]) -> None:
+        """A first start: the first sync runs behind the live syncs, in a held place."""
+        self._held = self.router.batches.hold()
+        self._shown = set()
+        self.router.membership.begin_first_sync()
+        self.behind = asyncio.ensure_future(self._first_sync_behind(self._held, first_filter))
+
+    def _stop_behind(self) -> None:
+        if self.behind is not None and not self.behind.done():
+            self.behind.cancel()
+        self._end_behind()
+
+    def _end_behind(self) -> None:
+        self._held = None
+        self._shown = None
+        self.router.membership.end_first_sync()
+
+    def encryption_known(self, room_id: str) -> bool:
+        """Whether nio can know if the room is encrypted: not during a first start, for a room
+        the first sync has not shown yet (``MessageSender`` then asks the homeserver)."""
+        return self._shown is None or room_id in self._shown
+
+    async def _first_sync_behind(self, held: Batch, first_filter: dict[str, Any]) -> None:
+        """The first sync of a first start: fetched while the live syncs run, then handed on in
+        parts. Failures are retried with their own back-off; a lost session ends it (the loop
+        logs in again and starts over). Once its backlog is handled, the held place is released
+        and the live syncs' tokens are stored; if it never completes, none is."""
+        backoff = Backoff(self.backoff.initial, self.backoff.maximum)
+        complete = False
+        try:
+            while not self.stop.is_set():
+                self._behind_request = asyncio.ensure_future(fetch_initial_sync(self.client, first_filter))
+                try:
+                    response: str | SyncError = await self._behind_request
+                except asyncio.CancelledError:
+                    if self.stop.is_set():
+                        return  # stopped: incomplete, the next start begins anew
+                    raise
+                except (TimeoutError, OSError, ClientError) as exc:
+                    await pause(backoff.failed(type(exc).__name__), self.stop)
+                    continue
+                if not isinstance(response, SyncError):
+                    response = await self.receive(response, since=None, behind=held)
+                if isinstance(response, SyncError):
+                    if response.status_code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
+                        return  # the live loop logs in again and starts over
+                    await pause(backoff.failed(f"{response.status_code} {response.message}"), self.stop)
+                    continue
+                complete = True
+                log.info("first sync handed on: %d rooms", len(self.router.membership))
+                return
+        finally:
+            if self._held is held:
+                self._end_behind()
+            await self.router.batches.release(held, complete)
 
     async def _keep_filter(self, room_filter: dict[str, Any]) -> None:
         """Upload the filter of later syncs once, after the second sync (the start does not wait
@@ -216,27 +302,43 @@ class SyncLoop:
         delay = self.backoff.failed(f"{error.status_code} {error.message}")
         return max(delay, (error.retry_after_ms or 0) / 1000)
 
-    async def receive(self, response: SyncResponse | str, since: str | None) -> str | SyncError:
+    async def receive(
+        self, response: SyncResponse | str, since: str | None, behind: Batch | None = None
+    ) -> str | SyncError:
         """Hand a sync batch to the router; returns its token. The body of a first sync (text)
         is split into parts of a few rooms (``bot.initial_sync``), each received by nio and
         routed before the next is parsed; nio then keeps only the rooms with messages to
         handle, as after a restart. Rooms with events the bot answers come first, and their
-        answers go out (or ``FIRST_ANSWERS_WAIT`` passes) before the rest is parsed."""
-        self.busy = set()
+        answers go out (or ``FIRST_ANSWERS_WAIT`` passes) before the rest is parsed.
+
+        ``behind``: the first sync of a first start, behind the live syncs (its held place).
+        The live syncs own the device's state (to-device messages, key counts, device lists)
+        and nio's position; the first sync adds the rooms' state and their backlog."""
         if isinstance(response, SyncResponse):  # nio has received it already
             self.busy = self.router.route(response, since)
             return response.next_batch
+        if behind is None:
+            self.busy = set()
         token: str | SyncError = SyncError("the first sync response holds no parts")
         try:
             for part in split_sync_response(response, ROOMS_PER_PART, ANSWERED_TYPES):
+                if behind is not None:
+                    for key in DEVICE_KEYS:
+                        part.pop(key, None)
                 batch = SyncResponse.from_dict(part)
                 del part
                 if isinstance(batch, SyncError):
                     return batch
+                known = set(self.client.rooms) if behind is not None else set()
+                position = self.client.next_batch
                 self.client.next_batch = None  # nio skips a response whose token it has seen
                 await self.client.receive_response(batch)
-                busy = self.router.route(batch, since)
-                self._forget_idle_rooms(batch, keep=busy)
+                if behind is not None:
+                    self.client.next_batch = position  # the live syncs' position stays nio's
+                    if self._shown is not None:
+                        self._shown.update(batch.rooms.join)
+                busy = self.router.route(batch, since, behind)
+                self._forget_idle_rooms(batch, keep=busy | known)
                 token = batch.next_batch
                 if busy:  # rooms with commands come first: answer them before parsing the rest
                     await self.router.settled(busy, FIRST_ANSWERS_WAIT)
@@ -251,5 +353,5 @@ class SyncLoop:
         nio holds about 3 KB per room, which a bot in thousands of rooms would otherwise carry
         for nothing."""
         for room_id in part.rooms.join:
-            if room_id not in keep:
+            if room_id not in keep and not self.router.working(room_id):
                 self.client.rooms.pop(room_id, None)

@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sqlite3
@@ -239,6 +240,7 @@ async def test_killed_mid_broadcast_then_edit_retract_and_a_schedule_across_rest
         await bot.wait_ready()
         dm = await coordinator.dm(account.user_id)
         now = datetime.now(UTC).isoformat(timespec="seconds")
+        await schema_ready(db)  # a first start migrates while its first sync runs behind
         with sqlite3.connect(db, timeout=30) as conn:
             conn.executemany(
                 "INSERT INTO topic_channels (room_id, name, name_key, topic_id, description, join_rule,"
@@ -417,3 +419,22 @@ async def test_thirty_rooms_at_default_rate_limits_paced_once_each_progress_in_p
     assert "30 von 30" in edits[0]["content"]["m.new_content"]["body"]  # newest first
     shown = [int(e["content"]["m.new_content"]["body"].split(": ")[1].split(" von")[0]) for e in edits]
     assert shown == sorted(shown, reverse=True) and len(set(shown)) == len(shown)
+
+
+async def schema_ready(db: Path, timeout: float = 60) -> None:
+    """Until the bot's database has every migration (its ``schema_version`` table)."""
+    from storage.database import discover_migrations
+
+    wanted = len(discover_migrations())
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        with contextlib.closing(sqlite3.connect(db, timeout=30)) as conn:
+            try:
+                done = conn.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0
+            except sqlite3.OperationalError:  # no table yet
+                done = 0
+        if done >= wanted:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{db} not migrated")
+        await asyncio.sleep(0.1)

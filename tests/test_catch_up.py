@@ -186,6 +186,12 @@ class Members:
     def __contains__(self, room_id: object) -> bool:
         return True
 
+    def is_new(self, room_id: str) -> bool:
+        return False
+
+    def is_dated(self, room_id: str) -> bool:
+        return True
+
     def note(self, joined: dict[str, int], left: list[str]) -> None:
         pass
 

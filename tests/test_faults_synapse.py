@@ -223,12 +223,14 @@ async def test_invalid_config_at_start_exits_with_one_line_per_problem(tmp_path)
 
 
 async def test_stop_during_the_first_sync_leaves_the_database_complete(synapse, tmp_path, monkeypatch):
-    """A stop while the first sync is in flight and the set-up is still migrating: the loop ends
-    at once, the set-up is waited for, then the database closes complete. The first sync's
-    answer is held back and the full migration gated, so the stop lands exactly there."""
+    """A stop while the first sync is in flight and the set-up is still migrating: the first
+    sync ends at once, the set-up is waited for, then the database closes complete, without a
+    sync token (the next start begins anew). The first sync's answer is held back and the full
+    migration gated, so the stop lands exactly there."""
     import bot.sync_loop
     from bot.runtime import KleinstadtBot
     from storage.database import Database, discover_migrations
+    from storage.runtime_state import RuntimeStateRepository
 
     real_first_sync = bot.sync_loop.fetch_initial_sync
     in_flight, cancelled = asyncio.Event(), asyncio.Event()
@@ -269,9 +271,9 @@ async def test_stop_during_the_first_sync_leaves_the_database_complete(synapse, 
         if not task.done():
             running.request_stop()
             await asyncio.wait_for(task, 30)
-    assert not running.ready.is_set()
     db = await Database(settings.database).open(migrate=False)
     try:
+        assert await RuntimeStateRepository(db).sync_token() is None
         assert await db.version() == len(discover_migrations())
         assert (await db.fetchone("PRAGMA integrity_check"))[0] == "ok"
     finally:

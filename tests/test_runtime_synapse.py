@@ -296,12 +296,14 @@ async def test_a_first_sync_in_parts_answers_every_room_once_and_forgets_quiet_o
     commands = [await mayor.send(room, "!ping") for room in rooms]
     # a new database and data folder: a new device whose first sync comes in four parts
     again = await make_bot(account=bot.account, data=tmp_path / "second")
+    for room, command in zip(rooms, commands, strict=True):
+        await mayor.wait_reply(room, command)
+    assert again.bot.sync.behind is not None  # a first start: the first sync came behind
+    await asyncio.wait_for(again.bot.sync.behind, 30)
     # nio keeps the rooms with something to handle, from every part (with the members the sync
     # gave), and forgets the others
     assert all(mayor.user_id in again.bot.client.rooms[room].users for room in rooms)
     assert quiet not in again.bot.client.rooms
-    for room, command in zip(rooms, commands, strict=True):
-        await mayor.wait_reply(room, command)
     answer = await mayor.ask(quiet, "!ping")  # the forgotten room is rebuilt, still encrypted
     assert answer.body.startswith("🏓") and answer.decrypted
     for room in rooms:
@@ -347,3 +349,54 @@ async def test_the_bots_own_id_inside_a_command_reaches_the_refusal_for_the_bot(
     sent = await coordinator.client.room_send(room, "m.room.message", content)
     answer = await coordinator.wait_reply(room, sent.event_id)
     assert "Bot selbst" in answer.body, answer.body
+
+
+async def test_a_first_start_answers_new_commands_before_its_first_sync_is_back(
+    make_bot, make_user, tmp_path, monkeypatch
+):
+    """A new device in rooms the bot was in before (a lost database): it asks the homeserver
+    where it stands, without the rooms, and answers from there while the first sync (every
+    room's state and the commands that waited) is held back here. A command in an encrypted
+    direct chat is answered encrypted though nio has not seen the room's state; no token is
+    stored before the first sync's backlog is answered. Then the thirty waiting commands are
+    answered, each once, and nothing is answered twice."""
+    import bot.sync_loop
+    from tests.answer_checks import answered
+
+    real_first_sync = bot.sync_loop.fetch_initial_sync
+    may_sync, asked = asyncio.Event(), asyncio.Event()
+
+    async def held_first_sync(client, sync_filter):
+        asked.set()
+        await may_sync.wait()
+        return await real_first_sync(client, sync_filter)
+
+    first = await make_bot(data=tmp_path / "first")
+    mayors = [await make_user("mayor") for _ in range(3)]  # each under the per-user rate limit
+    mayor = mayors[0]
+    secret = await mayor.dm(first.user_id, encrypted=True)  # no message before the restart
+    group = await mayor.create_room([first.user_id, *(m.user_id for m in mayors[1:])], direct=False)
+    for other in mayors[1:]:
+        await other.client.join(group)
+    await mayor.wait_joined(group, first.user_id)
+    await first.stop()
+    waiting = [await mayors[n % 3].send(group, "!ping") for n in range(30)]
+    monkeypatch.setattr(bot.sync_loop, "fetch_initial_sync", held_first_sync)
+    again = await make_bot(account=first.account, data=tmp_path / "second")
+    await asyncio.wait_for(asked.wait(), 30)
+
+    new = await mayor.send(secret, "!ping")
+    answer = await mayor.wait_reply(secret, new)
+    assert answer.body.startswith("🏓") and answer.decrypted
+    assert not may_sync.is_set() and answered(mayor, group, again.user_id, waiting) == []
+    assert await again.bot.repo.sync_token() is None  # the backlog is not answered yet
+
+    may_sync.set()
+    for command in waiting:
+        await mayor.wait_reply(group, command)
+    await asyncio.wait_for(again.bot.sync.behind, 30)
+    assert await again.bot.repo.sync_token() is not None
+    await settle(mayor, secret)
+    await settle(mayors[1], group)
+    assert answered(mayor, group, again.user_id, waiting) == waiting  # each once, in order
+    assert len(mayor.replies_to(secret, new)) == 1  # the first sync showed it again: not answered
