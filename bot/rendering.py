@@ -10,6 +10,7 @@ into HTML with markdown-it (raw HTML in Markdown is escaped, never passed throug
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -246,6 +247,14 @@ class Renderer:
         return REGISTRY.invocation(names, str(self.env.globals.get("prefix", "!")), self.locale)
 
     # --- rendering ------------------------------------------------------------------------
+
+    def warm(self, templates: Iterable[str]) -> None:
+        """Compile ``templates`` and load the locale's data (Babel reads it on first use: tens of
+        milliseconds), so the first answers do neither. Run beside the event loop at start."""
+        for name in templates:
+            self.env.get_template(f"{name}.html")
+        self.number(1)
+        self.duration(1)
 
     def render(self, template: str, data: dict[str, Any] | None = None) -> tuple[str, str]:
         """``(plain body, html)``. Bidi and control characters are neutralised in the result,

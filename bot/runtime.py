@@ -52,6 +52,8 @@ from storage.runtime_state import RuntimeStateRepository
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    from bot.rendering import Renderer
+
 __all__ = ["KleinstadtBot", "run_bot", "sync_filter"]  # sync_filter: bench/startup.py
 
 log = logging.getLogger(__name__)
@@ -176,11 +178,12 @@ class KleinstadtBot:
         wait for the first answers (the scheduler, housekeeping, start-up hooks, the profile)
         comes in ``_run_startup_hooks``. Its imports (Jinja2, Babel, the dispatcher and the first
         command family: tens of milliseconds) run in a worker thread, so the loop is free to send
-        the first sync request at once instead of after them."""
+        the first sync request at once instead of after them; so does the renderer's warm-up
+        (the first answers' templates compiled, the locale's data loaded)."""
         await asyncio.to_thread(_import_set_up)
-        from bot.app import build_dispatcher, build_renderer
+        from bot.app import build_dispatcher
 
-        self.sender.renderer = build_renderer(self.settings)
+        self.sender.renderer = await asyncio.to_thread(_warm_renderer, self.settings)
         self.dispatcher = build_dispatcher(
             self.settings, self.db, self.matrix, self.roles, self.clock, first_families=True
         )
@@ -341,6 +344,16 @@ def _import_set_up() -> None:
 
     for name in ("bot.app", *FIRST):
         importlib.import_module(name)
+
+
+def _warm_renderer(settings: Settings) -> Renderer:
+    """The renderer, with the first answers' templates compiled and the locale's data loaded."""
+    from bot.app import build_renderer
+    from commands.general import FIRST_ANSWERS
+
+    renderer = build_renderer(settings)
+    renderer.warm(FIRST_ANSWERS)
+    return renderer
 
 
 async def run_bot(settings: Settings) -> int:

@@ -241,3 +241,17 @@ def test_a_catalog_that_was_never_compiled_is_reported_with_the_fix(tmp_path, mo
         assert catalogs.translate("de", "Guten Tag") == "Guten Tag"  # German needs no catalog
     finally:
         catalogs.translations.cache_clear()
+
+
+@pytest.mark.parametrize("locale", ["de", "en"])
+def test_the_warm_up_compiles_each_first_answer_and_names_only_templates_that_exist(locale):
+    from jinja2 import TemplateNotFound
+
+    from commands.general import FIRST_ANSWERS
+
+    renderer = Renderer(locale, "Europe/Berlin", extra_globals={"prefix": "!"})
+    compiled_before = len(renderer.env.cache)
+    renderer.warm(FIRST_ANSWERS)  # a renamed template fails here, not at the first answer
+    assert len(renderer.env.cache) - compiled_before == len(FIRST_ANSWERS)
+    with pytest.raises(TemplateNotFound):
+        renderer.warm(["no_such_answer"])
