@@ -26,7 +26,9 @@
 # what an operator's install never pays. --base COMMIT adds label D0-kleinstadtbot-COMMIT, an
 # earlier commit installed the same way, to the rounds),
 # ROUNDS (default 2), RESTARTS (warm restarts per run, default 1; the tables show their median), BOTS (default "floor ours floor_e2e maubot ours_profile_set": which labels,
-# in this order), FLOORS (default 1: then also the floors under the figures, see below).
+# in this order), FLOORS (default 1: then also the floors under the figures, see below),
+# SETTLE (seconds without a new reply before the harness stops counting the answers to the
+# commands sent during the start and begins the round trips; the harness's default is 3).
 # Tables and ratios: .venv/bin/python bench/peers_summary.py $OUT
 # The floors (FLOORS=1): bench/import_floor.py (CPU and RSS of importing the bot's parts) and
 # bench/synapse_costs.py (Synapse's work per reply by content, per first sync by filter).
@@ -54,7 +56,7 @@ while [[ "${1:-}" == --* ]]; do
   esac
 done
 NS="${*:-0 1000}"
-PB="$PB_HOME/nio-venv/bin/python $PEERBENCH/peerbench.py --restarts ${RESTARTS:-1} --cleanup --synapse-python $PB_HOME/nio-venv/bin/python"
+PB="$PB_HOME/nio-venv/bin/python $PEERBENCH/peerbench.py --restarts ${RESTARTS:-1} --cleanup --synapse-python $PB_HOME/nio-venv/bin/python ${SETTLE:+--settle $SETTLE}"
 
 floor() { $PB --label A-nio-floor --rooms "$1" --command '!ping' \
   --cmd '$PB_HOME/nio-venv/bin/python {here}/echo_floor_bot.py {homeserver} {user_id} {access_token} {device_id}' >>"$OUT"; }

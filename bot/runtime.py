@@ -179,7 +179,7 @@ class KleinstadtBot:
         comes in ``_run_startup_hooks``. Its imports (Jinja2, Babel, the dispatcher and the first
         command family: tens of milliseconds) run in a worker thread, so the loop is free to send
         the first sync request at once instead of after them; so does the renderer's warm-up
-        (the first answers' templates compiled, the locale's data loaded)."""
+        (Babel's locale data loaded)."""
         await asyncio.to_thread(_import_set_up)
         from bot.app import build_dispatcher
 
@@ -347,12 +347,11 @@ def _import_set_up() -> None:
 
 
 def _warm_renderer(settings: Settings) -> Renderer:
-    """The renderer, with the first answers' templates compiled and the locale's data loaded."""
+    """The renderer, with the locale's data loaded."""
     from bot.app import build_renderer
-    from commands.general import FIRST_ANSWERS
 
     renderer = build_renderer(settings)
-    renderer.warm(FIRST_ANSWERS)
+    renderer.warm()
     return renderer
 
 

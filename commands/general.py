@@ -10,8 +10,6 @@ from commands.registry import REGISTRY, Arg, command
 from config.catalogs import N_, NP_
 
 GROUP_ORDER = ["general", "towns", "content", "community", "tandems", "admin"]
-# The answers of this family (the first one loaded) and the dispatcher's own: what the first
-# commands after a start are most likely answered with (``Renderer.warm``)
 FIRST_ANSWERS = (
     "ping",
     "help_list",

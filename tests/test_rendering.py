@@ -244,14 +244,18 @@ def test_a_catalog_that_was_never_compiled_is_reported_with_the_fix(tmp_path, mo
 
 
 @pytest.mark.parametrize("locale", ["de", "en"])
-def test_the_warm_up_compiles_each_first_answer_and_names_only_templates_that_exist(locale):
-    from jinja2 import TemplateNotFound
+def test_the_warm_up_loads_the_locale_data_the_first_answer_would_load(locale):
+    """In a fresh interpreter, as at start: Babel has read no locale data until the warm-up."""
+    import subprocess
+    import sys
 
-    from commands.general import FIRST_ANSWERS
-
-    renderer = Renderer(locale, "Europe/Berlin", extra_globals={"prefix": "!"})
-    compiled_before = len(renderer.env.cache)
-    renderer.warm(FIRST_ANSWERS)  # a renamed template fails here, not at the first answer
-    assert len(renderer.env.cache) - compiled_before == len(FIRST_ANSWERS)
-    with pytest.raises(TemplateNotFound):
-        renderer.warm(["no_such_answer"])
+    script = (
+        "from babel import localedata\n"
+        "from bot.rendering import Renderer\n"
+        f"renderer = Renderer({locale!r}, 'Europe/Berlin')\n"
+        f"before = {locale!r} in localedata._cache\n"
+        "renderer.warm()\n"
+        f"print(before, {locale!r} in localedata._cache)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True"]
