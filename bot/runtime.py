@@ -201,9 +201,7 @@ class KleinstadtBot:
     def _migrate_while_syncing(self) -> None:
         """``FIRST_SYNC_IDLE_SECONDS`` after the set-up: if the first sync is still out, the
         homeserver is computing it, and the migrations left behind use the time. If it came
-        back, its answers go first and the migrations wait for a query. On a first start the
-        first sync runs behind the live syncs: if the loop then waits in a long poll (nothing
-        to answer), the migrations run while the homeserver computes the first sync."""
+        back, its answers go first and the migrations wait for a query."""
         request = self.sync.request
         if request is not None and not request.done():
             self.db.start_behind()
@@ -241,8 +239,11 @@ class KleinstadtBot:
             self._second_sync.set()
         await keep_keys(self.client)
         if first:
-            if self._idle_migrate is not None and self.sync.behind is None:
-                self._idle_migrate.cancel()  # the first sync came back: they wait for a query
+            # the first sync came back (on a first start: the position; the first sync of the
+            # rooms runs behind): the migrations left behind wait for a query or the start-up
+            # hooks, so they never compete with the first answers
+            if self._idle_migrate is not None:
+                self._idle_migrate.cancel()
             # beside the loop: a hook that creates the Space must not hold up the next sync; on a
             # first start the first sync's backlog (behind the live syncs) goes first too
             behind = [self.sync.behind] if self.sync.behind is not None else []
