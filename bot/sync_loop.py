@@ -173,6 +173,8 @@ class SyncLoop:
             self.request = asyncio.ensure_future(request)
             if prepared is None:
                 prepared = prepare()
+            if probe and self._held is None:  # its request goes out now, beside the position's
+                self._start_behind(sync_filter(timeline_limit, initial=True), prepared)
             try:
                 response = await self.request
             except asyncio.CancelledError:
@@ -188,8 +190,6 @@ class SyncLoop:
                 if not prepared.done():
                     await prepared
                 prepared.result()
-                if probe:
-                    self._start_behind(sync_filter(timeline_limit, initial=True))
                 response = await self.receive(response, since=token)  # now the batch's token
             if isinstance(response, SyncError):
                 if response.status_code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
@@ -220,12 +220,14 @@ class SyncLoop:
             if self._filter_upload is None:  # once the start's answers are under way
                 self._filter_upload = asyncio.ensure_future(self._keep_filter(room_filter))
 
-    def _start_behind(self, first_filter: dict[str, Any]) -> None:
-        """A first start: the first sync runs behind the live syncs, in a held place."""
+    def _start_behind(self, first_filter: dict[str, Any], prepared: asyncio.Future[None]) -> None:
+        """A first start: the first sync runs behind the live syncs, in a held place (taken
+        before the position's batch). Its request goes out at once; its parts are handed on
+        once the local set-up (``prepared``) is done."""
         self._held = self.router.batches.hold()
         self._shown = set()
         self.router.membership.begin_first_sync()
-        self.behind = asyncio.ensure_future(self._first_sync_behind(self._held, first_filter))
+        self.behind = asyncio.ensure_future(self._first_sync_behind(self._held, first_filter, prepared))
 
     def _stop_behind(self) -> None:
         if self.behind is not None and not self.behind.done():
@@ -242,7 +244,9 @@ class SyncLoop:
         the first sync has not shown yet (``MessageSender`` then asks the homeserver)."""
         return self._shown is None or room_id in self._shown
 
-    async def _first_sync_behind(self, held: Batch, first_filter: dict[str, Any]) -> None:
+    async def _first_sync_behind(
+        self, held: Batch, first_filter: dict[str, Any], prepared: asyncio.Future[None]
+    ) -> None:
         """The first sync of a first start: fetched while the live syncs run, then handed on in
         parts. Failures are retried with their own back-off; a lost session ends it (the loop
         logs in again and starts over). Once its backlog is handled, the held place is released
@@ -262,11 +266,16 @@ class SyncLoop:
                     await pause(backoff.failed(type(exc).__name__), self.stop)
                     continue
                 if not isinstance(response, SyncError):
+                    if not prepared.done():
+                        await asyncio.wait([prepared])
+                    if prepared.cancelled() or prepared.exception() is not None:
+                        return  # the set-up failed: the loop ends with its error
                     response = await self.receive(response, since=None, behind=held)
                 if isinstance(response, SyncError):
                     if response.status_code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
                         return  # the live loop logs in again and starts over
-                    await pause(backoff.failed(f"{response.status_code} {response.message}"), self.stop)
+                    delay = backoff.failed(f"{response.status_code} {response.message}")
+                    await pause(max(delay, (response.retry_after_ms or 0) / 1000), self.stop)
                     continue
                 complete = True
                 log.info("first sync handed on: %d rooms", len(self.router.membership))
