@@ -80,25 +80,11 @@ class Batches:
         await self._store()  # a part that failed holds the token (and says so); a stop leaves it
 
     async def _part(self, held: Batch, work: Awaitable[None]) -> None:
-        try:
-            await work
-        except BatchIncomplete as exc:
-            log.error("the first sync's backlog could not be handled completely: %s", exc)
-            held.failed = True
-        except Exception:
-            log.exception("the first sync's backlog could not be handled completely")
-            held.failed = True
+        """A part of the held work: a failure marks the held place (``release`` stores)."""
+        await _run(work, held, "the first sync's backlog")
 
     async def _handle(self, batch: Batch, work: Awaitable[None]) -> None:
-        try:
-            await work
-        except BatchIncomplete as exc:
-            log.error("sync batch %s could not be handled completely: %s", batch.token, exc)
-            batch.failed = True
-        except Exception:
-            log.exception("sync batch %s could not be handled completely", batch.token)
-            batch.failed = True
-        else:
+        if await _run(work, batch, f"sync batch {batch.token}"):
             batch.done = True
         try:
             await self._store()
@@ -137,3 +123,17 @@ class Batches:
         """Let running batches finish (their tokens are then stored)."""
         if self.running:
             await asyncio.wait(self.running, timeout=timeout)
+
+
+async def _run(work: Awaitable[None], batch: Batch, what: str) -> bool:
+    """Run a batch's work; a failure is logged and marks ``batch`` failed (returns False)."""
+    try:
+        await work
+    except BatchIncomplete as exc:
+        log.error("%s could not be handled completely: %s", what, exc)
+    except Exception:
+        log.exception("%s could not be handled completely", what)
+    else:
+        return True
+    batch.failed = True
+    return False
