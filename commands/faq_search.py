@@ -22,6 +22,11 @@ English: Snowball stemmer, stop words, the synonym list of ``faq/synonyms.<local
    figure or a frequent verb no entry has weighs (almost) nothing; "who" must be answered by an
    entry that answers who (``DECIDING_CUES``); a long question that tells its case around the
    topic may be answered with less of it covered (``LONG_QUESTION``).
+8. Learned from examples (``Classifier``): questions people asked, each labelled with the
+   entry that answers it or with none (``faq/examples.<locale>.yaml``), plus the entries' own
+   questions and phrasings, train a naive Bayes model over the same words and their pairs.
+   Where the rules above are not sure, the bot still answers directly if the model names the
+   same entry as the ranking, with a probability of at least ``LEARNED``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +71,8 @@ TOPIC_FACTOR = 0.8  # a query word counting at least this much names the topic (
 STRONG_FIELD = 1.0  # fields weighted at least this much (not the answer or body) count fully
 K1 = 1.2
 B = 0.75
+LEARNED = 0.8  # the examples' model names the best hit with at least this probability
+LEARNED_SMOOTHING = 1.0  # Laplace: a word never seen with an entry counts as seen once
 
 
 def word_set(text: str) -> frozenset[str]:
@@ -496,6 +504,7 @@ class Hit:
     min_lead: float = MIN_LEAD  # the lead that tells it from the runner-up (``ABOUT_LEAD``)
     cue_elsewhere: bool = False  # the question asks "who", which another entry answers, not this
     long: bool = False  # the question has ``LONG_QUESTION`` words or more: its story around the topic
+    learned: bool = False  # the examples' model (``Classifier``) names this entry, with ``LEARNED``
 
     @property
     def confident(self) -> bool:
@@ -508,11 +517,12 @@ class Hit:
         ("Fördermittel für einen Spielplatz"), or (English) a long question that tells its case
         around the topic is led clearly by the entry (``LONG_QUESTION``). Otherwise the bot
         offers choices: a wrong answer given with confidence is worse than two or three to
-        choose from."""
-        return (
+        choose from. Where these rules are not sure, the entry the examples' model names with a
+        probability of ``LEARNED`` or more (``learned``) is answered directly too."""
+        if self.town_fact or self.cue_elsewhere:
+            return False
+        return self.learned or (
             self.strong
-            and not self.town_fact
-            and not self.cue_elsewhere
             and (
                 (self.confidence >= CONFIDENT and self.lead >= (self.min_lead if self.topical else LEAD))
                 or (
@@ -529,6 +539,67 @@ class Hit:
                 )
             )
         )
+
+
+@dataclass
+class Classifier:
+    """A multinomial naive Bayes model of which entry a question asks for, learned from
+    labelled questions: the examples people asked (``faq/examples.<locale>.yaml``, the label
+    ``None`` for those no entry answers) and the entries' own questions and phrasings.
+
+    Its words are the search's own (``Language.words``: synonyms replaced, stop words out,
+    stemmed) and each pair of neighbouring words, each counted once per question. It learns
+    which words people use for an entry beyond the entry's own, and how sure that makes it;
+    the ranking still comes from BM25F, the model only confirms the best hit (``Hit.learned``).
+    Training is counting, so it is built with the index."""
+
+    language: Language
+    log_prior: dict[str | None, float]
+    # word → label → log P(word | label), for the labels that had the word
+    log_seen: dict[str, dict[str | None, float]]
+    log_unseen: dict[str | None, float]  # label → log P(a word it never had | label)
+
+    @classmethod
+    def train(cls, examples: Iterable[tuple[str | None, str]], language: Language) -> Classifier | None:
+        counts: dict[str | None, Counter[str]] = {}
+        questions: Counter[str | None] = Counter()
+        for label, text in examples:
+            questions[label] += 1
+            counts.setdefault(label, Counter()).update(cls._features(language, text))
+        if len(questions) < 2:
+            return None
+        vocabulary = {word for found in counts.values() for word in found}
+        size = len(vocabulary)
+        total = sum(questions.values())
+        log_prior = {label: math.log(n / total) for label, n in questions.items()}
+        denominator = {
+            label: math.log(sum(found.values()) + LEARNED_SMOOTHING * size) for label, found in counts.items()
+        }
+        log_unseen = {label: math.log(LEARNED_SMOOTHING) - d for label, d in denominator.items()}
+        log_seen: dict[str, dict[str | None, float]] = {}
+        for label, found in counts.items():
+            for word, n in found.items():
+                log_seen.setdefault(word, {})[label] = math.log(n + LEARNED_SMOOTHING) - denominator[label]
+        return cls(language, log_prior, log_seen, log_unseen)
+
+    @staticmethod
+    def _features(language: Language, text: str) -> set[str]:
+        """The question's words (stems) and its pairs of neighbouring words, each once."""
+        stems = [language.stem(w) for w in language.words(text)]
+        return {*stems, *(f"{a} {b}" for a, b in pairwise(stems))}
+
+    def classify(self, text: str) -> tuple[str | None, float]:
+        """The most probable label for ``text`` and its probability."""
+        scores = dict(self.log_prior)
+        for word in self._features(self.language, text):
+            seen = self.log_seen.get(word)
+            if seen is None:  # a word no example had tells no label from another
+                continue
+            for label in scores:
+                scores[label] += seen.get(label, self.log_unseen[label])
+        best = max(scores, key=lambda label: scores[label])
+        top = scores[best]
+        return best, 1.0 / sum(math.exp(score - top) for score in scores.values())
 
 
 @dataclass
@@ -556,6 +627,7 @@ class Index:
     # ``ABOUTNESS``)
     about: dict[tuple[str, int], float] = field(default_factory=dict)
     _seen: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # word → terms (build)
+    classifier: Classifier | None = None  # learned from examples (the FAQ's, not the modules')
 
     # --- building -------------------------------------------------------------------------
 
@@ -889,6 +961,10 @@ class Index:
                 cue_elsewhere=cue_elsewhere,
                 long=0 < self.language.long_question <= len(terms),
             )
+            if self.classifier is not None and not hits[0].confident:
+                label, probability = self.classifier.classify(text)
+                if label == hits[0].id and probability >= LEARNED:
+                    hits[0] = replace(hits[0], learned=True)
         return hits[:limit]
 
 
@@ -981,7 +1057,12 @@ class Library:
             entries = self.content.faq.get(key)
             if not entries:
                 return None
-            self._faq_index[key] = Index.build(faq_docs(entries), FAQ_WEIGHTS, self.language(key))
+            index = Index.build(faq_docs(entries), FAQ_WEIGHTS, self.language(key))
+            examples = self.content.faq_examples.get(key)
+            if examples:  # the entries' own questions and phrasings are examples too
+                own = [(e.id, text) for e in entries for text in (e.question, *e.alternatives)]
+                index.classifier = Classifier.train([*own, *examples], index.language)
+            self._faq_index[key] = index
         return self._faq_index[key]
 
     def ask(self, locale: str, question: str, limit: int = 3) -> list[tuple[FaqEntry, Hit]]:

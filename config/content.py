@@ -6,6 +6,8 @@ Layout under ``config/content/`` (or the ``content_dir`` setting):
   optional category and source).
 - ``faq/synonyms.<locale>.yaml``: ``synonyms:`` the words and phrases people use for the FAQ's
   own words, for the FAQ search.
+- ``faq/examples.<locale>.yaml``: ``examples:`` questions people asked, each as ``[entry id,
+  question]`` (``null`` for a question no entry answers), from which the FAQ search learns.
 - ``modules/*.md``: one German module per file, YAML front matter between ``---`` lines (id,
   title, format, topics, summary, source; duration and audience, or ``unknown`` naming those the
   sources do not give; optional ``notes`` for authors), then the body in ``## `` sections.
@@ -133,6 +135,8 @@ class Content:
     modules: dict[str, list[Module]] = field(default_factory=dict)
     # FAQ search: the content's word → the words and phrases people use for it, per locale
     synonyms: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    # FAQ search: questions people asked, labelled with the entry that answers them (or None)
+    faq_examples: dict[str, list[tuple[str | None, str]]] = field(default_factory=dict)
 
     def faq_for(self, locale: str) -> list[FaqEntry]:
         return self.faq.get(locale) or self.faq.get("de") or []
@@ -448,6 +452,58 @@ def load_synonym_file(path: Path, root: Path) -> tuple[dict[str, tuple[str, ...]
             kept.append(variant.strip())
         synonyms[str(key).strip()] = tuple(kept)
     return synonyms, problems
+
+
+# --- FAQ examples ---------------------------------------------------------------------------
+
+EXAMPLES_PREFIX = "examples."  # faq/examples.<locale>.yaml
+
+
+def load_example_file(path: Path, root: Path) -> tuple[list[tuple[str | None, str]], list[Problem]]:
+    """``examples:`` a list of ``[entry id, question]`` pairs, ``null`` as the id of a question
+    no entry answers. Whether the ids name entries is checked once the FAQ is loaded."""
+    name = _rel(path, root)
+    try:
+        data = _yaml(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        return [], [Problem(name, 1, "file is not UTF-8 text")]
+    except yaml.YAMLError as exc:
+        line, message = _yaml_error(exc)
+        return [], [Problem(name, line, message)]
+    if not isinstance(data, _Located) or not isinstance(data.get("examples"), list):
+        return [], [Problem(name, 1, "expected 'examples:' with one '- [entry-id, \"question\"]' per line")]
+    line = data.key_lines.get("examples", data.line)
+    examples: list[tuple[str | None, str]] = []
+    problems: list[Problem] = []
+    for number, item in enumerate(data["examples"], start=1):
+        valid = (
+            isinstance(item, list)
+            and len(item) == 2
+            and (item[0] is None or isinstance(item[0], str))
+            and isinstance(item[1], str)
+            and item[1].strip()
+        )
+        if not valid:
+            problems.append(
+                Problem(
+                    name, line, f'example {number}: write it as [entry-id, "question"] or [null, "question"]'
+                ),
+            )
+            continue
+        examples.append((item[0], item[1].strip()))
+    return examples, problems
+
+
+def _example_problems(content: Content, root: Path) -> list[Problem]:
+    problems = []
+    for locale, examples in content.faq_examples.items():
+        ids = {e.id for e in content.faq.get(locale, [])}
+        name = _rel(root / "faq" / f"{EXAMPLES_PREFIX}{locale}.yaml", root)
+        for number, (entry_id, _text) in enumerate(examples, start=1):
+            if entry_id is not None and entry_id not in ids:
+                message = f"example {number}: no FAQ entry '{entry_id}' in faq/{locale}.yaml"
+                problems.append(Problem(name, 1, message))
+    return problems
 
 
 # --- modules --------------------------------------------------------------------------------
@@ -814,6 +870,11 @@ def load_content(root: Path | None = None, topics: TopicList | None = None) -> t
                 content.synonyms[path.stem[len(SYNONYMS_PREFIX) :]] = synonyms
                 problems += found
                 continue
+            if path.stem.startswith(EXAMPLES_PREFIX) and path.stem[len(EXAMPLES_PREFIX) :] in LOCALES:
+                examples, found = load_example_file(path, root)
+                content.faq_examples[path.stem[len(EXAMPLES_PREFIX) :]] = examples
+                problems += found
+                continue
             if path.stem not in LOCALES:
                 problems.append(
                     Problem(
@@ -828,6 +889,7 @@ def load_content(root: Path | None = None, topics: TopicList | None = None) -> t
             problems += found
         if "de" not in content.faq:
             problems.append(Problem(_rel(faq_dir / "de.yaml", root), 1, "the German FAQ is missing"))
+        problems += _example_problems(content, root)
     module_dir = root / "modules"
     if module_dir.is_dir():
         folders = [(REFERENCE_LOCALE, module_dir)]

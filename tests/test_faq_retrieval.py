@@ -49,7 +49,8 @@ from tests.faq_eval import (
 # heldout5 (74 % when it was reported in round 5, 84 % after the round-6 vocabulary, 88 % after
 # its second pass) and tuning6 (64 % with round-5 code, 82 % after the round-6 vocabulary, 83 %
 # after its second pass); heldout6 (71 % when it was reported in round 6) and tuning7 (67 % with
-# round-6 code)
+# round-6 code; both 88 % and 91 % since they are examples the search learns from, and 86 % and
+# 81 % when each is left out of the examples: bench/faq_learned.py)
 MIN_TOP1 = {
     None: 0.78,
     "tuning4": 0.8,
@@ -57,8 +58,8 @@ MIN_TOP1 = {
     "tuning5": 0.8,
     "heldout5": 0.84,
     "tuning6": 0.8,
-    "heldout6": 0.65,
-    "tuning7": 0.6,
+    "heldout6": 0.84,
+    "tuning7": 0.86,
 }
 MIN_OFFERED = {None: 0.95}
 MAX_WRONG_CONFIDENT = 1
@@ -712,7 +713,8 @@ def test_the_bot_asked_about_itself_in_english_is_about_the_bot(library, questio
 def test_a_long_english_question_telling_its_case_is_answered_directly(library, monkeypatch):
     """Ten words of story around the topic (the treasury, next year's budget) do not keep the
     entry that clearly leads from answering; the same entry is only offered without the
-    long-question rule, and a short question keeps the strict rule."""
+    long-question rule (and without the examples' model, which has learned such stories), and a
+    short question keeps the strict rule."""
     story = (
         "The Kämmerei asks whether we must plan a fee in next year's budget if our town takes part "
         "in the academy's exchange"
@@ -721,6 +723,7 @@ def test_a_long_english_question_telling_its_case_is_answered_directly(library, 
     assert (entry.id, hit.long, hit.confident) == ("kosten", True, True)
     assert hit.confidence < 0.6  # the story's words are not covered: only the rule answers it
     monkeypatch.setattr(library.faq_index("en").language, "long_question", 0)
+    monkeypatch.setattr(library.faq_index("en"), "classifier", None)  # the rules alone
     [(entry, hit), *_] = library.ask("en", story)
     assert (entry.id, hit.long, hit.confident) == ("kosten", False, False)
     monkeypatch.undo()

@@ -1,0 +1,68 @@
+"""How much of the FAQ's learning from examples carries over to a new writer's questions.
+
+The FAQ search learns from labelled questions (``faq/examples.<locale>.yaml``,
+``commands.faq_search.Classifier``); the shipped English examples are the English tuning
+material of ``tests/faq_eval``, so the tuning figures of ``bench/faq.py`` are figures on the
+examples themselves. This script gives the figure that counts, set by set: each English set
+that was fresh when it came (``FRESH``) is taken out of the examples (with every example
+within a fuzzy ratio of 90 of one of its questions), the model is trained on the rest, and the
+set is scored as ``bench/faq.py`` scores it, beside the search without the model. The held-out
+half (``HELDOUT``) is never read here.
+
+    .venv/bin/python bench/faq_learned.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rapidfuzz import fuzz, process
+
+from commands.faq_search import Classifier, load_library
+from tests.faq_eval import HELDOUT, Figures, evaluate, load
+from tests.test_faq_retrieval import _normalised
+
+FRESH = ("tuning5", "heldout5", "tuning6", "heldout6", "tuning7")  # fresh when they came
+
+
+def main() -> None:
+    assert HELDOUT["en"] not in FRESH
+    library = load_library(locales=("en",))
+    index = library.faq_index("en")
+    assert index is not None and index.classifier is not None
+    entries = library.faq("en")
+    own = [(e.id, text) for e in entries for text in (e.question, *e.alternatives)]
+    examples = library.content.faq_examples["en"]
+    totals = {"without the model": Figures(), "with the model": Figures()}
+    for part in FRESH:
+        questions = load(part)["en"]
+        left_out = [_normalised(q.text) for q in questions]
+        kept = [
+            (label, text)
+            for label, text in examples
+            if not process.extractOne(_normalised(text), left_out, scorer=fuzz.ratio, score_cutoff=90)
+        ]
+        index.classifier = None
+        without = evaluate(library, "en", questions)
+        index.classifier = Classifier.train([*own, *kept], index.language)
+        learned = evaluate(library, "en", questions)
+        print(f"{part:<9} ({len(examples) - len(kept)} examples left out)")
+        for label, figures in (("without the model", without), ("with the model", learned)):
+            print(f"  {label:<18} {figures.line()}")
+            total = totals[label]
+            total.answerable += figures.answerable
+            total.unanswerable += figures.unanswerable
+            total.top1 += figures.top1
+            total.ranked_first += figures.ranked_first
+            total.offered += figures.offered
+            total.wrong_confident += figures.wrong_confident
+    print()
+    for label, figures in totals.items():
+        print(f"all five, {label:<18} {figures.line()}")
+
+
+if __name__ == "__main__":
+    main()
