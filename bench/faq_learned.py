@@ -47,7 +47,7 @@ def main() -> None:
         ]
         index.classifier = None
         without = evaluate(library, "en", questions)
-        index.classifier = Classifier.train([*own, *kept], index.language)
+        index.classifier = Classifier.train([*own, *kept], index)
         learned = evaluate(library, "en", questions)
         print(f"{part:<9} ({len(examples) - len(kept)} examples left out)")
         for label, figures in (("without the model", without), ("with the model", learned)):

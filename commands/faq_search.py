@@ -71,8 +71,9 @@ TOPIC_FACTOR = 0.8  # a query word counting at least this much names the topic (
 STRONG_FIELD = 1.0  # fields weighted at least this much (not the answer or body) count fully
 K1 = 1.2
 B = 0.75
-LEARNED = 0.8  # the examples' model names the best hit with at least this probability
+LEARNED = 0.95  # the examples' model names the best hit with at least this probability
 LEARNED_SMOOTHING = 1.0  # Laplace: a word never seen with an entry counts as seen once
+STRANGER = "?"  # the model's feature for a question with a word no entry has (a town's name, say)
 
 
 def word_set(text: str) -> frozenset[str]:
@@ -547,8 +548,9 @@ class Classifier:
     labelled questions: the examples people asked (``faq/examples.<locale>.yaml``, the label
     ``None`` for those no entry answers) and the entries' own questions and phrasings.
 
-    Its words are the search's own (``Language.words``: synonyms replaced, stop words out,
-    stemmed) and each pair of neighbouring words, each counted once per question. It learns
+    It sees a question as the search does (``features``): its words after synonyms, stop words
+    and stemming, the index terms found for them (typos guessed, compounds split), and the
+    pairs of neighbours of both, each counted once per question. It learns
     which words people use for an entry beyond the entry's own, and how sure that makes it;
     the ranking still comes from BM25F, the model only confirms the best hit (``Hit.learned``).
     Training is counting, so it is built with the index."""
@@ -560,12 +562,13 @@ class Classifier:
     log_unseen: dict[str | None, float]  # label → log P(a word it never had | label)
 
     @classmethod
-    def train(cls, examples: Iterable[tuple[str | None, str]], language: Language) -> Classifier | None:
+    def train(cls, examples: Iterable[tuple[str | None, str]], index: Index) -> Classifier | None:
         counts: dict[str | None, Counter[str]] = {}
         questions: Counter[str | None] = Counter()
         for label, text in examples:
             questions[label] += 1
-            counts.setdefault(label, Counter()).update(cls._features(language, text))
+            features = cls.features(index.language, text, index.query_terms(text))
+            counts.setdefault(label, Counter()).update(features)
         if len(questions) < 2:
             return None
         vocabulary = {word for found in counts.values() for word in found}
@@ -580,18 +583,29 @@ class Classifier:
         for label, found in counts.items():
             for word, n in found.items():
                 log_seen.setdefault(word, {})[label] = math.log(n + LEARNED_SMOOTHING) - denominator[label]
-        return cls(language, log_prior, log_seen, log_unseen)
+        return cls(index.language, log_prior, log_seen, log_unseen)
 
     @staticmethod
-    def _features(language: Language, text: str) -> set[str]:
-        """The question's words (stems) and its pairs of neighbouring words, each once."""
+    def features(language: Language, text: str, terms: Iterable[QueryTerm]) -> set[str]:
+        """What the model sees of a question, each once: its words as written (stems, after
+        synonyms and stop words) and each pair of neighbours, and the index terms the search
+        found for it (typos guessed, compounds split: ``Index.query_terms``) and their pairs."""
         stems = [language.stem(w) for w in language.words(text)]
-        return {*stems, *(f"{a} {b}" for a, b in pairwise(stems))}
+        terms = list(terms)
+        found = [t.term for t in terms if t.factor > 0]
+        return {
+            *stems,
+            *(f"{a} {b}" for a, b in pairwise(stems)),
+            *(f"={t}" for t in found),
+            *(f"={a} {b}" for a, b in pairwise(found)),
+            *((STRANGER,) if any(t.factor == 0 for t in terms) else ()),
+        }
 
-    def classify(self, text: str) -> tuple[str | None, float]:
-        """The most probable label for ``text`` and its probability."""
+    def classify(self, text: str, terms: Iterable[QueryTerm]) -> tuple[str | None, float]:
+        """The most probable label for ``text`` (whose index terms are ``terms``) and its
+        probability."""
         scores = dict(self.log_prior)
-        for word in self._features(self.language, text):
+        for word in self.features(self.language, text, terms):
             seen = self.log_seen.get(word)
             if seen is None:  # a word no example had tells no label from another
                 continue
@@ -962,7 +976,7 @@ class Index:
                 long=0 < self.language.long_question <= len(terms),
             )
             if self.classifier is not None and not hits[0].confident:
-                label, probability = self.classifier.classify(text)
+                label, probability = self.classifier.classify(text, terms)
                 if label == hits[0].id and probability >= LEARNED:
                     hits[0] = replace(hits[0], learned=True)
         return hits[:limit]
@@ -1061,7 +1075,7 @@ class Library:
             examples = self.content.faq_examples.get(key)
             if examples:  # the entries' own questions and phrasings are examples too
                 own = [(e.id, text) for e in entries for text in (e.question, *e.alternatives)]
-                index.classifier = Classifier.train([*own, *examples], index.language)
+                index.classifier = Classifier.train([*own, *examples], index)
             self._faq_index[key] = index
         return self._faq_index[key]
 

@@ -60,12 +60,12 @@ async def test_german_question_in_the_users_words_finds_the_right_entry(make_bot
 
 
 async def test_english_question_in_words_the_entry_lacks_is_answered_from_the_examples(make_bot, make_user):
-    """A chat-style question whose words only the examples connect to the entry ("subsidys",
-    "you guys"): the bot answers it directly instead of offering choices."""
+    """A question whose words only the examples connect to the entry ("chip in financially"):
+    the bot answers it directly instead of offering choices."""
     bot = await make_bot(locale="en")
     mayor = await make_user("mayor")
     room = await mayor.dm(bot.user_id)
-    answer = await mayor.ask(room, "hi! can we get any subsidys from you guys?")
+    answer = await mayor.ask(room, "Could the academy chip in financially for a project in our town centre?")
     assert answer.body.startswith("Is there funding for our town?")
     assert "400,000 euros" in answer.body
     assert "<strong>" in answer.source["content"]["formatted_body"]
