@@ -14,6 +14,10 @@ the English half of ``heldout3`` (retired in round 4), ``heldout4``, ``heldout5`
 ``heldout3``; English: ``heldout7``) is never used to tune the content or the search (see
 bench/README.md): its totals are printed only with ``--heldout`` (to report the final figures),
 never its questions or misses, so a run while tuning shows the tuning material only.
+
+Since round 7 the English search learns from examples (``faq/examples.en.yaml``), which are
+the English tuning material: its English figures here are on questions the model has
+learned. ``bench/faq_learned.py`` scores each fresh set with it left out of the examples.
 """
 
 from __future__ import annotations
