@@ -557,9 +557,10 @@ class Classifier:
 
     language: Language
     log_prior: dict[str | None, float]
-    # word → label → log P(word | label), for the labels that had the word
-    log_seen: dict[str, dict[str | None, float]]
     log_unseen: dict[str | None, float]  # label → log P(a word it never had | label)
+    # word → label → log P(word | label) - log P(unseen | label), for the labels that had the
+    # word: a question's score starts from every known word being unseen, then adds these
+    gain: dict[str, dict[str | None, float]]
 
     @classmethod
     def train(cls, examples: Iterable[tuple[str | None, str]], index: Index) -> Classifier | None:
@@ -567,30 +568,32 @@ class Classifier:
         questions: Counter[str | None] = Counter()
         for label, text in examples:
             questions[label] += 1
-            features = cls.features(index.language, text, index.query_terms(text))
+            tokens = index.tokens(text)
+            features = cls.features(index.language, tokens, index.query_terms(text, tokens))
             counts.setdefault(label, Counter()).update(features)
         if len(questions) < 2:
             return None
-        vocabulary = {word for found in counts.values() for word in found}
-        size = len(vocabulary)
+        size = len({word for found in counts.values() for word in found})
         total = sum(questions.values())
         log_prior = {label: math.log(n / total) for label, n in questions.items()}
-        denominator = {
-            label: math.log(sum(found.values()) + LEARNED_SMOOTHING * size) for label, found in counts.items()
+        log_unseen = {
+            label: math.log(LEARNED_SMOOTHING) - math.log(sum(found.values()) + LEARNED_SMOOTHING * size)
+            for label, found in counts.items()
         }
-        log_unseen = {label: math.log(LEARNED_SMOOTHING) - d for label, d in denominator.items()}
-        log_seen: dict[str, dict[str | None, float]] = {}
+        gain: dict[str, dict[str | None, float]] = {}
         for label, found in counts.items():
             for word, n in found.items():
-                log_seen.setdefault(word, {})[label] = math.log(n + LEARNED_SMOOTHING) - denominator[label]
-        return cls(index.language, log_prior, log_seen, log_unseen)
+                # log((n + a) / total') - log(a / total') for Laplace smoothing a
+                gain.setdefault(word, {})[label] = math.log1p(n / LEARNED_SMOOTHING)
+        return cls(index.language, log_prior, log_unseen, gain)
 
     @staticmethod
-    def features(language: Language, text: str, terms: Iterable[QueryTerm]) -> set[str]:
-        """What the model sees of a question, each once: its words as written (stems, after
-        synonyms and stop words) and each pair of neighbours, and the index terms the search
-        found for it (typos guessed, compounds split: ``Index.query_terms``) and their pairs."""
-        stems = [language.stem(w) for w in language.words(text)]
+    def features(language: Language, tokens: Iterable[Word], terms: Iterable[QueryTerm]) -> set[str]:
+        """What the model sees of a question, each once: its words as read (``Index.tokens``:
+        stems, after synonyms and stop words) and each pair of neighbours, and the index terms
+        the search found for them (typos guessed, compounds split: ``Index.query_terms``) and
+        their pairs, and whether a word is unknown to every entry (``STRANGER``)."""
+        stems = [language.stem(t.text) for t in tokens]
         terms = list(terms)
         found = [t.term for t in terms if t.factor > 0]
         return {
@@ -601,16 +604,17 @@ class Classifier:
             *((STRANGER,) if any(t.factor == 0 for t in terms) else ()),
         }
 
-    def classify(self, text: str, terms: Iterable[QueryTerm]) -> tuple[str | None, float]:
-        """The most probable label for ``text`` (whose index terms are ``terms``) and its
-        probability."""
-        scores = dict(self.log_prior)
-        for word in self.features(self.language, text, terms):
-            seen = self.log_seen.get(word)
-            if seen is None:  # a word no example had tells no label from another
-                continue
-            for label in scores:
-                scores[label] += seen.get(label, self.log_unseen[label])
+    def classify(self, tokens: Iterable[Word], terms: Iterable[QueryTerm]) -> tuple[str | None, float]:
+        """The most probable label for a question (its ``Index.tokens`` and the index terms
+        found for them) and its probability."""
+        # a word no example had tells no label from another
+        known = [word for word in self.features(self.language, tokens, terms) if word in self.gain]
+        scores = {
+            label: prior + len(known) * self.log_unseen[label] for label, prior in self.log_prior.items()
+        }
+        for word in known:
+            for label, gain in self.gain[word].items():
+                scores[label] += gain
         best = max(scores, key=lambda label: scores[label])
         top = scores[best]
         return best, 1.0 / sum(math.exp(score - top) for score in scores.values())
@@ -814,8 +818,9 @@ class Index:
             value = math.log(1 + (n - df + 0.5) / (df + 0.5))
         return value
 
-    def query_terms(self, text: str) -> list[QueryTerm]:
-        """The query's words as index terms, each with its share of the query weight."""
+    def query_terms(self, text: str, tokens: list[Word] | None = None) -> list[QueryTerm]:
+        """The query's words as index terms, each with its share of the query weight
+        (``tokens``: the words of ``text``, if the caller has them already)."""
         result: dict[str, QueryTerm] = {}
         unknown_idf = self.idf("\0")  # a word no entry has: the highest weight
 
@@ -823,9 +828,11 @@ class Index:
             if term.term not in result or result[term.term].covers < term.covers:
                 result[term.term] = term
 
-        tokens = {t.text: t for t in reversed(self.language.tokens(text, self.known))}
+        if tokens is None:
+            tokens = self.tokens(text)
+        unique = {t.text: t for t in reversed(tokens)}
         by_content_case: list[str] = []  # known words light only by the content's case
-        for w, token in reversed(tokens.items()):
+        for w, token in reversed(unique.items()):
             term = self.language.stem(w)
             if term in self.df:
                 # question words ("wann") and verbs ("bietet") say less about the topic than nouns
@@ -886,8 +893,14 @@ class Index:
                 result[term] = QueryTerm(term, 1.0, idf, idf)
         return list(result.values())
 
+    def tokens(self, text: str) -> list[Word]:
+        """The words of ``text`` as the search reads them (separable verbs joined where the
+        joined verb is known)."""
+        return self.language.tokens(text, self.known)
+
     def search(self, text: str, limit: int = 5) -> list[Hit]:
-        terms = self.query_terms(text)
+        tokens = self.tokens(text)
+        terms = self.query_terms(text, tokens)
         total = sum(t.weight for t in terms)
         if not terms or total <= 0:
             return []
@@ -919,25 +932,27 @@ class Index:
                 matched.setdefault(position, []).append(t.term)
         weight_of = {t.term: t.weight for t in known}
         known_weight = sum(weight_of.values())
-        for position in sorted(scores):
-            score = scores[position]
+        ranked: list[tuple[float, int]] = []
+        for position, score in scores.items():
             if score <= 0:
                 continue
-            # a known word of the question the entry lacks counts against it
-            missing = known_weight - sum(weight_of[term] for term in matched[position])
             # asked in the very words of one of its phrasings
             score_bonus = PHRASING_BONUS if exact is not None and exact in self.phrasings[position] else 1.0
+            ranked.append((round(score * score_bonus, 6), position))
+        ranked.sort(key=lambda item: (-item[0], item[1]))
+        # only the hits returned, and the two after the best that the "who" cue looks at
+        for score, position in ranked[: max(limit, 3)]:
+            # a known word of the question the entry lacks counts against it
+            missing = known_weight - sum(weight_of[term] for term in matched[position])
             hits.append(
                 Hit(
                     self.docs[position],
-                    round(score * score_bonus, 6),
+                    score,
                     round(min(1.0, covered[position] / (total + (MISSING_KNOWN - 1) * missing)), 4),
                     tuple(matched[position]),
                     strong=position in strong,
                 )
             )
-        order = {doc_id: n for n, doc_id in enumerate(self.docs)}
-        hits.sort(key=lambda h: (-h.score, order[h.id]))
         if hits:
             lead = hits[0].score / hits[1].score if len(hits) > 1 else math.inf
             best = set(hits[0].matched)
@@ -976,7 +991,7 @@ class Index:
                 long=0 < self.language.long_question <= len(terms),
             )
             if self.classifier is not None and not hits[0].confident:
-                label, probability = self.classifier.classify(text, terms)
+                label, probability = self.classifier.classify(tokens, terms)
                 if label == hits[0].id and probability >= LEARNED:
                     hits[0] = replace(hits[0], learned=True)
         return hits[:limit]

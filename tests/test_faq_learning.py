@@ -27,7 +27,8 @@ def _retrained(library, examples):
 
 
 def _asked(index, question):
-    return question, index.query_terms(question)
+    tokens = index.tokens(question)
+    return tokens, index.query_terms(question, tokens)
 
 
 @pytest.fixture
