@@ -1,11 +1,11 @@
 """Retrieval quality: questions written against the topics must find the right FAQ entry.
 
-The evaluation set (``tests/faq_eval``) has six splits into a tuning half and a held-out
+The evaluation set (``tests/faq_eval``) has seven splits into a tuning half and a held-out
 half: the first set (rounds 1 and 2), whose held-out half is retired to tuning material; the
 fresh set of round 3, whose held-out half (``heldout3.yaml``) is the German one reported (its
-English half retired in round 4); the English sets of rounds 4, 5 and 6 (each held-out half
-retired in the round after); and the English set of round 7, whose held-out half
-(``heldout7.yaml``) is the English one reported. The
+English half retired in round 4); the English sets of rounds 4 to 7 (each held-out half
+retired in the round after); and the English set of round 8, whose held-out half
+(``heldout8.yaml``) is the English one reported. The
 tuning material (``tuning_parts``) carries regression floors here; the held-out halves' totals
 are printed (``-s``) and reported by ``bench/faq.py --heldout``, never used to tune the
 content or the search, and no failure here names one of their questions.
@@ -50,7 +50,9 @@ from tests.faq_eval import (
 # its second pass) and tuning6 (64 % with round-5 code, 82 % after the round-6 vocabulary, 83 %
 # after its second pass); heldout6 (71 % when it was reported in round 6) and tuning7 (67 % with
 # round-6 code; both 88 % and 91 % since they are examples the search learns from, and 86 % and
-# 81 % when each is left out of the examples: bench/faq_learned.py)
+# 81 % when each is left out of the examples: bench/faq_learned.py); tuning8 (79 % with the
+# round-7 examples, two wrong direct answers by the rules: "pilot phase dates", a federal
+# programme's funding rate)
 MIN_TOP1 = {
     None: 0.78,
     "tuning4": 0.8,
@@ -60,9 +62,10 @@ MIN_TOP1 = {
     "tuning6": 0.8,
     "heldout6": 0.84,
     "tuning7": 0.86,
+    "tuning8": 0.75,
 }
 MIN_OFFERED = {None: 0.95}
-MAX_WRONG_CONFIDENT = 1
+MAX_WRONG_CONFIDENT = {None: 1, "tuning8": 2}
 
 
 @pytest.fixture(scope="module")
@@ -100,16 +103,16 @@ def test_evaluation_set_is_big_split_by_the_rule_and_points_to_real_entries(libr
 
 
 def test_each_locale_has_one_held_out_half_that_is_no_tuning_material():
-    assert HELDOUT == {"de": "heldout3", "en": "heldout7"}
+    assert HELDOUT == {"de": "heldout3", "en": "heldout8"}
     for locale in LOCALES:
         assert HELDOUT[locale] not in tuning_parts(locale)
         assert load(HELDOUT[locale])[locale], locale
     # heldout3's English half was reported in round 3 and is tuning material since; its German
     # half is still held out
     assert "heldout3" in tuning_parts("en") and "heldout3" not in tuning_parts("de")
-    # heldout4 to heldout6 (English only) were reported in rounds 4 to 6: tuning material since
-    assert {"heldout4", "heldout5", "heldout6"} <= set(tuning_parts("en"))
-    assert "heldout7" not in tuning_parts("en")
+    # heldout4 to heldout7 (English only) were reported in rounds 4 to 7: tuning material since
+    assert {"heldout4", "heldout5", "heldout6", "heldout7"} <= set(tuning_parts("en"))
+    assert "heldout8" not in tuning_parts("en")
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -125,8 +128,8 @@ def test_no_phrasing_echoes_an_evaluation_question(library, locale):
     same holds for the English set of round 4."""
     heldout = set(load(HELDOUT[locale])[locale])
     everything = [q for name in (*tuning_parts(locale), HELDOUT[locale]) for q in load(name)[locale]]
-    # the English files of rounds 4 to 7 too
-    english = {f"{half}{n}" for half in ("tuning", "heldout") for n in range(4, 8)}
+    # the English files of rounds 4 to 8 too
+    english = {f"{half}{n}" for half in ("tuning", "heldout") for n in range(4, 9)}
     assert english <= {*tuning_parts("en"), HELDOUT["en"]}
     first = {q for name in (*SETS["first"], DEV) for q in load(name)[locale]}
     ids = {e.id for e in library.faq(locale)}
@@ -167,7 +170,7 @@ def test_tuning_half_quality(library, locale, name):
         print("  not offered:", missed)
     assert figures.top1_share >= MIN_TOP1.get(name, MIN_TOP1[None])
     assert figures.offered_share >= MIN_OFFERED.get(name, MIN_OFFERED[None])
-    assert len(figures.wrong_confident) <= MAX_WRONG_CONFIDENT
+    assert len(figures.wrong_confident) <= MAX_WRONG_CONFIDENT.get(name, MAX_WRONG_CONFIDENT[None])
 
 
 @pytest.mark.parametrize("locale", LOCALES)
