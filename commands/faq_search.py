@@ -26,7 +26,8 @@ English: Snowball stemmer, stop words, the synonym list of ``faq/synonyms.<local
    entry that answers it or with none (``faq/examples.<locale>.yaml``), plus the entries' own
    questions and phrasings, train a naive Bayes model over the same words and their pairs.
    Where the rules above are not sure, the bot still answers directly if the model names the
-   same entry as the ranking, with a probability of at least ``LEARNED``.
+   same entry as the ranking, with a probability of at least ``LEARNED``; where they are sure
+   but the model names another entry or none with ``DOUBTED``, it offers choices instead.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ STRONG_FIELD = 1.0  # fields weighted at least this much (not the answer or body
 K1 = 1.2
 B = 0.75
 LEARNED = 0.95  # the examples' model names the best hit with at least this probability
+DOUBTED = 0.8  # ... or another entry (or none) with at least this: the rules' answer is withheld
 LEARNED_SMOOTHING = 1.0  # Laplace: a word never seen with an entry counts as seen once
 STRANGER = "?"  # the model's feature for a question with a word no entry has (a town's name, say)
 
@@ -506,6 +508,7 @@ class Hit:
     cue_elsewhere: bool = False  # the question asks "who", which another entry answers, not this
     long: bool = False  # the question has ``LONG_QUESTION`` words or more: its story around the topic
     learned: bool = False  # the examples' model (``Classifier``) names this entry, with ``LEARNED``
+    doubted: bool = False  # the examples' model names another entry, or none, with ``DOUBTED``
 
     @property
     def confident(self) -> bool:
@@ -519,8 +522,10 @@ class Hit:
         around the topic is led clearly by the entry (``LONG_QUESTION``). Otherwise the bot
         offers choices: a wrong answer given with confidence is worse than two or three to
         choose from. Where these rules are not sure, the entry the examples' model names with a
-        probability of ``LEARNED`` or more (``learned``) is answered directly too."""
-        if self.town_fact or self.cue_elsewhere:
+        probability of ``LEARNED`` or more (``learned``) is answered directly too; where they
+        are, but the model names another entry or none with ``DOUBTED`` (``doubted``), the bot
+        offers choices."""
+        if self.town_fact or self.cue_elsewhere or self.doubted:
             return False
         return self.learned or (
             self.strong
@@ -990,9 +995,12 @@ class Index:
                 cue_elsewhere=cue_elsewhere,
                 long=0 < self.language.long_question <= len(terms),
             )
-            if self.classifier is not None and not hits[0].confident:
+            if self.classifier is not None:
                 label, probability = self.classifier.classify(tokens, terms)
-                if label == hits[0].id and probability >= LEARNED:
+                if hits[0].confident:
+                    if label != hits[0].id and probability >= DOUBTED:
+                        hits[0] = replace(hits[0], doubted=True)
+                elif label == hits[0].id and probability >= LEARNED:
                     hits[0] = replace(hits[0], learned=True)
         return hits[:limit]
 

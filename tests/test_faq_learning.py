@@ -1,6 +1,7 @@
 """The FAQ search learns from examples (``faq/examples.<locale>.yaml``): questions people asked,
 labelled with the entry that answers them, confirm the ranking's best hit where the rules are
-not sure (``commands.faq_search.Classifier``)."""
+not sure, and withhold the rules' answer where the model names another entry or none
+(``commands.faq_search.Classifier``)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ def test_a_question_in_words_the_entry_lacks_is_answered_once_examples_taught_th
     assert entry.id == "foerderung" and hit.learned and hit.confident
 
 
-def test_the_model_only_confirms_the_rankings_best_hit(library):
+def test_the_model_never_answers_what_the_ranking_does_not_put_first(library):
     index = library.faq_index("en")
     assert index.classifier is not None
     label, probability = index.classifier.classify(*_asked(index, "Who won the Bundesliga match last night?"))
@@ -83,13 +84,36 @@ def test_learned_answers_keep_the_rules_vetoes():
     assert not Hit("a", 1.0, 0.1, learned=True, town_fact=True).confident
     assert not Hit("a", 1.0, 0.1, learned=True, cue_elsewhere=True).confident
     assert not Hit("a", 1.0, 0.1).confident
+    sure = Hit("a", 1.0, 0.9, lead=3.0, strong=True)
+    assert sure.confident and not Hit("a", 1.0, 0.9, lead=3.0, strong=True, doubted=True).confident
+
+
+@pytest.mark.parametrize(
+    ("question", "ranked_first"),
+    [
+        ("pilot phase dates", "kongress"),  # "dates" belongs to the congress; the examples know better
+        (
+            "What funding rate does the federal programme 'Lebendige Zentren' offer, and when is the "
+            "next call?",
+            "foerderung",
+        ),
+    ],
+)
+def test_a_direct_answer_the_model_contradicts_becomes_a_choice(library, restore, question, ranked_first):
+    _retrained(library, None)
+    [(entry, hit), *_] = library.ask("en", question)
+    assert entry.id == ranked_first and hit.confident  # the rules alone answer, wrongly
+    _retrained(library, library.content.faq_examples["en"])
+    [(entry, hit), *_] = library.ask("en", question)
+    assert entry.id == ranked_first and hit.doubted and not hit.confident
 
 
 def test_what_it_learns_carries_over_to_a_writer_it_has_not_seen(library, restore):
-    """Round 7's tuning half taken out of the examples (with everything close to its
-    questions): the model trained on the rest must still lift it clearly, without a wrong
-    direct answer (bench/faq_learned.py does this for every fresh set)."""
-    questions = load("tuning7")["en"]
+    """Round 8's tuning half taken out of the examples (with everything close to its
+    questions; its held-out half never is in them): the model trained on the rest must still
+    lift it clearly, with no more wrong direct answers than the rules alone
+    (bench/faq_learned.py does this for every fresh set)."""
+    questions = load("tuning8")["en"]
     left_out = [_normalised(q.text) for q in questions]
     kept = [
         (label, text)
@@ -100,9 +124,9 @@ def test_what_it_learns_carries_over_to_a_writer_it_has_not_seen(library, restor
     without = evaluate(library, "en", questions)
     _retrained(library, kept)
     learned = evaluate(library, "en", questions)
-    print(f"\ntuning7 left out: without {without.line()}\n  with {learned.line()}")
+    print(f"\ntuning8 left out: without {without.line()}\n  with {learned.line()}")
     assert learned.top1 >= without.top1 + 10
-    assert learned.top1_share >= 0.78
+    assert learned.top1_share >= 0.75
     assert len(learned.wrong_confident) <= len(without.wrong_confident)
 
 

@@ -69,3 +69,14 @@ async def test_english_question_in_words_the_entry_lacks_is_answered_from_the_ex
     assert answer.body.startswith("Is there funding for our town?")
     assert "400,000 euros" in answer.body
     assert "<strong>" in answer.source["content"]["formatted_body"]
+
+
+async def test_english_direct_answer_the_examples_contradict_becomes_a_choice(make_bot, make_user):
+    """The rules alone would answer "pilot phase dates" with the congress (its dates); the
+    examples' model knows the question asks for the pilot phase, so the bot offers choices."""
+    bot = await make_bot(locale="en")
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id)
+    answer = await mayor.ask(room, "pilot phase dates")
+    assert answer.body.startswith("I am not sure. Did you mean one of these questions?")
+    assert "!faq pilotphase" in answer.body and "!faq kongress" in answer.body
