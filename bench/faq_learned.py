@@ -41,8 +41,6 @@ def main() -> None:
     library = load_library(locales=("en",))
     index = library.faq_index("en")
     assert index is not None and index.classifier is not None
-    entries = library.faq("en")
-    own = [(e.id, text) for e in entries for text in (e.question, *e.alternatives)]
     examples = library.content.faq_examples["en"]
     totals = {"without the model": Figures(), "with the model": Figures()}
     for part in FRESH:
@@ -55,7 +53,7 @@ def main() -> None:
         ]
         index.classifier = None
         without = evaluate(library, "en", questions)
-        index.classifier = Classifier.train([*own, *kept], index)
+        index.classifier = Classifier.for_faq(library.faq("en"), kept, index)
         learned = evaluate(library, "en", questions)
         print(f"{part:<9} ({len(examples) - len(kept)} examples left out)")
         for label, figures in (("without the model", without), ("with the model", learned)):

@@ -24,7 +24,7 @@ English: Snowball stemmer, stop words, the synonym list of ``faq/synonyms.<local
    topic may be answered with less of it covered (``LONG_QUESTION``).
 8. Learned from examples (``Classifier``): questions people asked, each labelled with the
    entry that answers it or with none (``faq/examples.<locale>.yaml``), plus the entries' own
-   questions and phrasings, train a naive Bayes model over the same words and their pairs.
+   questions and phrasings, train a naive Bayes model over what the search reads of a question.
    Where the rules above are not sure, the bot still answers directly if the model names the
    same entry as the ranking, with a probability of at least ``LEARNED``; where they are sure
    but the model names another entry or none with ``DOUBTED``, it offers choices instead.
@@ -555,10 +555,11 @@ class Classifier:
 
     It sees a question as the search does (``features``): its words after synonyms, stop words
     and stemming, the index terms found for them (typos guessed, compounds split), and the
-    pairs of neighbours of both, each counted once per question. It learns
-    which words people use for an entry beyond the entry's own, and how sure that makes it;
-    the ranking still comes from BM25F, the model only confirms the best hit (``Hit.learned``).
-    Training is counting, so it is built with the index."""
+    pairs of neighbours of both, each counted once per question. It learns which words people
+    use for an entry beyond the entry's own, and how sure that makes it. The ranking still
+    comes from BM25F: the model confirms its best hit where the rules are unsure
+    (``Hit.learned``) or doubts it where they are sure (``Hit.doubted``). Training is
+    counting, so it is built with the index."""
 
     language: Language
     log_prior: dict[str | None, float]
@@ -566,6 +567,14 @@ class Classifier:
     # word → label → log P(word | label) - log P(unseen | label), for the labels that had the
     # word: a question's score starts from every known word being unseen, then adds these
     gain: dict[str, dict[str | None, float]]
+
+    @classmethod
+    def for_faq(
+        cls, entries: Iterable[FaqEntry], examples: Iterable[tuple[str | None, str]], index: Index
+    ) -> Classifier | None:
+        """Trained on ``examples`` and the entries' own questions and phrasings."""
+        own = [(e.id, text) for e in entries for text in (e.question, *e.alternatives)]
+        return cls.train([*own, *examples], index)
 
     @classmethod
     def train(cls, examples: Iterable[tuple[str | None, str]], index: Index) -> Classifier | None:
@@ -1096,9 +1105,8 @@ class Library:
                 return None
             index = Index.build(faq_docs(entries), FAQ_WEIGHTS, self.language(key))
             examples = self.content.faq_examples.get(key)
-            if examples:  # the entries' own questions and phrasings are examples too
-                own = [(e.id, text) for e in entries for text in (e.question, *e.alternatives)]
-                index.classifier = Classifier.train([*own, *examples], index)
+            if examples:
+                index.classifier = Classifier.for_faq(entries, examples, index)
             self._faq_index[key] = index
         return self._faq_index[key]
 

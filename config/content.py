@@ -474,7 +474,6 @@ def load_example_file(path: Path, root: Path) -> tuple[list[tuple[str | None, st
         return [], [Problem(name, line, message)]
     if not isinstance(data, dict) or not isinstance(data.get("examples"), list):
         return [], [Problem(name, 1, "expected 'examples:' with one '- [entry-id, \"question\"]' per line")]
-    line = 1  # the loader keeps no lines: a problem names the example by its number
     examples: list[tuple[str | None, str]] = []
     problems: list[Problem] = []
     for number, item in enumerate(data["examples"], start=1):
@@ -485,12 +484,9 @@ def load_example_file(path: Path, root: Path) -> tuple[list[tuple[str | None, st
             and isinstance(item[1], str)
             and item[1].strip()
         )
-        if not valid:
-            problems.append(
-                Problem(
-                    name, line, f'example {number}: write it as [entry-id, "question"] or [null, "question"]'
-                ),
-            )
+        if not valid:  # the loader keeps no lines: a problem names the example by its number
+            message = f'example {number}: write it as [entry-id, "question"] or [null, "question"]'
+            problems.append(Problem(name, 1, message))
             continue
         examples.append((item[0], item[1].strip()))
     return examples, problems

@@ -22,8 +22,7 @@ def library():
 def _retrained(library, examples):
     """The English index with a model trained on the entries and ``examples`` (None: no model)."""
     index = library.faq_index("en")
-    own = [(e.id, text) for e in library.faq("en") for text in (e.question, *e.alternatives)]
-    index.classifier = None if examples is None else Classifier.train([*own, *examples], index)
+    index.classifier = None if examples is None else Classifier.for_faq(library.faq("en"), examples, index)
     return index
 
 
