@@ -1104,7 +1104,7 @@ class Library:
             if not entries:
                 return None
             index = Index.build(faq_docs(entries), FAQ_WEIGHTS, self.language(key))
-            examples = self.content.faq_examples.get(key)
+            examples = self.content.examples_for(key)
             if examples:
                 index.classifier = Classifier.for_faq(entries, examples, index)
             self._faq_index[key] = index
@@ -1153,8 +1153,11 @@ class Library:
 
 
 def load_library(root: Path | None = None, locales: Iterable[str] = ()) -> Library:
-    """Read, check and index the content below ``root`` (the valid part, plus the problems)."""
-    content, problems = load_content(root)
+    """Read, check and index the content below ``root`` (the valid part, plus the problems).
+    With ``locales`` (a bot's own), only their FAQ examples are read now, the others on first
+    use; without, everything is read and checked (the content check, ``!reload``)."""
+    locales = tuple(locales)
+    content, problems = load_content(root, example_locales=locales or None)
     return Library.build(content, problems, locales)
 
 

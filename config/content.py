@@ -137,6 +137,16 @@ class Content:
     synonyms: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     # FAQ search: questions people asked, labelled with the entry that answers them (or None)
     faq_examples: dict[str, list[tuple[str | None, str]]] = field(default_factory=dict)
+    # the example files not read yet (``load_content``'s ``example_locales``): read on first use
+    example_files: dict[str, Path] = field(default_factory=dict)
+
+    def examples_for(self, locale: str) -> list[tuple[str | None, str]]:
+        """The locale's FAQ examples, read now if they were left for later (their problems
+        are the content check's: what is not a valid example is skipped)."""
+        if locale not in self.faq_examples and locale in self.example_files:
+            path = self.example_files.pop(locale)
+            self.faq_examples[locale] = load_example_file(path, path.parent.parent)[0]
+        return self.faq_examples.get(locale, [])
 
     def faq_for(self, locale: str) -> list[FaqEntry]:
         return self.faq.get(locale) or self.faq.get("de") or []
@@ -850,8 +860,13 @@ def load_topic_files(folder: Path = TOPICS_DIR, root: Path | None = None) -> tup
 # --- everything -----------------------------------------------------------------------------
 
 
-def load_content(root: Path | None = None, topics: TopicList | None = None) -> tuple[Content, list[Problem]]:
-    """Read and check all content below ``root``; returns what is valid and every problem."""
+def load_content(
+    root: Path | None = None, topics: TopicList | None = None, example_locales: Iterable[str] | None = None
+) -> tuple[Content, list[Problem]]:
+    """Read and check all content below ``root``; returns what is valid and every problem.
+    ``example_locales``: read and check the FAQ examples of these locales only, and leave the
+    others for their first use (a German bot does not read the English examples at start)."""
+    reading = None if example_locales is None else set(example_locales)
     root = Path(root or CONTENT_DIR)
     content = Content()
     problems: list[Problem] = []
@@ -869,8 +884,12 @@ def load_content(root: Path | None = None, topics: TopicList | None = None) -> t
                 problems += found
                 continue
             if path.stem.startswith(EXAMPLES_PREFIX) and path.stem[len(EXAMPLES_PREFIX) :] in LOCALES:
+                locale = path.stem[len(EXAMPLES_PREFIX) :]
+                if reading is not None and locale not in reading:
+                    content.example_files[locale] = path
+                    continue
                 examples, found = load_example_file(path, root)
-                content.faq_examples[path.stem[len(EXAMPLES_PREFIX) :]] = examples
+                content.faq_examples[locale] = examples
                 problems += found
                 continue
             if path.stem not in LOCALES:

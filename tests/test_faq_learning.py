@@ -175,3 +175,16 @@ def test_an_example_for_an_entry_that_does_not_exist_is_a_content_problem(tmp_pa
     assert content.faq_examples["de"][0] == ("kosten", "Ist es kostenlos?")
     found = [p for p in problems if "examples.de.yaml" in p.file]
     assert len(found) == 1 and "no FAQ entry 'kongress'" in found[0].message
+
+
+def test_a_german_bot_reads_the_english_examples_only_when_it_needs_them():
+    """At start a bot reads the examples of its own locale only (reading a thousand takes
+    milliseconds of CPU that the first answer does not need); the English index, built later
+    for a user who reads English, still learns from them."""
+    library = load_library(locales=("de",))
+    assert "en" not in library.content.faq_examples and "en" in library.content.example_files
+    index = library.faq_index("en")
+    assert index is not None and index.classifier is not None
+    assert len(library.content.faq_examples["en"]) > 1000
+    # without locales (the content check, !reload) every example file is read and checked
+    assert "en" in load_library().content.faq_examples
