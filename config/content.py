@@ -143,8 +143,8 @@ class Content:
     def examples_for(self, locale: str) -> list[tuple[str | None, str]]:
         """The locale's FAQ examples, read now if they were left for later (their problems
         are the content check's: what is not a valid example is skipped)."""
-        if locale not in self.faq_examples and locale in self.example_files:
-            path = self.example_files.pop(locale)
+        path = self.example_files.pop(locale, None)  # read once, whoever asks first
+        if path is not None and locale not in self.faq_examples:
             self.faq_examples[locale] = load_example_file(path, path.parent.parent)[0]
         return self.faq_examples.get(locale, [])
 
