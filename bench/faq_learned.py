@@ -19,11 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rapidfuzz import fuzz, process
-
 from commands.faq_search import Classifier, load_library
-from tests.faq_eval import HELDOUT, Figures, evaluate, load
-from tests.test_faq_retrieval import _normalised
+from tests.faq_eval import HELDOUT, Figures, echo_of, evaluate, load
 
 FRESH = (
     "tuning5",
@@ -45,12 +42,8 @@ def main() -> None:
     totals = {"without the model": Figures(), "with the model": Figures()}
     for part in FRESH:
         questions = load(part)["en"]
-        left_out = [_normalised(q.text) for q in questions]
-        kept = [
-            (label, text)
-            for label, text in examples
-            if not process.extractOne(_normalised(text), left_out, scorer=fuzz.ratio, score_cutoff=90)
-        ]
+        close = echo_of(q.text for q in questions)
+        kept = [(label, text) for label, text in examples if not close(text)]
         index.classifier = None
         without = evaluate(library, "en", questions)
         index.classifier = Classifier.for_faq(library.faq("en"), kept, index)

@@ -6,12 +6,10 @@ not sure, and withhold the rules' answer where the model names another entry or 
 from __future__ import annotations
 
 import pytest
-from rapidfuzz import fuzz, process
 
 from commands.faq_search import LEARNED, Classifier, Hit, load_library
 from config.content import load_content, load_example_file
-from tests.faq_eval import HELDOUT, evaluate, load
-from tests.test_faq_retrieval import _normalised
+from tests.faq_eval import HELDOUT, echo_of, evaluate, load
 
 
 @pytest.fixture(scope="module")
@@ -113,12 +111,8 @@ def test_what_it_learns_carries_over_to_a_writer_it_has_not_seen(library, restor
     lift it clearly, with no more wrong direct answers than the rules alone
     (bench/faq_learned.py does this for every fresh set)."""
     questions = load("tuning8")["en"]
-    left_out = [_normalised(q.text) for q in questions]
-    kept = [
-        (label, text)
-        for label, text in library.content.faq_examples["en"]
-        if not process.extractOne(_normalised(text), left_out, scorer=fuzz.ratio, score_cutoff=90)
-    ]
+    close = echo_of(q.text for q in questions)
+    kept = [(label, text) for label, text in library.content.faq_examples["en"] if not close(text)]
     _retrained(library, None)
     without = evaluate(library, "en", questions)
     _retrained(library, kept)
@@ -134,13 +128,8 @@ def test_no_example_is_or_echoes_a_held_out_question(locale):
     """The held-out half measures questions the search has never learned from. A failure names
     the example to delete, never the held-out question."""
     content, _problems = load_content()
-    heldout = set(load(HELDOUT[locale])[locale])
-    held = [_normalised(q.text) for q in heldout]
-    close = [
-        text
-        for _label, text in content.faq_examples[locale]
-        if process.extractOne(_normalised(text), held, scorer=fuzz.ratio, score_cutoff=90)
-    ]
+    echoed = echo_of(q.text for q in load(HELDOUT[locale])[locale])
+    close = [text for _label, text in content.faq_examples[locale] if echoed(text)]
     assert close == [], "delete these examples: they echo held-out questions"
 
 

@@ -14,7 +14,6 @@ content or the search, and no failure here names one of their questions.
 import re
 
 import pytest
-from rapidfuzz import fuzz, process
 
 from commands.faq_search import (
     FAQ_WEIGHTS,
@@ -38,8 +37,10 @@ from tests.faq_eval import (
     SET_LOCALES,
     SETS,
     Question,
+    echo_of,
     evaluate,
     load,
+    normalised,
     split,
     tuning_parts,
 )
@@ -73,10 +74,6 @@ def library():
     lib = load_library(locales=LOCALES)
     assert not [p for p in lib.problems if "/faq/" in p.file], [str(p) for p in lib.problems]
     return lib
-
-
-def _normalised(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
 
 
 def _shown(question: Question, heldout: set[Question]) -> str:
@@ -134,19 +131,16 @@ def test_no_phrasing_echoes_an_evaluation_question(library, locale):
     first = {q for name in (*SETS["first"], DEV) for q in load(name)[locale]}
     ids = {e.id for e in library.faq(locale)}
     assert {q.expected for q in load(DEV)[locale] if q.expected} <= ids, locale
-    titles = {_normalised(e.question) for e in library.faq(locale)}
-    phrasings = [_normalised(a) for e in library.faq(locale) for a in e.alternatives]
+    titles = {normalised(e.question) for e in library.faq(locale)}
+    phrasings = [normalised(a) for e in library.faq(locale) for a in e.alternatives]
+    echoed = echo_of(phrasings)
     copied = [
         _shown(q, heldout)
         for q in everything
-        if _normalised(q.text) in set(phrasings) or (q in first and _normalised(q.text) in titles)
+        if normalised(q.text) in set(phrasings) or (q in first and normalised(q.text) in titles)
     ]
     assert copied == [], "evaluation questions must not be the entries' own wording"
-    close = [
-        (_shown(q, heldout), found[0])
-        for q in everything
-        if (found := process.extractOne(_normalised(q.text), phrasings, scorer=fuzz.ratio, score_cutoff=90))
-    ]
+    close = [(_shown(q, heldout), found) for q in everything if (found := echoed(q.text))]
     assert close == [], "an alternative phrasing must not echo an evaluation question"
 
 

@@ -47,11 +47,14 @@ questions are ordered by the SHA-256 of their text and alternate tuning, held-ou
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from rapidfuzz import fuzz, process
 
 HERE = Path(__file__).resolve().parent
 LOCALES = ("de", "en")
@@ -124,6 +127,26 @@ def load(name: str) -> dict[str, list[Question]]:
         locale: [Question(str(text), expected) for expected, text in data.get(locale, [])]
         for locale in LOCALES
     }
+
+
+ECHO_RATIO = 90  # a wording within this rapidfuzz ratio of a question echoes it
+
+
+def normalised(text: str) -> str:
+    """Lower-case words only: how wordings are compared."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def echo_of(texts: Iterable[str]) -> Callable[[str], str | None]:
+    """A check of a wording against ``texts``: the one it echoes (normalised; within
+    ``ECHO_RATIO``), or None. Phrasings and examples must not echo held-out questions."""
+    targets = [normalised(t) for t in texts]
+
+    def echoed(text: str) -> str | None:
+        found = process.extractOne(normalised(text), targets, scorer=fuzz.ratio, score_cutoff=ECHO_RATIO)
+        return found[0] if found else None
+
+    return echoed
 
 
 def _order(question: Question) -> str:
