@@ -23,9 +23,11 @@ from nio import (
     RoomGetStateEventError,
     RoomGetStateResponse,
     RoomMessageNotice,
+    RoomMessagesResponse,
     RoomMessageText,
     RoomPreset,
     RoomSendError,
+    SyncResponse,
 )
 
 from bot.homeserver import Account, LocalSynapse
@@ -35,6 +37,10 @@ from config.settings import Settings
 
 _names = itertools.count(1)
 WAIT = 30.0
+# The second clients' live syncs: long timelines, so a burst of answers (thirty commands waiting
+# in one room) reaches them in full; Synapse's default of 10 would leave a gap (filled if it does).
+LIVE_LIMIT = 100
+LIVE_FILTER = {"room": {"timeline": {"limit": LIVE_LIMIT}}}
 
 
 def unique(prefix: str) -> str:
@@ -92,6 +98,8 @@ class UserClient:
     client: AsyncClient
     events: list[tuple[str, Any]] = field(default_factory=list)
     task: asyncio.Task | None = None
+    gaps: list[str] = field(default_factory=list)  # rooms whose live timeline came back limited
+    _since: str | None = None  # the live syncs' position
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @property
@@ -103,12 +111,45 @@ class UserClient:
         await self.client.sync(timeout=0, full_state=True)
         if self.client.should_upload_keys:
             await self.client.keys_upload()
-        self.task = asyncio.ensure_future(self.client.sync_forever(timeout=1000))
+        self._since = self.client.next_batch
+        self.client.add_response_callback(self._on_sync, SyncResponse)
+        self.task = asyncio.ensure_future(self.client.sync_forever(timeout=1000, sync_filter=LIVE_FILTER))
         return self
 
     async def _on_event(self, room: Any, event: Any) -> None:
         async with self._changed:
             self.events.append((room.room_id, event))
+            self._changed.notify_all()
+
+    async def _on_sync(self, response: SyncResponse) -> None:
+        """A live timeline that still came back limited (a burst of more than ``LIVE_LIMIT``
+        events between two syncs of a slow client) misses events: they are fetched and put
+        before the timeline's, so this client, like Element, sees every event of the room."""
+        since, self._since = self._since, response.next_batch
+        for room_id, info in response.rooms.join.items():
+            if info.timeline.limited and info.timeline.prev_batch and since:
+                await self._fill_gap(room_id, info.timeline, since)
+
+    async def _fill_gap(self, room_id: str, timeline: Any, since: str) -> None:
+        newest_first: list[Any] = []
+        start = timeline.prev_batch
+        while True:
+            page = await self.client.room_messages(room_id, start=start, end=since, limit=100)
+            assert isinstance(page, RoomMessagesResponse), page
+            newest_first += [
+                e for e in page.chunk if isinstance(e, (RoomMessageNotice, RoomMessageText, MegolmEvent))
+            ]
+            if not page.chunk or not page.end or page.end == start:
+                break
+            start = page.end
+        shown = {event.event_id for event in timeline.events}
+        async with self._changed:
+            at = next(
+                (n for n, (r, e) in enumerate(self.events) if r == room_id and e.event_id in shown),
+                len(self.events),
+            )
+            self.events[at:at] = [(room_id, event) for event in reversed(newest_first)]
+            self.gaps.append(room_id)
             self._changed.notify_all()
 
     async def close(self) -> None:
