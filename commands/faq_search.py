@@ -26,8 +26,9 @@ English: Snowball stemmer, stop words, the synonym list of ``faq/synonyms.<local
    entry that answers it or with none (``faq/examples.<locale>.yaml``), plus the entries' own
    questions and phrasings, train a naive Bayes model over what the search reads of a question.
    Where the rules above are not sure, the bot still answers directly if the model names the
-   same entry as the ranking, with a probability of at least ``LEARNED``; where they are sure
-   but the model names another entry or none with ``DOUBTED``, it offers choices instead.
+   same entry as the ranking, with a probability of at least ``LEARNED``, or the second or
+   third hit with at least ``PROMOTED`` (which then goes first); where they are sure but the
+   model names another entry or none with ``DOUBTED``, it offers choices instead.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ K1 = 1.2
 B = 0.75
 LEARNED = 0.95  # the examples' model names the best hit with at least this probability
 DOUBTED = 0.8  # ... or another entry (or none) with at least this: the rules' answer is withheld
+PROMOTED = 0.98  # where the rules are unsure, the model's entry goes first with at least this ...
+PROMOTE_WITHIN = 3  # ... if the ranking has it among its first this many hits
 LEARNED_SMOOTHING = 1.0  # Laplace: a word never seen with an entry counts as seen once
 STRANGER = "?"  # the model's feature for a question with a word no entry has (a town's name, say)
 
@@ -507,7 +510,7 @@ class Hit:
     min_lead: float = MIN_LEAD  # the lead that tells it from the runner-up (``ABOUT_LEAD``)
     cue_elsewhere: bool = False  # the question asks "who", which another entry answers, not this
     long: bool = False  # the question has ``LONG_QUESTION`` words or more: its story around the topic
-    learned: bool = False  # the examples' model (``Classifier``) names this entry, with ``LEARNED``
+    learned: bool = False  # the examples' model names this entry with ``LEARNED`` (a runner-up: ``PROMOTED``)
     doubted: bool = False  # the examples' model names another entry, or none, with ``DOUBTED``
 
     @property
@@ -556,10 +559,10 @@ class Classifier:
     It sees a question as the search does (``features``): its words after synonyms, stop words
     and stemming, the index terms found for them (typos guessed, compounds split), and the
     pairs of neighbours of both, each counted once per question. It learns which words people
-    use for an entry beyond the entry's own, and how sure that makes it. The ranking still
-    comes from BM25F: the model confirms its best hit where the rules are unsure
-    (``Hit.learned``) or doubts it where they are sure (``Hit.doubted``). Training is
-    counting, so it is built with the index."""
+    use for an entry beyond the entry's own, and how sure that makes it. The candidates still
+    come from BM25F: where the rules are unsure, the model confirms the best hit or puts a
+    close runner-up first (``Hit.learned``); where they are sure, it may doubt the best hit
+    (``Hit.doubted``). Training is counting, so it is built with the index."""
 
     language: Language
     log_prior: dict[str | None, float]
@@ -912,6 +915,46 @@ class Index:
         joined verb is known)."""
         return self.language.tokens(text, self.known)
 
+    def _judged(self, hits: list[Hit], terms: list[QueryTerm], total: float, topic_factor: float) -> Hit:
+        """The best hit with what decides whether it is answered directly: its lead over the
+        runner-up, whether the runner-up contests it, and the vetoes (a "who" another entry
+        answers, a town fact it has no word for, a word no entry knows)."""
+        lead = hits[0].score / hits[1].score if len(hits) > 1 else math.inf
+        best = set(hits[0].matched)
+        other = set(hits[1].matched) - best if len(hits) > 1 else set()
+        contested = (
+            sum(t.weight for t in terms if t.term in other and t.factor >= TOPIC_FACTOR) >= CONTESTED * total
+        )
+        # "who" in an entry's own words, not in an example of its answer ("Who can take
+        # part?" in the answer on using the bot does not answer "Who can I ask?")
+        cue_elsewhere = any(
+            t.term in self.language.deciding_cues
+            and not self._own_word(t.term, hits[0].id)
+            and any(self._own_word(t.term, h.id) for h in hits[1:3])
+            for t in terms
+        )
+        # a fact about one town ("Wie viele Einwohner hat Zwönitz?") only from an entry
+        # that has the word asking for it among its own words (TOWN_FACT_WORDS)
+        town_fact = any(
+            not self._own_word(t.term, hits[0].id)
+            for t in terms
+            if t.term in self.language.town_fact_stems
+            or (t.term in self.language.town_fact_who_stems and any(q.term == "who" for q in terms))
+        )
+        # a noun (or any English word) no entry has, not a verb, a figure or a typo's guess
+        stranger = any(t.factor == 0.0 and t.weight >= self.idf("\0") for t in terms)
+        return replace(
+            hits[0],
+            lead=lead,
+            contested=contested,
+            stranger=stranger,
+            topical=topic_factor > 0,
+            town_fact=town_fact,
+            min_lead=self.language.min_lead,
+            cue_elsewhere=cue_elsewhere,
+            long=0 < self.language.long_question <= len(terms),
+        )
+
     def search(self, text: str, limit: int = 5) -> list[Hit]:
         tokens = self.tokens(text)
         terms = self.query_terms(text, tokens)
@@ -968,42 +1011,7 @@ class Index:
                 )
             )
         if hits:
-            lead = hits[0].score / hits[1].score if len(hits) > 1 else math.inf
-            best = set(hits[0].matched)
-            other = set(hits[1].matched) - best if len(hits) > 1 else set()
-            contested = (
-                sum(t.weight for t in terms if t.term in other and t.factor >= TOPIC_FACTOR)
-                >= CONTESTED * total
-            )
-            # "who" in an entry's own words, not in an example of its answer ("Who can take
-            # part?" in the answer on using the bot does not answer "Who can I ask?")
-            cue_elsewhere = any(
-                t.term in self.language.deciding_cues
-                and not self._own_word(t.term, hits[0].id)
-                and any(self._own_word(t.term, h.id) for h in hits[1:3])
-                for t in terms
-            )
-            # a fact about one town ("Wie viele Einwohner hat Zwönitz?") only from an entry
-            # that has the word asking for it among its own words (TOWN_FACT_WORDS)
-            town_fact = any(
-                not self._own_word(t.term, hits[0].id)
-                for t in terms
-                if t.term in self.language.town_fact_stems
-                or (t.term in self.language.town_fact_who_stems and any(q.term == "who" for q in terms))
-            )
-            # a noun (or any English word) no entry has, not a verb, a figure or a typo's guess
-            stranger = any(t.factor == 0.0 and t.weight >= self.idf("\0") for t in terms)
-            hits[0] = replace(
-                hits[0],
-                lead=lead,
-                contested=contested,
-                stranger=stranger,
-                topical=topic_factor > 0,
-                town_fact=town_fact,
-                min_lead=self.language.min_lead,
-                cue_elsewhere=cue_elsewhere,
-                long=0 < self.language.long_question <= len(terms),
-            )
+            hits[0] = self._judged(hits, terms, total, topic_factor)
             if self.classifier is not None:
                 label, probability = self.classifier.classify(tokens, terms)
                 if hits[0].confident:
@@ -1011,6 +1019,12 @@ class Index:
                         hits[0] = replace(hits[0], doubted=True)
                 elif label == hits[0].id and probability >= LEARNED:
                     hits[0] = replace(hits[0], learned=True)
+                elif probability >= PROMOTED:
+                    # the rules are unsure and the model names a close runner-up: it goes first
+                    at = next((n for n, hit in enumerate(hits[1:PROMOTE_WITHIN], 1) if hit.id == label), 0)
+                    if at:
+                        hits.insert(0, hits.pop(at))
+                        hits[0] = replace(self._judged(hits, terms, total, topic_factor), learned=True)
         return hits[:limit]
 
 

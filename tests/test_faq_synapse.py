@@ -80,3 +80,16 @@ async def test_english_direct_answer_the_examples_contradict_becomes_a_choice(ma
     answer = await mayor.ask(room, "pilot phase dates")
     assert answer.body.startswith("I am not sure. Did you mean one of these questions?")
     assert "!faq pilotphase" in answer.body and "!faq kongress" in answer.body
+
+
+async def test_english_question_the_rules_rank_second_is_answered_when_the_examples_name_it(
+    make_bot, make_user
+):
+    """The rules put the pilot phase first for this question, unsure, and the pilot projects
+    second; the examples' model names the pilot projects, so they are answered directly."""
+    bot = await make_bot(locale="en")
+    mayor = await make_user("mayor")
+    room = await mayor.dm(bot.user_id)
+    answer = await mayor.ask(room, "What results came out of the six pilot towns' projects?")
+    assert answer.body.startswith("Which pilot projects were there?")
+    assert "Did you mean" not in answer.body
