@@ -30,6 +30,8 @@ FRESH = (
     "tuning7",
     "heldout7",
     "tuning8",
+    "heldout8",
+    "tuning9",
 )  # fresh when they came
 
 
