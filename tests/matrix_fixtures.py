@@ -23,13 +23,13 @@ from nio import (
     RoomGetStateEventError,
     RoomGetStateResponse,
     RoomMessageNotice,
-    RoomMessagesResponse,
     RoomMessageText,
     RoomPreset,
     RoomSendError,
     SyncResponse,
 )
 
+from bot.catch_up import Gap, fetch_gap
 from bot.homeserver import Account, LocalSynapse
 from bot.runtime import KleinstadtBot
 from commands.context import Clock
@@ -41,6 +41,7 @@ WAIT = 30.0
 # in one room) reaches them in full; Synapse's default of 10 would leave a gap (filled if it does).
 LIVE_LIMIT = 100
 LIVE_FILTER = {"room": {"timeline": {"limit": LIVE_LIMIT}}}
+GAP_FILTER = {"types": ["m.room.message", "m.room.encrypted"]}
 
 
 def unique(prefix: str) -> str:
@@ -98,7 +99,6 @@ class UserClient:
     client: AsyncClient
     events: list[tuple[str, Any]] = field(default_factory=list)
     task: asyncio.Task | None = None
-    gaps: list[str] = field(default_factory=list)  # rooms whose live timeline came back limited
     _since: str | None = None  # the live syncs' position
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -131,25 +131,15 @@ class UserClient:
                 await self._fill_gap(room_id, info.timeline, since)
 
     async def _fill_gap(self, room_id: str, timeline: Any, since: str) -> None:
-        newest_first: list[Any] = []
-        start = timeline.prev_batch
-        while True:
-            page = await self.client.room_messages(room_id, start=start, end=since, limit=100)
-            assert isinstance(page, RoomMessagesResponse), page
-            newest_first += [
-                e for e in page.chunk if isinstance(e, (RoomMessageNotice, RoomMessageText, MegolmEvent))
-            ]
-            if not page.chunk or not page.end or page.end == start:
-                break
-            start = page.end
+        gap = await fetch_gap(self.client, Gap(room_id, timeline.prev_batch, since, 0), GAP_FILTER)
         shown = {event.event_id for event in timeline.events}
         async with self._changed:
             at = next(
                 (n for n, (r, e) in enumerate(self.events) if r == room_id and e.event_id in shown),
                 len(self.events),
             )
-            self.events[at:at] = [(room_id, event) for event in reversed(newest_first)]
-            self.gaps.append(room_id)
+            seen = (RoomMessageNotice, RoomMessageText, MegolmEvent)
+            self.events[at:at] = [(room_id, event) for event in gap if isinstance(event, seen)]
             self._changed.notify_all()
 
     async def close(self) -> None:
