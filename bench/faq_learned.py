@@ -32,6 +32,8 @@ FRESH = (
     "tuning8",
     "heldout8",
     "tuning9",
+    "heldout9",
+    "tuning10",
 )  # fresh when they came
 
 

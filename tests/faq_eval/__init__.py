@@ -24,14 +24,16 @@ Three sets, each split once by the same rule into a tuning half and a held-out h
   held-out half's totals were reported in round 7, so since round 8 it is retired too;
 - the fifth English set (round 8): ``tuning8.yaml`` and ``heldout8.yaml`` (English only). Its
   held-out half's totals were reported in round 8, so since round 9 it is retired too;
-- the sixth English set (round 9): ``tuning9.yaml`` and ``heldout9.yaml`` (English only).
-  ``heldout9.yaml`` is the English held-out half.
+- the sixth English set (round 9): ``tuning9.yaml`` and ``heldout9.yaml`` (English only). Its
+  held-out half's totals were reported in round 9, so since round 10 it is retired too;
+- the seventh English set (round 10): ``tuning10.yaml`` and ``heldout10.yaml`` (English only).
+  ``heldout10.yaml`` is the English held-out half.
 
 The held-out half of a locale is ``HELDOUT[locale]``. Tuning material (``tuning_parts``):
 ``tuning.yaml``, the retired ``heldout.yaml``, ``tuning3.yaml``, ``tuning4.yaml``,
-``tuning5.yaml`` to ``tuning9.yaml``, ``dev.yaml`` (probes and fresh checks written during the
+``tuning5.yaml`` to ``tuning10.yaml``, ``dev.yaml`` (probes and fresh checks written during the
 rounds, not part of a split) and, for English, the English half of ``heldout3.yaml`` and
-``heldout4.yaml`` to ``heldout8.yaml``.
+``heldout4.yaml`` to ``heldout9.yaml``.
 
 The split is deterministic and stratified: within each (locale, expected entry) group, the
 questions are ordered by the SHA-256 of their text and alternate tuning, held-out, tuning, …
@@ -65,9 +67,9 @@ OFFERED = 3  # the FAQ offers this many choices when it is not confident (comman
 DEV = "dev"  # probes and fresh checks written during tuning (dev.yaml): tuning material, no half
 RETIRED = "heldout"  # the first set's held-out half, retired to tuning material in round 3
 # the held-out half of each locale: reported, never tuned on
-HELDOUT = {"de": "heldout3", "en": "heldout9"}
+HELDOUT = {"de": "heldout3", "en": "heldout10"}
 # a held-out half retired for some locales only: its questions there are tuning material
-# (heldout3's English totals were reported in round 3, heldout4's to heldout8's in rounds 4 to 8)
+# (heldout3's English totals were reported in round 3, heldout4's to heldout9's in rounds 4 to 9)
 RETIRED_IN = {
     "heldout3": ("en",),
     "heldout4": ("en",),
@@ -75,6 +77,7 @@ RETIRED_IN = {
     "heldout6": ("en",),
     "heldout7": ("en",),
     "heldout8": ("en",),
+    "heldout9": ("en",),
 }
 # each set's (tuning half, held-out half), split by ``split``, and the locales it has
 SETS = {
@@ -86,6 +89,7 @@ SETS = {
     "english7": ("tuning7", "heldout7"),
     "english8": ("tuning8", "heldout8"),
     "english9": ("tuning9", "heldout9"),
+    "english10": ("tuning10", "heldout10"),
 }
 SET_LOCALES = {
     "first": LOCALES,
@@ -96,6 +100,7 @@ SET_LOCALES = {
     "english7": ("en",),
     "english8": ("en",),
     "english9": ("en",),
+    "english10": ("en",),
 }
 TUNING = (
     "tuning",
@@ -107,6 +112,7 @@ TUNING = (
     "tuning7",
     "tuning8",
     "tuning9",
+    "tuning10",
     DEV,
 )  # tuning material in every locale
 HALVES = tuple(name for halves in SETS.values() for name in halves)  # the files of the splits
