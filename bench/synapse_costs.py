@@ -8,7 +8,9 @@ The floors under two figures of ``bench/peers.sh`` that the bot does not compute
 - ``first-sync``: a bot account joined to ``--rooms`` rooms; each round, a new device of it asks
   for its first sync without a filter, with kleinstadtbot's first-sync filter, and with variants
   (the order flips every round), one of them listing a tenth of the rooms (would a first sync
-  taken in several requests, a few rooms each, cost Synapse less per request?). Per round as
+  taken in several requests, a few rooms each, cost Synapse less per request?), and the same
+  rooms through simplified sliding sync (MSC4186): all in one request, and in pages of
+  ``SLIDING_PAGE`` rooms (the sum of the pages per round). Per round as
   well as the mean: in one Synapse only the first request meets caches as a fresh Synapse has
   them; with ``--fresh`` Synapse is restarted before each request, as the peerbench runs (one
   new Synapse each) see it.
@@ -286,6 +288,44 @@ def filters() -> dict[str, dict[str, Any] | None]:
     }
 
 
+SLIDING = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync"
+SLIDING_PAGE = 50
+
+
+async def sliding_first_sync(
+    session: aiohttp.ClientSession, url: str, password: str, rooms: int, page: int
+) -> list[str]:
+    """A new device's first look at every room through simplified sliding sync (MSC4186), as the
+    bot would take it in pages: each request widens the list by ``page`` rooms (most recent
+    first), with the state the bot needs and a timeline of 20. Returns the requests' markers."""
+    login = {
+        "type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": "bot"},
+        "password": password,
+    }
+    async with session.post(url + "/_matrix/client/v3/login", json=login) as response:
+        token = (await response.json())["access_token"]
+    client = Client(session, url, token)
+    markers: list[str] = []
+    position: str | None = None
+    for start in range(0, rooms, page):
+        body = {
+            "lists": {
+                "rooms": {
+                    "ranges": [[start, min(rooms, start + page) - 1]],
+                    "timeline_limit": 20,
+                    "required_state": [["m.room.encryption", ""], ["m.room.member", "$LAZY"]],
+                }
+            }
+        }
+        marker = secrets.token_hex(4)
+        params = {"timeout": "0", "marker": marker, **({"pos": position} if position else {})}
+        answer = await client.call("POST", SLIDING, body, params=params)
+        position = answer["pos"]
+        markers.append(marker)
+    return markers
+
+
 async def first_syncs(sandbox: Sandbox, rooms: int, rounds: int, fresh: bool = False) -> None:
     password = secrets.token_hex(8)
     bot, filler = sandbox.register("bot", password), sandbox.register("filler", secrets.token_hex(8))
@@ -334,6 +374,16 @@ async def first_syncs(sandbox: Sandbox, rooms: int, rounds: int, fresh: bool = F
                 )
                 seen[name].append((marker, n))
                 print(f"  {name} done", file=sys.stderr)
+            for page in dict.fromkeys((rooms, SLIDING_PAGE)):  # the same through sliding sync (MSC4186)
+                requests = -(-rooms // page)
+                name = (
+                    "sliding sync, every room in one request"
+                    if requests == 1
+                    else f"sliding sync, pages of {page} rooms (the sum of {requests} requests)"
+                )
+                markers = await sliding_first_sync(session, sandbox.url, password, rooms, page)
+                seen.setdefault(name, []).extend((marker, n) for marker in markers)
+                print(f"  {name} done", file=sys.stderr)
     time.sleep(1)
     rows = [r for r in sandbox.accounting() if "/sync" in r["path"]]
     caches = "Synapse restarted before each" if fresh else "one Synapse"
@@ -345,19 +395,25 @@ async def first_syncs(sandbox: Sandbox, rooms: int, rounds: int, fresh: bool = F
     print("| filter | CPU s | database s | wall s | MiB | CPU s per round |")
     print("|---|---:|---:|---:|---:|---|")
     for name, markers in seen.items():
-        mine = [r for r in rows if any(f"marker={m}" in r["path"] for m, _ in markers)]
-        cpu, db = statistics.fmean(r["cpu"] for r in mine), statistics.fmean(r["db"] for r in mine)
+        # per round: the sum over the round's requests (one, or a sliding sync's pages)
+        per_round: dict[int, list[dict[str, Any]]] = {}
+        for marker, n in markers:
+            per_round.setdefault(n, []).extend(r for r in rows if f"marker={marker}" in r["path"])
+        totals = [
+            {key: sum(r[key] for r in found) for key in ("cpu", "db", "wall", "bytes")}
+            for _, found in sorted(per_round.items())
+        ]
+        cpu, db = statistics.fmean(t["cpu"] for t in totals), statistics.fmean(t["db"] for t in totals)
         wall, size = (
-            statistics.fmean(r["wall"] for r in mine),
-            statistics.fmean(r["bytes"] for r in mine) / 2**20,
+            statistics.fmean(t["wall"] for t in totals),
+            statistics.fmean(t["bytes"] for t in totals) / 2**20,
         )
-        each = ", ".join(
-            f"{r['cpu']:.2f}"
-            for m, _ in sorted(markers, key=lambda item: item[1])
-            for r in mine
-            if f"marker={m}" in r["path"]
+        each = ", ".join(f"{t['cpu']:.2f}" for t in totals)
+        most = max(r["cpu"] for found in per_round.values() for r in found)
+        print(
+            f"| {name} | {cpu:.2f} | {db:.2f} | {wall:.2f} | {size:.2f} "
+            f"| {each} (one request at most {most:.2f}) |"
         )
-        print(f"| {name} | {cpu:.2f} | {db:.2f} | {wall:.2f} | {size:.2f} | {each} |")
 
 
 def main() -> int:
