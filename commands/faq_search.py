@@ -26,9 +26,9 @@ English: Snowball stemmer, stop words, the synonym list of ``faq/synonyms.<local
    entry that answers it or with none (``faq/examples.<locale>.yaml``), plus the entries' own
    questions and phrasings, train a naive Bayes model over what the search reads of a question.
    Where the rules above are not sure, the bot still answers directly if the model names the
-   same entry as the ranking, with a probability of at least ``LEARNED``, or the second or
-   third hit with at least ``PROMOTED`` (which then goes first); where they are sure but the
-   model names another entry or none with ``DOUBTED``, it offers choices instead.
+   same entry as the ranking, with a probability of at least ``LEARNED``, or another entry
+   with at least ``PROMOTED`` (which then goes first); where they are sure but the model names
+   another entry or none with ``DOUBTED``, it offers choices instead.
 """
 
 from __future__ import annotations
@@ -75,8 +75,7 @@ K1 = 1.2
 B = 0.75
 LEARNED = 0.99  # the examples' model names the best hit with at least this probability
 DOUBTED = 0.8  # ... or another entry (or none) with at least this: the rules' answer is withheld
-PROMOTED = 0.99  # where the rules are unsure, the model's entry goes first with at least this ...
-PROMOTE_WITHIN = 3  # ... if the ranking has it among its first this many hits
+PROMOTED = 0.99  # where the rules are unsure, another entry the model names goes first with this
 LEARNED_SMOOTHING = 1.0  # Laplace: a word never seen with an entry counts as seen once
 STRANGER = "?"  # the model's feature for a question with a word no entry has (a town's name, say)
 
@@ -510,7 +509,7 @@ class Hit:
     min_lead: float = MIN_LEAD  # the lead that tells it from the runner-up (``ABOUT_LEAD``)
     cue_elsewhere: bool = False  # the question asks "who", which another entry answers, not this
     long: bool = False  # the question has ``LONG_QUESTION`` words or more: its story around the topic
-    learned: bool = False  # the examples' model names this entry with ``LEARNED`` (a runner-up: ``PROMOTED``)
+    learned: bool = False  # the examples' model names this entry with ``LEARNED`` (put first: ``PROMOTED``)
     doubted: bool = False  # the examples' model names another entry, or none, with ``DOUBTED``
 
     @property
@@ -560,8 +559,8 @@ class Classifier:
     and stemming, the index terms found for them (typos guessed, compounds split), and the
     pairs of neighbours of both, each counted once per question. It learns which words people
     use for an entry beyond the entry's own, and how sure that makes it. The candidates still
-    come from BM25F: where the rules are unsure, the model confirms the best hit or puts a
-    close runner-up first (``Hit.learned``); where they are sure, it may doubt the best hit
+    come from BM25F: where the rules are unsure, the model confirms the best hit or puts the
+    entry it is near-certain of first (``Hit.learned``); where they are sure, it may doubt the best hit
     (``Hit.doubted``). Training is counting, so it is built with the index."""
 
     language: Language
@@ -1019,12 +1018,11 @@ class Index:
                         hits[0] = replace(hits[0], doubted=True)
                 elif label == hits[0].id and probability >= LEARNED:
                     hits[0] = replace(hits[0], learned=True)
-                elif probability >= PROMOTED:
-                    # the rules are unsure and the model names a close runner-up: it goes first
-                    at = next((n for n, hit in enumerate(hits[1:PROMOTE_WITHIN], 1) if hit.id == label), 0)
-                    if at:
-                        hits.insert(0, hits.pop(at))
-                        hits[0] = replace(self._judged(hits, terms, total, topic_factor), learned=True)
+                elif probability >= PROMOTED and label is not None and label in self.docs:
+                    # the rules are unsure and the model names another entry: it goes first
+                    at = next((n for n, hit in enumerate(hits) if hit.id == label), None)
+                    hits.insert(0, hits.pop(at) if at is not None else Hit(label, 0.0, 0.0))
+                    hits[0] = replace(self._judged(hits, terms, total, topic_factor), learned=True)
         return hits[:limit]
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from commands.faq_search import LEARNED, PROMOTE_WITHIN, Classifier, Hit, load_library
+from commands.faq_search import LEARNED, Classifier, Hit, load_library
 from config.content import load_content, load_example_file
 from tests.faq_eval import HELDOUT, echo_of, evaluate, load
 
@@ -86,32 +86,48 @@ def test_learned_answers_keep_the_rules_vetoes():
 
 
 @pytest.mark.parametrize(
-    ("question", "ranked_first", "meant"),
+    ("part", "question", "ranked_first", "meant", "ranked"),
     [
         (
+            "tuning8",
             "Our Kämmerer is very strict and every new commitment needs a line in the budget. Before I "
             "bring the academy to the finance committee, I need to know if participation itself will "
             "cost the town money. Does it?",
             "foerderung",
             "kosten",
+            True,  # the ranking's runner-up
         ),
-        ("What concrete outcomes did the six model projects deliver?", "coaching", "modellvorhaben"),
+        (
+            "tuning8",
+            "What concrete outcomes did the six model projects deliver?",
+            "coaching",
+            "modellvorhaben",
+            True,
+        ),
+        (
+            "tuning9",
+            "Could you provide the current national figure for the number of Kleinstädte in the Federal "
+            "Republic?",
+            "wer-steckt-dahinter",
+            "kleinstaedte-in-zahlen",
+            False,  # not among the ranking's choices at all
+        ),
     ],
 )
-def test_a_runner_up_the_model_names_goes_first_where_the_rules_are_unsure(
-    library, restore, question, ranked_first, meant
+def test_an_entry_the_model_names_goes_first_where_the_rules_are_unsure(
+    library, restore, part, question, ranked_first, meant, ranked
 ):
-    """Round 8's tuning half left out of the examples (as a new writer's question): the
-    ranking alone puts another entry first, unsure; the model names the runner-up, which is
-    answered."""
-    questions = load("tuning8")["en"]
+    """A tuning half left out of the examples (as a new writer's questions): the ranking alone
+    puts another entry first, unsure; the model names the entry meant, with ``PROMOTED``, and
+    it is answered, whether the ranking offered it as a choice or not."""
+    questions = load(part)["en"]
     assert question in {q.text for q in questions}
     close = echo_of(q.text for q in questions)
     kept = [(label, text) for label, text in library.content.faq_examples["en"] if not close(text)]
     _retrained(library, None)
     hits = library.ask("en", question)
     assert hits[0][0].id == ranked_first and not hits[0][1].confident
-    assert meant in [entry.id for entry, _ in hits[1:PROMOTE_WITHIN]]
+    assert (meant in [entry.id for entry, _ in hits]) is ranked
     _retrained(library, kept)
     [(entry, hit), (runner_up, _), *_] = library.ask("en", question)
     assert entry.id == meant and hit.learned and hit.confident and runner_up.id == ranked_first
