@@ -5,10 +5,12 @@
   Synapse needs seconds of CPU for a first sync that lists them, and milliseconds for one that
   does not). The live syncs go on from there, so commands sent from then on are answered at
   once. The first sync itself (the rooms' state, their invitations, and the commands that were
-  waiting) runs behind them: fetched as text and taken in parts of ``ROOMS_PER_PART`` rooms
-  (``bot.initial_sync``), after which nio keeps only the rooms with messages to handle, as after
-  a restart. Its place in the order is held (``Batches.hold``): no token is stored before its
-  backlog is answered, so a crash meanwhile replays the whole start.
+  waiting) runs behind them: in pages of ``ROOMS_PER_PAGE`` rooms through sliding sync where the
+  homeserver has it (each page a tenth of a second of its time, so the live syncs and the
+  answers never wait long behind it), else fetched as text and taken in parts of
+  ``ROOMS_PER_PART`` rooms (``bot.initial_sync``); nio then keeps only the rooms with messages
+  to handle, as after a restart. Its place in the order is held (``Batches.hold``): no token
+  is stored before its backlog is answered, so a crash meanwhile replays the whole start.
 - After a restart the loop continues from the stored token, without full state: nio keeps which
   rooms are encrypted in its store, rooms are rebuilt as events arrive, members are fetched
   when needed.
@@ -30,7 +32,14 @@ from nio import AsyncClient, SyncError, SyncResponse, UploadFilterResponse
 
 from bot.backoff import Backoff, pause
 from bot.batches import Batch
-from bot.initial_sync import ROOMS_PER_PART, fetch_initial_sync, split_sync_response
+from bot.initial_sync import (
+    ROOMS_PER_PAGE,
+    ROOMS_PER_PART,
+    fetch_initial_sync,
+    fetch_sliding_page,
+    sliding_request,
+    split_sync_response,
+)
 from bot.routing import Router
 from bot.session import LoginFailed
 from config.settings import Settings
@@ -132,7 +141,7 @@ class SyncLoop:
         self.behind: asyncio.Task[None] | None = None  # a first start's first sync, behind the live ones
         self._held: Batch | None = None  # its place in the order of batches
         self._shown: set[str] | None = None  # the rooms its parts have shown nio so far
-        self._behind_request: asyncio.Future[str | SyncError] | None = None
+        self._behind_request: asyncio.Future[Any] | None = None  # its request in flight
 
     def cancel_request(self) -> None:
         """On stop: the sync requests in flight (the live one, and a first sync behind it that
@@ -254,6 +263,11 @@ class SyncLoop:
         backoff = Backoff(self.backoff.initial, self.backoff.maximum)
         complete = False
         try:
+            if self.settings.sync.sliding_first_sync:
+                paged = await self._sliding_first_sync(held, prepared, backoff)
+                if paged is not None:  # None: the homeserver has no sliding sync
+                    complete = paged
+                    return
             while not self.stop.is_set():
                 self._behind_request = asyncio.ensure_future(fetch_initial_sync(self.client, first_filter))
                 try:
@@ -284,6 +298,61 @@ class SyncLoop:
             if self._held is held:
                 self._end_behind()
             await self.router.batches.release(held, complete)
+
+    async def _sliding_first_sync(
+        self, held: Batch, prepared: asyncio.Future[None], backoff: Backoff
+    ) -> bool | None:
+        """The first sync of a first start through sliding sync, page by page: each page widens
+        the list by ``ROOMS_PER_PAGE`` rooms (most recent first) and its new rooms are handed
+        on before the next is asked for. True once every room was handed on; False if stopped,
+        the set-up failed or the session was lost; None if the homeserver has no sliding sync
+        (then the first sync is taken in one request). A failed page is asked for again with
+        the back-off; a position the homeserver no longer knows starts the pages over (rooms
+        handed on twice are answered once)."""
+        sync = self.settings.sync
+        position: str | None = None
+        end = ROOMS_PER_PAGE - 1
+        while not self.stop.is_set():
+            body = sliding_request(end, sync.timeline_limit, INITIAL_STATE_TYPES)
+            request = asyncio.ensure_future(fetch_sliding_page(self.client, body, position))
+            self._behind_request = request
+            try:
+                page = await request
+            except asyncio.CancelledError:
+                if self.stop.is_set():
+                    return False
+                raise
+            except (TimeoutError, OSError, ClientError) as exc:
+                await pause(backoff.failed(type(exc).__name__), self.stop)
+                continue
+            if page is None:
+                if position is None:
+                    log.info("the homeserver has no sliding sync; the first sync comes in one request")
+                    return None
+                page = SyncError("sliding sync is no longer answered", "M_UNRECOGNIZED")
+            if isinstance(page, SyncError):
+                if page.status_code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
+                    return False  # the live loop logs in again and starts over
+                if page.status_code == "M_UNKNOWN_POS":
+                    position, end = None, ROOMS_PER_PAGE - 1
+                    continue
+                delay = backoff.failed(f"{page.status_code} {page.message}")
+                await pause(max(delay, (page.retry_after_ms or 0) / 1000), self.stop)
+                continue
+            backoff.succeeded()
+            if not prepared.done():
+                await asyncio.wait([prepared])
+            if prepared.cancelled() or prepared.exception() is not None:
+                return False  # the set-up failed: the loop ends with its error
+            handed = await self._receive_part(page.part, None, held)
+            if isinstance(handed, SyncError):  # not a valid sync response: the page again
+                await pause(backoff.failed(handed.message), self.stop)
+                continue
+            position = page.position
+            if end + 1 >= page.count:
+                return True
+            end += ROOMS_PER_PAGE
+        return False
 
     async def _keep_filter(self, room_filter: dict[str, Any]) -> None:
         """Upload the filter of later syncs once, after the second sync (the start does not wait
@@ -331,29 +400,39 @@ class SyncLoop:
         token: str | SyncError = SyncError("the first sync response holds no parts")
         try:
             for part in split_sync_response(response, ROOMS_PER_PART, ANSWERED_TYPES):
-                if behind is not None:
-                    for key in DEVICE_KEYS:
-                        part.pop(key, None)
-                batch = SyncResponse.from_dict(part)
-                del part
-                if isinstance(batch, SyncError):
-                    return batch
-                known = set(self.client.rooms) if behind is not None else set()
-                position = self.client.next_batch
-                self.client.next_batch = None  # nio skips a response whose token it has seen
-                await self.client.receive_response(batch)
-                if behind is not None:
-                    self.client.next_batch = position  # the live syncs' position stays nio's
-                    if self._shown is not None:
-                        self._shown.update(batch.rooms.join)
-                busy = self.router.route(batch, since, behind)
-                self._forget_idle_rooms(batch, keep=busy | known)
-                token = batch.next_batch
-                if busy:  # rooms with commands come first: answer them before parsing the rest
-                    await self.router.settled(busy, FIRST_ANSWERS_WAIT)
+                token = await self._receive_part(part, since, behind)
+                if isinstance(token, SyncError):
+                    return token
         except ValueError as exc:
             return SyncError(f"the sync response is not valid JSON: {exc}")
         return token
+
+    async def _receive_part(
+        self, part: dict[str, Any], since: str | None, behind: Batch | None
+    ) -> str | SyncError:
+        """One part of a first sync (a part of its text, or a sliding-sync page): received by
+        nio, routed, its idle rooms forgotten; its rooms with commands answered (or
+        ``FIRST_ANSWERS_WAIT`` passed) before the next part. Returns its token."""
+        if behind is not None:
+            for key in DEVICE_KEYS:
+                part.pop(key, None)
+        batch = SyncResponse.from_dict(part)
+        del part
+        if isinstance(batch, SyncError):
+            return batch
+        known = set(self.client.rooms) if behind is not None else set()
+        position = self.client.next_batch
+        self.client.next_batch = None  # nio skips a response whose token it has seen
+        await self.client.receive_response(batch)
+        if behind is not None:
+            self.client.next_batch = position  # the live syncs' position stays nio's
+            if self._shown is not None:
+                self._shown.update(batch.rooms.join)
+        busy = self.router.route(batch, since, behind)
+        self._forget_idle_rooms(batch, keep=busy | known)
+        if busy:  # rooms with commands come first: answer them before parsing the rest
+            await self.router.settled(busy, FIRST_ANSWERS_WAIT)
+        return batch.next_batch
 
     def _forget_idle_rooms(self, part: SyncResponse, keep: set[str]) -> None:
         """Of the rooms in a part of a first sync, nio keeps only those with messages to handle,

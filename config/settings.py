@@ -64,6 +64,11 @@ class SyncSettings(BaseModel):
     backoff_initial_seconds: float = Field(1.0, gt=0, le=60)
     backoff_max_seconds: float = Field(300.0, gt=0, le=3600)
     timeline_limit: int = Field(20, ge=1, le=100)
+    sliding_first_sync: bool = Field(
+        True,
+        description="take a first start's first sync in pages through sliding sync (MSC4186) "
+        "where the homeserver has it, else in one request",
+    )
 
 
 class RateLimitSettings(BaseModel):

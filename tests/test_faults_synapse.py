@@ -232,11 +232,11 @@ async def test_stop_during_the_first_sync_leaves_the_database_complete(synapse, 
     from storage.database import Database
     from storage.runtime_state import RuntimeStateRepository
 
-    real_first_sync = bot.sync_loop.fetch_initial_sync
+    real_page = bot.sync_loop.fetch_sliding_page
     in_flight, cancelled = asyncio.Event(), asyncio.Event()
 
-    async def first_sync(client, sync_filter):
-        await real_first_sync(client, sync_filter)
+    async def first_page(client, body, position):  # the first sync's first page (sliding sync)
+        await real_page(client, body, position)
         in_flight.set()
         try:
             await asyncio.Event().wait()  # the answer is still "on its way" when the stop comes
@@ -244,7 +244,7 @@ async def test_stop_during_the_first_sync_leaves_the_database_complete(synapse, 
             cancelled.set()
             raise
 
-    monkeypatch.setattr(bot.sync_loop, "fetch_initial_sync", first_sync)
+    monkeypatch.setattr(bot.sync_loop, "fetch_sliding_page", first_page)
     settings = bot_settings(synapse, synapse.register(unique("bot")), tmp_path / "early")
     running = KleinstadtBot(settings)
     task = asyncio.ensure_future(running.run())

@@ -1,4 +1,4 @@
-"""Splitting a first sync into parts of a few rooms (``bot.initial_sync``)."""
+"""A first sync in parts of a few rooms (``bot.initial_sync``): one request split, or sliding-sync pages."""
 
 from __future__ import annotations
 
@@ -6,9 +6,17 @@ import json
 import random
 
 import pytest
-from nio import SyncError, SyncResponse
+from nio import AsyncClient, SyncError, SyncResponse
 
-from bot.initial_sync import SHARED_KEYS, split_sync_response
+from bot.initial_sync import (
+    SHARED_KEYS,
+    SLIDING_SYNC,
+    SlidingPage,
+    fetch_sliding_page,
+    sliding_part,
+    sliding_request,
+    split_sync_response,
+)
 
 
 def room(index: int, messages: int = 2) -> dict:
@@ -161,3 +169,137 @@ def test_what_is_not_a_json_object_is_refused(text):
 def test_part_size_must_be_positive():
     with pytest.raises(ValueError):
         list(split_sync_response("{}", 0))
+
+
+def sliding_room(index: int, initial: bool = True, bump: int = 0) -> dict:
+    """A room of a sliding-sync page as Synapse sends it."""
+    events = room(index)["timeline"]["events"]
+    body = {
+        "required_state": [
+            {
+                "type": "m.room.encryption",
+                "state_key": "",
+                "sender": "@ana:x",
+                "event_id": f"$c{index}",
+                "origin_server_ts": 500,
+                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+            },
+        ],
+        "timeline": events,
+        "limited": True,
+        "prev_batch": f"t{index}",
+        "joined_count": 2,
+        "invited_count": 0,
+        "bump_stamp": bump,
+    }
+    if initial:
+        body["initial"] = True
+    return body
+
+
+def test_a_sliding_page_becomes_a_sync_response_with_the_rooms_new_to_it_most_recent_first():
+    invite_state = [
+        {
+            "type": "m.room.member",
+            "state_key": "@bot:x",
+            "sender": "@ana:x",
+            "content": {"membership": "invite"},
+        }
+    ]
+    answer = {
+        "pos": "p2",
+        "lists": {"rooms": {"count": 4}},
+        "rooms": {
+            "!old:x": sliding_room(1, bump=10),
+            "!new:x": sliding_room(2, bump=30),
+            "!seen:x": sliding_room(
+                3, initial=False, bump=40
+            ),  # sent before; the live syncs bring what changed
+            "!invited:x": {"invite_state": invite_state, "bump_stamp": 20},
+        },
+    }
+    part = sliding_part(answer, "p2")
+    assert list(part["rooms"]["join"]) == ["!new:x", "!old:x"]
+    assert part["rooms"]["invite"] == {"!invited:x": {"invite_state": {"events": invite_state}}}
+    parsed = SyncResponse.from_dict(part)
+    assert isinstance(parsed, SyncResponse) and parsed.next_batch == "p2"
+    new = parsed.rooms.join["!new:x"]
+    assert new.timeline.limited and new.timeline.prev_batch == "t2"  # the catch-up fetches the rest
+    assert [e.event_id for e in new.timeline.events] == ["$m2", "$e2-0", "$e2-1"]
+    assert [type(e).__name__ for e in new.state] == ["RoomEncryptionEvent"]
+    assert new.summary.joined_member_count == 2 and new.summary.invited_member_count == 0
+    assert list(parsed.rooms.invite) == ["!invited:x"]
+
+
+def test_a_sliding_request_asks_for_the_bots_own_membership_and_lazy_members():
+    body = sliding_request(49, 20, ["m.room.encryption", "m.room.member"])
+    wanted = body["lists"]["rooms"]
+    assert wanted["ranges"] == [[0, 49]] and wanted["timeline_limit"] == 20
+    assert wanted["required_state"] == [
+        ["m.room.encryption", ""],
+        ["m.room.member", "$LAZY"],
+        ["m.room.member", "$ME"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (404, {"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"}, None),  # no sliding sync
+        (405, "", None),
+        (400, {"errcode": "M_UNRECOGNIZED", "error": "unknown"}, None),
+        (400, {"errcode": "M_UNKNOWN_POS", "error": "Unknown position"}, "M_UNKNOWN_POS"),
+        (401, {"errcode": "M_UNKNOWN_TOKEN", "error": "Invalid access token"}, "M_UNKNOWN_TOKEN"),
+        (502, "<html>bad gateway</html>", "502"),
+    ],
+)
+async def test_a_sliding_page_the_homeserver_refuses(status, body, expected):
+    """No sliding sync at all is None (the first sync then comes in one request); any other
+    refusal is the homeserver's error, for the back-off or a new position."""
+    from aiohttp import web
+
+    from tests.test_sending import serve
+
+    async def sliding(request: web.Request) -> web.Response:
+        if isinstance(body, dict):
+            return web.json_response(body, status=status)
+        return web.Response(text=body, status=status)
+
+    async with serve(("POST", SLIDING_SYNC, sliding)) as url:
+        client = AsyncClient(url, "@bot:x")
+        client.access_token = "token"
+        try:
+            result = await fetch_sliding_page(client, sliding_request(9, 20, ["m.room.member"]), None)
+        finally:
+            await client.close()
+    if expected is None:
+        assert result is None
+    else:
+        assert isinstance(result, SyncError) and result.status_code == expected
+
+
+async def test_pages_follow_the_connection_position():
+    from aiohttp import web
+
+    from tests.test_sending import serve
+
+    seen: list[tuple[str | None, list]] = []
+
+    async def sliding(request: web.Request) -> web.Response:
+        body = await request.json()
+        seen.append((request.query.get("pos"), body["lists"]["rooms"]["ranges"]))
+        return web.json_response({"pos": f"p{len(seen)}", "lists": {"rooms": {"count": 7}}, "rooms": {}})
+
+    async with serve(("POST", SLIDING_SYNC, sliding)) as url:
+        client = AsyncClient(url, "@bot:x")
+        client.access_token = "token"
+        try:
+            first = await fetch_sliding_page(client, sliding_request(4, 20, ["m.room.member"]), None)
+            assert isinstance(first, SlidingPage) and first.position == "p1" and first.count == 7
+            second = await fetch_sliding_page(
+                client, sliding_request(9, 20, ["m.room.member"]), first.position
+            )
+        finally:
+            await client.close()
+    assert isinstance(second, SlidingPage) and second.position == "p2"
+    assert seen == [(None, [[0, 4]]), ("p1", [[0, 9]])]

@@ -284,22 +284,43 @@ async def test_a_question_with_a_mention_in_a_group_room_is_answered(make_bot, m
     assert "Wittenberge" in answer.body
 
 
+@pytest.mark.parametrize("sliding", [True, False], ids=["sliding-sync-pages", "one-request-parts"])
 async def test_a_first_sync_in_parts_answers_every_room_once_and_forgets_quiet_ones(
-    make_bot, make_user, tmp_path, monkeypatch
+    make_bot, make_user, tmp_path, monkeypatch, sliding
 ):
-    monkeypatch.setattr("bot.sync_loop.ROOMS_PER_PART", 1)  # every room its own part
+    """A first start's first sync in parts: sliding-sync pages of one room each (the
+    range growing on one connection position), or one request split into parts of one room
+    (a homeserver without sliding sync)."""
+    monkeypatch.setattr("bot.sync_loop.ROOMS_PER_PAGE", 1)  # every room its own page ...
+    monkeypatch.setattr("bot.sync_loop.ROOMS_PER_PART", 1)  # ... or part
+    import bot.sync_loop as sync_loop
+
+    pages: list[int] = []
+    real_page = sync_loop.fetch_sliding_page
+
+    async def counted_page(client, body, position):
+        pages.append(body["lists"]["rooms"]["ranges"][0][1])
+        return await real_page(client, body, position)
+
+    monkeypatch.setattr("bot.sync_loop.fetch_sliding_page", counted_page)
     bot = await make_bot(data=tmp_path / "first")
     mayor = await make_user("mayor")
     rooms = [await mayor.dm(bot.user_id) for _ in range(3)]
     quiet = await mayor.dm(bot.user_id, encrypted=True)  # no message before the restart
     await bot.stop()
     commands = [await mayor.send(room, "!ping") for room in rooms]
-    # a new database and data folder: a new device whose first sync comes in four parts
-    again = await make_bot(account=bot.account, data=tmp_path / "second")
+    pages.clear()  # the first bot's own first start
+    # a new database and data folder: a new device whose first sync comes in a part per room
+    again = await make_bot(
+        account=bot.account, data=tmp_path / "second", sync={"sliding_first_sync": sliding}
+    )
     for room, command in zip(rooms, commands, strict=True):
         await mayor.wait_reply(room, command)
     assert again.bot.sync.behind is not None  # a first start: the first sync came behind
     await asyncio.wait_for(again.bot.sync.behind, 30)
+    # the range grew a room at a time, to every room (the academy's Space among them)
+    assert pages == (list(range(len(again.bot.membership))) if sliding else [])
+    assert len(again.bot.membership) >= 4
     # nio keeps the rooms with something to handle, from every part (with the members the sync
     # gave), and forgets the others
     assert all(mayor.user_id in again.bot.client.rooms[room].users for room in rooms)
@@ -363,13 +384,13 @@ async def test_a_first_start_answers_new_commands_before_its_first_sync_is_back(
     import bot.sync_loop
     from tests.answer_checks import answered
 
-    real_first_sync = bot.sync_loop.fetch_initial_sync
+    real_page = bot.sync_loop.fetch_sliding_page
     may_sync, asked = asyncio.Event(), asyncio.Event()
 
-    async def held_first_sync(client, sync_filter):
+    async def held_page(client, body, position):  # the first sync's pages (sliding sync)
         asked.set()
         await may_sync.wait()
-        return await real_first_sync(client, sync_filter)
+        return await real_page(client, body, position)
 
     first = await make_bot(data=tmp_path / "first")
     mayors = [await make_user("mayor") for _ in range(3)]  # each under the per-user rate limit
@@ -381,7 +402,7 @@ async def test_a_first_start_answers_new_commands_before_its_first_sync_is_back(
     await mayor.wait_joined(group, first.user_id)
     await first.stop()
     waiting = [await mayors[n % 3].send(group, "!ping") for n in range(30)]
-    monkeypatch.setattr(bot.sync_loop, "fetch_initial_sync", held_first_sync)
+    monkeypatch.setattr(bot.sync_loop, "fetch_sliding_page", held_page)
     again = await make_bot(account=first.account, data=tmp_path / "second")
     await asyncio.wait_for(asked.wait(), 30)
 
