@@ -47,6 +47,10 @@ from storage.runtime_state import RuntimeStateRepository
 
 log = logging.getLogger(__name__)
 FIRST_ANSWERS_WAIT = 2.0  # seconds a first sync's remaining parts wait for the answers of a part
+# After each sliding-sync page, the first sync waits as long again as the page took (asked for,
+# received, handed on), at most this long: half the time the homeserver and the bot's loop are
+# free for the live syncs and their answers, which would otherwise queue behind page after page.
+PAGE_PAUSE_MAX = 1.0
 # Seconds the answers of a batch with a few events go ahead of the next sync request. The
 # homeserver then persists an answer before it takes up the next long poll (on one reactor
 # thread); a bare nio bot's callbacks send in the same order. A slow handler (one that waits for
@@ -304,7 +308,8 @@ class SyncLoop:
     ) -> bool | None:
         """The first sync of a first start through sliding sync, page by page: each page widens
         the list by ``ROOMS_PER_PAGE`` rooms (most recent first) and its new rooms are handed
-        on before the next is asked for. True once every room was handed on; False if stopped,
+        on before the next is asked for, after a pause as long as the page took
+        (``PAGE_PAUSE_MAX`` at most). True once every room was handed on; False if stopped,
         the set-up failed or the session was lost; None if the homeserver has no sliding sync
         (then the first sync is taken in one request). A failed page is asked for again with
         the back-off; a position the homeserver no longer knows starts the pages over (rooms
@@ -312,7 +317,9 @@ class SyncLoop:
         sync = self.settings.sync
         position: str | None = None
         end = ROOMS_PER_PAGE - 1
+        loop = asyncio.get_running_loop()
         while not self.stop.is_set():
+            began = loop.time()
             body = sliding_request(end, sync.timeline_limit, INITIAL_STATE_TYPES)
             request = asyncio.ensure_future(fetch_sliding_page(self.client, body, position))
             self._behind_request = request
@@ -352,6 +359,7 @@ class SyncLoop:
             if end + 1 >= page.count:
                 return True
             end += ROOMS_PER_PAGE
+            await pause(min(loop.time() - began, PAGE_PAUSE_MAX), self.stop)  # the live syncs' turn
         return False
 
     async def _keep_filter(self, room_filter: dict[str, Any]) -> None:
