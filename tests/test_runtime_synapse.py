@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -373,7 +374,7 @@ async def test_the_bots_own_id_inside_a_command_reaches_the_refusal_for_the_bot(
 
 
 async def test_a_first_start_answers_new_commands_before_its_first_sync_is_back(
-    make_bot, make_user, tmp_path, monkeypatch
+    make_bot, make_user, tmp_path, monkeypatch, caplog
 ):
     """A new device in rooms the bot was in before (a lost database): it asks the homeserver
     where it stands, without the rooms, and answers from there while the first sync (every
@@ -384,6 +385,7 @@ async def test_a_first_start_answers_new_commands_before_its_first_sync_is_back(
     import bot.sync_loop
     from tests.answer_checks import answered
 
+    caplog.set_level(logging.INFO)  # a failure shows the bot's own account of the start
     real_page = bot.sync_loop.fetch_sliding_page
     may_sync, asked = asyncio.Event(), asyncio.Event()
 
@@ -415,8 +417,17 @@ async def test_a_first_start_answers_new_commands_before_its_first_sync_is_back(
     may_sync.set()
     # the first sync of every room, and its backlog, handled (slow on a loaded machine)
     await asyncio.wait_for(again.bot.sync.behind, 90)
-    for command in waiting:
-        await mayor.wait_reply(group, command)
+    for n, command in enumerate(waiting):
+        try:
+            await mayor.wait_reply(group, command)
+        except TimeoutError:  # which side lost it: the bot's record, and what the mayor saw
+            recorded = await again.bot.repo.is_handled(command)
+            seen = answered(mayor, group, again.user_id, waiting)
+            raise AssertionError(
+                f"no answer to waiting command {n + 1} of 30 reached the mayor's client; the bot "
+                f"{'recorded it as answered' if recorded else 'has no record of answering it'}; "
+                f"{len(seen)} answers seen"
+            ) from None
     assert await again.bot.repo.sync_token() is not None
     await settle(mayor, secret)
     await settle(mayors[1], group)
