@@ -116,6 +116,13 @@ def sync_filter(timeline_limit: int, initial: bool = False) -> dict[str, Any]:
     }
 
 
+async def set_up(prepared: asyncio.Future[None]) -> bool:
+    """Wait for the local set-up a first sync's parts need; whether it succeeded."""
+    if not prepared.done():
+        await asyncio.wait([prepared])
+    return not prepared.cancelled() and prepared.exception() is None
+
+
 def gap_filter() -> dict[str, Any]:
     """The filter for fetching the gap of a limited timeline (``/messages``): the events the
     bot answers, members lazy-loaded."""
@@ -284,9 +291,7 @@ class SyncLoop:
                     await pause(backoff.failed(type(exc).__name__), self.stop)
                     continue
                 if not isinstance(response, SyncError):
-                    if not prepared.done():
-                        await asyncio.wait([prepared])
-                    if prepared.cancelled() or prepared.exception() is not None:
+                    if not await set_up(prepared):
                         return  # the set-up failed: the loop ends with its error
                     response = await self.receive(response, since=None, behind=held)
                 if isinstance(response, SyncError):
@@ -347,9 +352,7 @@ class SyncLoop:
                 await pause(max(delay, (page.retry_after_ms or 0) / 1000), self.stop)
                 continue
             backoff.succeeded()
-            if not prepared.done():
-                await asyncio.wait([prepared])
-            if prepared.cancelled() or prepared.exception() is not None:
+            if not await set_up(prepared):
                 return False  # the set-up failed: the loop ends with its error
             handed = await self._receive_part(page.part, None, held)
             if isinstance(handed, SyncError):  # not a valid sync response: the page again
