@@ -181,12 +181,20 @@ async def fetch_initial_sync(client: AsyncClient, sync_filter: dict[str, Any]) -
         text = await response.text()
         if response.status == 200:
             return text
+    return refusal(response.status, _json(text))
+
+
+def _json(text: str) -> Any:
     try:
-        body = json.loads(text)
+        return json.loads(text)
     except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        return SyncError(f"HTTP {response.status} without a Matrix error body", str(response.status))
+        return None
+
+
+def refusal(status: int, body: Any) -> SyncError:
+    """The homeserver's error for a refused sync request, or its HTTP status without one."""
+    if not isinstance(body, dict) or not body.get("errcode"):
+        return SyncError(f"HTTP {status} without a Matrix error body", str(status))
     return SyncError.from_dict(body)
 
 
@@ -264,16 +272,9 @@ async def fetch_sliding_page(
     async with response:
         text = await response.text()
         status = response.status
-    try:
-        answer = json.loads(text)
-    except ValueError:
-        answer = None
+    answer = _json(text)
     if status == 200 and isinstance(answer, dict) and isinstance(answer.get("pos"), str):
         count = ((answer.get("lists") or {}).get("rooms") or {}).get("count")
         return SlidingPage(sliding_part(answer, answer["pos"]), answer["pos"], int(count or 0))
-    errcode = answer.get("errcode") if isinstance(answer, dict) else None
-    if status in NO_SLIDING or errcode == "M_UNRECOGNIZED":
-        return None
-    if not isinstance(answer, dict) or not errcode:
-        return SyncError(f"HTTP {status} without a Matrix error body", str(status))
-    return SyncError.from_dict(answer)
+    refused = refusal(status, answer)
+    return None if status in NO_SLIDING or refused.status_code == "M_UNRECOGNIZED" else refused
