@@ -106,6 +106,19 @@ class Batches:
                     self.held_at,
                 )
 
+    def handled_behind(self, held: Batch) -> str | None:
+        """The token of the last batch after the held place when every batch after it is
+        handled and none failed (after a clean stop's drain); None otherwise, or if the held
+        place is not the oldest unstored batch or one of its parts failed."""
+        if self.held_at is not None or held.failed or not self._pending or self._pending[0] is not held:
+            return None
+        if any(not part.done() for part in held.parts):
+            return None
+        later = list(self._pending)[1:]
+        if not later or any(not batch.done or batch.failed for batch in later):
+            return None
+        return later[-1].token
+
     async def resume(self) -> str | None:
         """Start over from the stored token (after a new login replaces a lost session): the
         batches handed in so far are forgotten (none of them stores its token any more; the

@@ -67,24 +67,31 @@ class Membership:
     def join_time(self, room_id: str, info: Any, live: bool = True) -> int:
         """Since when the room's messages are meant for the bot: its invitation if the sync
         carries it (Element sends the first message of a new direct chat right after inviting),
-        else its join, else now. Anything older is history and never answered. During a first
-        start, a live sync (``live``; not the first sync behind it) without the bot's join shows a
-        room it was in before: 0, undated."""
+        else its join, else now. Anything older is history and never answered. The bot's
+        join→join member event (its name or avatar changed, as at a first start) is no join: it
+        was in the room before, since a time the sync does not tell, so 0 (the catch-up window
+        decides). During a first start, a live sync (``live``; not the first sync behind it)
+        without the bot's join shows a room it was in before: 0, undated."""
         invited = joined = None
+        earlier = False  # a join→join member event: in the room before it
         for event in [*info.state, *info.timeline.events]:
             if isinstance(event, RoomMemberEvent) and event.state_key == self.client.user_id:
                 if event.membership == "invite":
                     invited = event.server_timestamp
+                elif event.membership == "join" and event.prev_membership == "join":
+                    earlier = True
                 elif event.membership == "join":
                     joined = event.server_timestamp
         known = invited or self._accepted.pop(room_id, None) or joined
         if self._undated is not None:
-            if known or not live:
+            if known or earlier or not live:
                 self._undated.discard(room_id)
             else:
                 self._undated.add(room_id)
                 return 0
-        return known or self._now_ms()
+        if known:
+            return known
+        return 0 if earlier else self._now_ms()
 
     def note(self, joined: dict[str, int], left: Iterable[str]) -> None:
         """What a sync batch says, applied at once (before its work runs)."""

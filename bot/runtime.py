@@ -157,6 +157,7 @@ class KleinstadtBot:
                 await self.sync.run(self._connect, self._start_prepare, self._synced)
             finally:
                 await self._drain()
+                await self.sync.keep_progress()  # a first sync stopped between its pages
             self._check_migrated()
         finally:
             await self.close()
@@ -249,7 +250,12 @@ class KleinstadtBot:
             behind = [self.sync.behind] if self.sync.behind is not None else []
             self._startup = asyncio.ensure_future(self._run_startup_hooks([*self.batches.running, *behind]))
             self.ready.set()
-            if behind:
+            if behind and self.sync.resumed is not None:
+                log.info(
+                    "kleinstadtbot ready: the first start goes on after room %d, the rest follow behind",
+                    self.sync.resumed.end + 1,
+                )
+            elif behind:
                 log.info("kleinstadtbot ready: first start, the rooms follow behind")
             else:
                 log.info("kleinstadtbot ready: %d rooms", len(self.membership))

@@ -43,7 +43,7 @@ from bot.initial_sync import (
 from bot.routing import Router
 from bot.session import LoginFailed
 from config.settings import Settings
-from storage.runtime_state import RuntimeStateRepository
+from storage.runtime_state import FirstSyncProgress, RuntimeStateRepository
 
 log = logging.getLogger(__name__)
 FIRST_ANSWERS_WAIT = 2.0  # seconds a first sync's remaining parts wait for the answers of a part
@@ -72,7 +72,8 @@ INITIAL_STATE_TYPES = ["m.room.encryption", "m.room.member"]
 # reactions and redactions answer check-ins and confirm broadcasts.
 ANSWERED_TYPES = ["m.room.message", "m.room.encrypted", "m.reaction", "m.room.redaction"]
 # The event fields nio parses; ``unsigned`` (age, previous content) is dropped except the marker
-# of a redacted event.
+# of a redacted event and a member event's previous membership (the bot's own join→join member
+# event, a change of its name or avatar, is no new join: ``Membership.join_time``).
 EVENT_FIELDS = [
     "type",
     "content",
@@ -82,6 +83,7 @@ EVENT_FIELDS = [
     "event_id",
     "origin_server_ts",
     "unsigned.redacted_because",
+    "unsigned.prev_content.membership",
 ]
 
 
@@ -153,6 +155,9 @@ class SyncLoop:
         self._held: Batch | None = None  # its place in the order of batches
         self._shown: set[str] | None = None  # the rooms its parts have shown nio so far
         self._behind_request: asyncio.Future[Any] | None = None  # its request in flight
+        self.resumed: FirstSyncProgress | None = None  # the progress this start's first sync resumed
+        self._paged: tuple[str, int] | None = None  # position and last room of the last page handed on
+        self._stopped: tuple[Batch, str, int] | None = None  # a first sync stopped after some pages
 
     def cancel_request(self) -> None:
         """On stop: the sync requests in flight (the live one, and a first sync behind it that
@@ -173,6 +178,9 @@ class SyncLoop:
         each handed-on batch; ``connect`` logs in again."""
         prepared: asyncio.Future[None] | None = None
         token = await self.repo.sync_token()
+        resume = await self.repo.take_first_sync_progress() if token is None else None
+        if resume is not None:  # a first start stopped cleanly during its pages: go on from there
+            token = resume.live_token
         timeline_limit = self.settings.sync.timeline_limit
         room_filter = sync_filter(timeline_limit)
         first = True
@@ -193,7 +201,10 @@ class SyncLoop:
             self.request = asyncio.ensure_future(request)
             if prepared is None:
                 prepared = prepare()
-            if probe and self._held is None:  # its request goes out now, beside the position's
+            if resume is not None:  # the pages go on from where the stop left them
+                self._start_behind(sync_filter(timeline_limit, initial=True), prepared, resume)
+                resume = None
+            elif probe and self._held is None:  # its request goes out now, beside the position's
                 self._start_behind(sync_filter(timeline_limit, initial=True), prepared)
             try:
                 response = await self.request
@@ -240,14 +251,24 @@ class SyncLoop:
             if self._filter_upload is None:  # once the start's answers are under way
                 self._filter_upload = asyncio.ensure_future(self._keep_filter(room_filter))
 
-    def _start_behind(self, first_filter: dict[str, Any], prepared: asyncio.Future[None]) -> None:
+    def _start_behind(
+        self,
+        first_filter: dict[str, Any],
+        prepared: asyncio.Future[None],
+        resume: FirstSyncProgress | None = None,
+    ) -> None:
         """A first start: the first sync runs behind the live syncs, in a held place (taken
         before the position's batch). Its request goes out at once; its parts are handed on
-        once the local set-up (``prepared``) is done."""
+        once the local set-up (``prepared``) is done. ``resume``: the pages a clean stop
+        interrupted go on from its position (the rooms handed on before are not sent again)."""
         self._held = self.router.batches.hold()
         self._shown = set()
+        self.resumed = resume
+        self._paged = None
         self.router.membership.begin_first_sync()
-        self.behind = asyncio.ensure_future(self._first_sync_behind(self._held, first_filter, prepared))
+        self.behind = asyncio.ensure_future(
+            self._first_sync_behind(self._held, first_filter, prepared, resume)
+        )
 
     def _stop_behind(self) -> None:
         if self.behind is not None and not self.behind.done():
@@ -265,7 +286,11 @@ class SyncLoop:
         return self._shown is None or room_id in self._shown
 
     async def _first_sync_behind(
-        self, held: Batch, first_filter: dict[str, Any], prepared: asyncio.Future[None]
+        self,
+        held: Batch,
+        first_filter: dict[str, Any],
+        prepared: asyncio.Future[None],
+        resume: FirstSyncProgress | None = None,
     ) -> None:
         """The first sync of a first start: fetched while the live syncs run, then handed on in
         parts. Failures are retried with their own back-off; a lost session ends it (the loop
@@ -275,7 +300,7 @@ class SyncLoop:
         complete = False
         try:
             if self.settings.sync.sliding_first_sync:
-                paged = await self._sliding_first_sync(held, prepared, backoff)
+                paged = await self._sliding_first_sync(held, prepared, backoff, resume)
                 if paged is not None:  # None: the homeserver has no sliding sync
                     complete = paged
                     return
@@ -306,10 +331,32 @@ class SyncLoop:
         finally:
             if self._held is held:
                 self._end_behind()
+            if not complete and self.stop.is_set() and self._paged is not None:
+                self._stopped = (held, *self._paged)  # kept by ``keep_progress`` after the drain
             await self.router.batches.release(held, complete)
 
+    async def keep_progress(self) -> None:
+        """After a clean stop's drain: a first sync stopped between its pages leaves where it
+        stood (``FirstSyncProgress``), so the next start syncs on from the live syncs' token
+        and takes the remaining pages behind them, instead of beginning the first start anew.
+        Only when every batch routed so far is handled (none failed); else nothing is kept and
+        the next start replays the whole start, as after a crash."""
+        if self._stopped is None:
+            return
+        held, position, end = self._stopped
+        live = self.router.batches.handled_behind(held)
+        if live is None:
+            log.info("the first sync stopped with work unhandled; the next start begins it anew")
+            return
+        await self.repo.save_first_sync_progress(FirstSyncProgress(live, position, end))
+        log.info("the first sync stopped after %d room(s); the next start goes on from there", end + 1)
+
     async def _sliding_first_sync(
-        self, held: Batch, prepared: asyncio.Future[None], backoff: Backoff
+        self,
+        held: Batch,
+        prepared: asyncio.Future[None],
+        backoff: Backoff,
+        resume: FirstSyncProgress | None = None,
     ) -> bool | None:
         """The first sync of a first start through sliding sync, page by page: each page widens
         the list by ``ROOMS_PER_PAGE`` rooms (most recent first) and its new rooms are handed
@@ -318,10 +365,13 @@ class SyncLoop:
         the set-up failed or the session was lost; None if the homeserver has no sliding sync
         (then the first sync is taken in one request). A failed page is asked for again with
         the back-off; a position the homeserver no longer knows starts the pages over (rooms
-        handed on twice are answered once)."""
+        handed on twice are answered once). ``resume``: go on after the pages a clean stop
+        interrupted."""
         sync = self.settings.sync
         position: str | None = None
         end = ROOMS_PER_PAGE - 1
+        if resume is not None:
+            position, end = resume.position, resume.end + ROOMS_PER_PAGE
         loop = asyncio.get_running_loop()
         while not self.stop.is_set():
             began = loop.time()
@@ -341,7 +391,8 @@ class SyncLoop:
                 if position is None:
                     log.info("the homeserver has no sliding sync; the first sync comes in one request")
                     return None
-                page = SyncError("sliding sync is no longer answered", "M_UNRECOGNIZED")
+                position, end = None, ROOMS_PER_PAGE - 1  # no longer answered: from the start
+                continue
             if isinstance(page, SyncError):
                 if page.status_code in ("M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"):
                     return False  # the live loop logs in again and starts over
@@ -359,6 +410,7 @@ class SyncLoop:
                 await pause(backoff.failed(handed.message), self.stop)
                 continue
             position = page.position
+            self._paged = (position, end)
             if end + 1 >= page.count:
                 return True
             end += ROOMS_PER_PAGE

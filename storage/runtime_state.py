@@ -16,6 +16,17 @@ class Session:
     homeserver: str
 
 
+@dataclass(frozen=True)
+class FirstSyncProgress:
+    """Where a first start's first sync through sliding sync stood when the bot stopped cleanly:
+    the live syncs' token (every batch up to it handled), the sliding-sync connection's position
+    after the last page handed on, and the last room of the list that page covered."""
+
+    live_token: str
+    position: str
+    end: int
+
+
 class RuntimeStateRepository:
     """The only writer of ``bot_state``, ``handled_events``, ``room_joins``, ``undecryptable_notices``."""
 
@@ -47,7 +58,9 @@ class RuntimeStateRepository:
         await self._set("session", json.dumps(session.__dict__))
 
     async def forget_session(self) -> None:
-        await self.db.execute("DELETE FROM bot_state WHERE key IN ('session', 'sync_token')")
+        await self.db.execute(
+            "DELETE FROM bot_state WHERE key IN ('session', 'sync_token', 'first_sync_progress')"
+        )
 
     # sync -------------------------------------------------------------------------------
     async def sync_token(self) -> str | None:
@@ -55,6 +68,19 @@ class RuntimeStateRepository:
 
     async def save_sync_token(self, token: str) -> None:
         await self._set("sync_token", token)
+
+    async def take_first_sync_progress(self) -> FirstSyncProgress | None:
+        """The progress a clean stop left (``save_first_sync_progress``), removed as it is read:
+        if this start does not stop cleanly either, the next one begins the first start anew."""
+        raw = await self._get("first_sync_progress")
+        if raw is None:
+            return None
+        await self.db.execute("DELETE FROM bot_state WHERE key = 'first_sync_progress'")
+        data = json.loads(raw)
+        return FirstSyncProgress(str(data["live_token"]), str(data["position"]), int(data["end"]))
+
+    async def save_first_sync_progress(self, progress: FirstSyncProgress) -> None:
+        await self._set("first_sync_progress", json.dumps(progress.__dict__))
 
     # handled events ---------------------------------------------------------------------
     async def is_handled(self, event_id: str) -> bool:

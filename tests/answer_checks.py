@@ -42,3 +42,33 @@ async def wait_answered(
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"fewer than {at_least} of {len(commands)} commands answered")
         await asyncio.sleep(0.1)
+
+
+async def answers_in_room(user: UserClient, room_id: str, command: str, pages: int = 10) -> int:
+    """How many answers to ``command`` the room holds on the homeserver (``/messages``, newest
+    first), whatever the user's client has seen: tells a lost answer from one a client missed."""
+    count, start = 0, None
+    for _ in range(pages):
+        response = await user.client.room_messages(room_id, start=start, limit=100)
+        chunk = getattr(response, "chunk", [])
+        count += sum(1 for event in chunk if reply_target(event) == command)
+        start = getattr(response, "end", None)
+        if not chunk or not start:
+            break
+    return count
+
+
+async def wait_reply_or_say_why(user: UserClient, room_id: str, command: str, bot: Any) -> Any:
+    """The bot's answer to ``command`` as ``user``'s client sees it; if none comes, a failure
+    that says which side lost it: the bot's record of answered events (``bot``: the running
+    ``KleinstadtBot``) and the answers the room holds on the homeserver."""
+    try:
+        return await user.wait_reply(room_id, command)
+    except TimeoutError:
+        recorded = await bot.repo.is_handled(command)
+        stored = await answers_in_room(user, room_id, command)
+        raise AssertionError(
+            f"no answer to {command} in {room_id} reached the client; the bot "
+            f"{'recorded it as answered' if recorded else 'has no record of answering it'}; "
+            f"the room on the homeserver holds {stored} answer(s) to it"
+        ) from None

@@ -259,7 +259,9 @@ async def test_stop_during_the_first_sync_leaves_the_database_complete(synapse, 
             await asyncio.wait_for(task, 30)
     db = await Database(settings.database).open(migrate=False)
     try:
-        assert await RuntimeStateRepository(db).sync_token() is None
+        repo = RuntimeStateRepository(db)
+        assert await repo.sync_token() is None
+        assert await repo.take_first_sync_progress() is None  # no page was handed on: nothing to go on from
         assert (await db.fetchone("PRAGMA integrity_check"))[0] == "ok"
     finally:
         await db.close()

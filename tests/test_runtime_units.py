@@ -343,6 +343,50 @@ async def test_the_stored_token_never_passes_a_batch_that_is_unfinished_or_faile
     assert tokens.saved == ["s2"]
 
 
+async def test_a_stopped_first_sync_names_the_live_token_only_when_all_after_it_is_handled():
+    """What a clean stop during a first sync's pages may keep (``Batches.handled_behind``): the
+    token of the last live batch, once every batch after the held place and every part of it
+    routed so far is handled; nothing while one runs or after one failed."""
+    from bot.batches import Batches, BatchIncomplete
+
+    class Tokens:
+        async def save_sync_token(self, token: str) -> None:
+            raise AssertionError(f"{token} stored while the first sync is held")
+
+    async def fails() -> None:
+        raise BatchIncomplete("a step failed")
+
+    batches = Batches(Tokens())  # type: ignore[arg-type]
+    held = batches.hold()
+    assert batches.handled_behind(held) is None  # no live batch yet
+    gate = asyncio.Event()
+    batches.add("p1", gate.wait(), into=held)  # a page's answers, still running
+    batches.add("s1", asyncio.sleep(0))
+    batches.add("s2", asyncio.sleep(0))
+    await _until(lambda: _true(len(batches.running) == 1), "the live batches did not finish")
+    assert batches.handled_behind(held) is None
+    gate.set()
+    await batches.release(held, complete=False)  # stopped: the held place stays in the way
+    assert batches.handled_behind(held) == "s2"
+    slow = asyncio.Event()
+    batches.add("s3", slow.wait())
+    assert batches.handled_behind(held) is None  # s3 still runs
+    slow.set()
+    await batches.drain(timeout=5)
+    assert batches.handled_behind(held) == "s3"
+    batches.add("s4", fails())
+    await batches.drain(timeout=5)
+    assert batches.handled_behind(held) is None  # a failed batch must be replayed
+
+    failed_part = Batches(Tokens())  # type: ignore[arg-type]
+    other = failed_part.hold()
+    failed_part.add("p1", fails(), into=other)
+    failed_part.add("s1", asyncio.sleep(0))
+    await failed_part.release(other, complete=False)
+    await failed_part.drain(timeout=5)
+    assert failed_part.handled_behind(other) is None  # a page's answers failed
+
+
 # --- the order of a round trip: the answer before the next long poll -------------------------
 
 
