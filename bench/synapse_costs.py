@@ -374,7 +374,8 @@ async def first_syncs(sandbox: Sandbox, rooms: int, rounds: int, fresh: bool = F
                 )
                 seen[name].append((marker, n))
                 print(f"  {name} done", file=sys.stderr)
-            for page in dict.fromkeys((rooms, SLIDING_PAGE)):  # the same through sliding sync (MSC4186)
+            # the same through sliding sync (MSC4186), where there are rooms to page through
+            for page in dict.fromkeys((rooms, SLIDING_PAGE)) if rooms else ():
                 requests = -(-rooms // page)
                 name = (
                     "sliding sync, every room in one request"
