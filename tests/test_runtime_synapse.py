@@ -412,6 +412,40 @@ async def test_a_clean_stop_between_the_first_syncs_pages_is_resumed_by_the_next
     assert await third.bot.repo.take_first_sync_progress() is None
 
 
+async def test_sliding_sync_gone_between_the_pages_starts_them_over_and_falls_back_to_one_request(
+    make_bot, make_user, tmp_path, monkeypatch
+):
+    """A homeserver that stops answering sliding sync between the pages (an upgrade, a proxy
+    in front of it): the pages start over without a position, and when that is not answered
+    either, the first sync comes in one request. Every waiting command is answered once."""
+    import bot.sync_loop as sync_loop
+
+    monkeypatch.setattr("bot.sync_loop.ROOMS_PER_PAGE", 1)
+    real_page = sync_loop.fetch_sliding_page
+    asked: list[str | None] = []
+
+    async def page(client, body, position):
+        asked.append(position)
+        if len(asked) > 1:
+            return None  # as for 404 or M_UNRECOGNIZED
+        return await real_page(client, body, position)
+
+    first = await make_bot(data=tmp_path / "first")
+    mayor = await make_user("mayor")
+    rooms = [await mayor.dm(first.user_id) for _ in range(3)]
+    await first.stop()
+    waiting = {room: await mayor.send(room, "!ping") for room in rooms}
+    monkeypatch.setattr("bot.sync_loop.fetch_sliding_page", page)
+    again = await make_bot(account=first.account, data=tmp_path / "second")
+    await asyncio.wait_for(again.bot.sync.behind, 60)
+    assert len(asked) == 3 and asked[0] is None and asked[1] is not None and asked[2] is None
+    for room, command in waiting.items():
+        await wait_reply_or_say_why(mayor, room, command, again.bot)
+        await settle(mayor, room)
+        assert len(mayor.replies_to(room, command)) == 1
+    assert await again.bot.repo.sync_token() is not None
+
+
 @pytest.mark.parametrize("sliding", [True, False], ids=["sliding-sync-pages", "one-request"])
 async def test_a_change_of_the_bots_name_is_no_new_join_for_a_first_start(
     make_bot, make_user, synapse, tmp_path, sliding
