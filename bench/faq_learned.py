@@ -34,6 +34,8 @@ FRESH = (
     "tuning9",
     "heldout9",
     "tuning10",
+    "heldout10",
+    "tuning11",
 )  # fresh when they came
 
 

@@ -5,7 +5,7 @@ alternative phrasings were read, in the users' own words: administration vocabul
 questions, typos, bare fragments, and questions no entry answers (expected id ``None``: the bot
 must not answer those confidently).
 
-Three sets, each split once by the same rule into a tuning half and a held-out half:
+The sets, each split once by the same rule into a tuning half and a held-out half:
 
 - the first set (rounds 1 and 2): ``tuning.yaml`` and ``heldout.yaml``. Its held-out half's
   totals were printed six times while tuning, so it is **retired**: since round 3 it is tuning
@@ -26,14 +26,16 @@ Three sets, each split once by the same rule into a tuning half and a held-out h
   held-out half's totals were reported in round 8, so since round 9 it is retired too;
 - the sixth English set (round 9): ``tuning9.yaml`` and ``heldout9.yaml`` (English only). Its
   held-out half's totals were reported in round 9, so since round 10 it is retired too;
-- the seventh English set (round 10): ``tuning10.yaml`` and ``heldout10.yaml`` (English only).
-  ``heldout10.yaml`` is the English held-out half.
+- the seventh English set (round 10): ``tuning10.yaml`` and ``heldout10.yaml`` (English only). Its
+  held-out half's totals were reported in round 10, so since round 11 it is retired too;
+- the eighth English set (round 11): ``tuning11.yaml`` and ``heldout11.yaml`` (English only).
+  ``heldout11.yaml`` is the English held-out half.
 
 The held-out half of a locale is ``HELDOUT[locale]``. Tuning material (``tuning_parts``):
 ``tuning.yaml``, the retired ``heldout.yaml``, ``tuning3.yaml``, ``tuning4.yaml``,
-``tuning5.yaml`` to ``tuning10.yaml``, ``dev.yaml`` (probes and fresh checks written during the
+``tuning5.yaml`` to ``tuning11.yaml``, ``dev.yaml`` (probes and fresh checks written during the
 rounds, not part of a split) and, for English, the English half of ``heldout3.yaml`` and
-``heldout4.yaml`` to ``heldout9.yaml``.
+``heldout4.yaml`` to ``heldout10.yaml``.
 
 The split is deterministic and stratified: within each (locale, expected entry) group, the
 questions are ordered by the SHA-256 of their text and alternate tuning, held-out, tuning, …
@@ -67,9 +69,9 @@ OFFERED = 3  # the FAQ offers this many choices when it is not confident (comman
 DEV = "dev"  # probes and fresh checks written during tuning (dev.yaml): tuning material, no half
 RETIRED = "heldout"  # the first set's held-out half, retired to tuning material in round 3
 # the held-out half of each locale: reported, never tuned on
-HELDOUT = {"de": "heldout3", "en": "heldout10"}
+HELDOUT = {"de": "heldout3", "en": "heldout11"}
 # a held-out half retired for some locales only: its questions there are tuning material
-# (heldout3's English totals were reported in round 3, heldout4's to heldout9's in rounds 4 to 9)
+# (heldout3's English totals were reported in round 3, heldout4's to heldout10's in rounds 4 to 10)
 RETIRED_IN = {
     "heldout3": ("en",),
     "heldout4": ("en",),
@@ -78,6 +80,7 @@ RETIRED_IN = {
     "heldout7": ("en",),
     "heldout8": ("en",),
     "heldout9": ("en",),
+    "heldout10": ("en",),
 }
 # each set's (tuning half, held-out half), split by ``split``, and the locales it has
 SETS = {
@@ -90,6 +93,7 @@ SETS = {
     "english8": ("tuning8", "heldout8"),
     "english9": ("tuning9", "heldout9"),
     "english10": ("tuning10", "heldout10"),
+    "english11": ("tuning11", "heldout11"),
 }
 SET_LOCALES = {
     "first": LOCALES,
@@ -101,6 +105,7 @@ SET_LOCALES = {
     "english8": ("en",),
     "english9": ("en",),
     "english10": ("en",),
+    "english11": ("en",),
 }
 TUNING = (
     "tuning",
@@ -113,6 +118,7 @@ TUNING = (
     "tuning8",
     "tuning9",
     "tuning10",
+    "tuning11",
     DEV,
 )  # tuning material in every locale
 HALVES = tuple(name for halves in SETS.values() for name in halves)  # the files of the splits
