@@ -51,6 +51,11 @@ FIRST_ANSWERS_WAIT = 2.0  # seconds a first sync's remaining parts wait for the 
 # received, handed on), at most this long: half the time the homeserver and the bot's loop are
 # free for the live syncs and their answers, which would otherwise queue behind page after page.
 PAGE_PAUSE_MAX = 1.0
+# A start that resumes the pages of a first start (a clean stop came between them) is a restart
+# for the live syncs: its remaining pages wait until the first live batch is handed on and its
+# answers are out, at most this long for each, so the homeserver computes no page while the
+# restart's first sync and answers wait for it.
+RESUME_WAIT = 10.0
 # Seconds the answers of a batch with a few events go ahead of the next sync request. The
 # homeserver then persists an answer before it takes up the next long poll (on one reactor
 # thread); a bare nio bot's callbacks send in the same order. A slow handler (one that waits for
@@ -158,6 +163,8 @@ class SyncLoop:
         self.resumed: FirstSyncProgress | None = None  # the progress this start's first sync resumed
         self._paged: tuple[str, int] | None = None  # position and last room of the last page handed on
         self._stopped: tuple[Batch, str, int] | None = None  # a first sync stopped after some pages
+        self._first_handed = asyncio.Event()  # the first live batch is handed on ...
+        self._first_busy: set[str] = set()  # ... with work in these rooms
 
     def cancel_request(self) -> None:
         """On stop: the sync requests in flight (the live one, and a first sync behind it that
@@ -244,6 +251,8 @@ class SyncLoop:
             await synced(first)
             if first:  # the next sync holds what came while the first was computed: at once
                 first = False
+                self._first_busy = set(self.busy)
+                self._first_handed.set()
                 continue
             few = not self.router.gaps and self.router.queued <= ANSWERS_AHEAD_EVENTS
             if self.busy and few:  # the answers first, then the next long poll
@@ -366,12 +375,14 @@ class SyncLoop:
         (then the first sync is taken in one request). A failed page is asked for again with
         the back-off; a position the homeserver no longer knows starts the pages over (rooms
         handed on twice are answered once). ``resume``: go on after the pages a clean stop
-        interrupted."""
+        interrupted, once the first live batch's answers are out (``RESUME_WAIT``)."""
         sync = self.settings.sync
         position: str | None = None
         end = ROOMS_PER_PAGE - 1
         if resume is not None:
             position, end = resume.position, resume.end + ROOMS_PER_PAGE
+            self._paged = (resume.position, resume.end)  # a stop before the next page keeps it
+            await self._first_answers_out()
         loop = asyncio.get_running_loop()
         while not self.stop.is_set():
             began = loop.time()
@@ -416,6 +427,18 @@ class SyncLoop:
             end += ROOMS_PER_PAGE
             await pause(min(loop.time() - began, PAGE_PAUSE_MAX), self.stop)  # the live syncs' turn
         return False
+
+    async def _first_answers_out(self) -> None:
+        """Until the first live batch is handed on and its answers are out (``RESUME_WAIT`` at
+        most for each), or the loop is asked to stop."""
+        waits = [asyncio.ensure_future(self._first_handed.wait()), asyncio.ensure_future(self.stop.wait())]
+        try:
+            await asyncio.wait(waits, timeout=RESUME_WAIT, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        if self._first_handed.is_set() and not self.stop.is_set():
+            await self.router.settled(self._first_busy, RESUME_WAIT)
 
     async def _keep_filter(self, room_filter: dict[str, Any]) -> None:
         """Upload the filter of later syncs once, after the second sync (the start does not wait

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from typing import Any
 
 import pytest
 
@@ -346,7 +348,9 @@ async def test_a_clean_stop_between_the_first_syncs_pages_is_resumed_by_the_next
     next start syncs on from the live syncs' token instead of beginning the first start anew,
     and takes the remaining pages from the stored connection position (the rooms handed on
     before are not sent again). Every waiting command is answered once across both processes;
-    once the last page's backlog is answered the token is stored and the progress is gone."""
+    once the last page's backlog is answered the token is stored and the progress is gone. The
+    next start is a restart for the live syncs: its remaining pages wait until the commands its
+    first live sync brings are answered."""
     import bot.sync_loop as sync_loop
     from storage.database import Database
 
@@ -354,12 +358,14 @@ async def test_a_clean_stop_between_the_first_syncs_pages_is_resumed_by_the_next
     monkeypatch.setattr("bot.sync_loop.ROOMS_PER_PAGE", 1)  # every room its own page
     real_page = sync_loop.fetch_sliding_page
     pages: list[tuple[int, str | None]] = []
+    asked_ms: list[int] = []  # when each page was asked for (the homeserver's clock is this one)
     hold_from: list[int] = []  # the page (last room of the range) from which pages are held
     held = asyncio.Event()
 
     async def page(client, body, position):
         end = body["lists"]["rooms"]["ranges"][0][1]
         pages.append((end, position))
+        asked_ms.append(int(time.time() * 1000))
         if hold_from and end >= hold_from[0]:
             held.set()
             await asyncio.Event().wait()  # still "on its way" when the stop comes
@@ -377,13 +383,17 @@ async def test_a_clean_stop_between_the_first_syncs_pages_is_resumed_by_the_next
     await asyncio.wait_for(held.wait(), 30)
     await second.stop()
 
-    db = await Database(second.settings.database).open(migrate=False)
-    try:
-        row = await db.fetchone("SELECT value FROM bot_state WHERE key = 'first_sync_progress'")
-        token = await db.fetchone("SELECT value FROM bot_state WHERE key = 'sync_token'")
-        handled = {r[0] for r in await db.fetchall("SELECT event_id FROM handled_events")}
-    finally:
-        await db.close()
+    async def stored() -> tuple[Any, Any, set[str]]:  # progress, token, handled events
+        db = await Database(second.settings.database).open(migrate=False)
+        try:
+            row = await db.fetchone("SELECT value FROM bot_state WHERE key = 'first_sync_progress'")
+            token = await db.fetchone("SELECT value FROM bot_state WHERE key = 'sync_token'")
+            handled = {r[0] for r in await db.fetchall("SELECT event_id FROM handled_events")}
+        finally:
+            await db.close()
+        return row, token, handled
+
+    row, token, handled = await stored()
     assert token is None  # the backlog of the rooms not paged yet is not answered
     progress = json.loads(row[0])
     assert progress["end"] == 1  # the last room handed on: the second page's
@@ -393,22 +403,43 @@ async def test_a_clean_stop_between_the_first_syncs_pages_is_resumed_by_the_next
     assert len(answered_before) == 2
     assert all(set(waiting[room]) <= handled for room in answered_before)
 
+    # The next start is a restart for the live syncs: the command its first live sync brings
+    # is answered before the homeserver is asked for the next page. Stopped again before that
+    # page is back, it keeps the same progress.
+    late = await mayor.send(answered_before[0], "!ping")  # a room paged before the stop
     pages.clear()
-    hold_from.clear()
+    asked_ms.clear()
+    held.clear()
     third = await make_bot(account=first.account, data=tmp_path / "second")
-    await asyncio.wait_for(third.bot.sync.behind, 60)
+    await asyncio.wait_for(held.wait(), 30)
     assert third.bot.sync.resumed is not None
     assert "the first start goes on after room 2" in caplog.text
+    reply = await mayor.wait_reply(answered_before[0], late)
+    assert reply.server_timestamp <= asked_ms[0]
+    assert pages == [(2, progress["position"])]  # from the stored position, with the third room
+    await third.stop()
+    row, token, _ = await stored()
+    kept = json.loads(row[0])
+    assert token is None and (kept["position"], kept["end"]) == (progress["position"], 1)
+    assert kept["live_token"] != progress["live_token"]  # the live syncs went on meanwhile
+
+    pages.clear()
+    hold_from.clear()
+    fourth = await make_bot(account=first.account, data=tmp_path / "second")
+    await asyncio.wait_for(fourth.bot.sync.behind, 60)
+    assert fourth.bot.sync.resumed is not None
     # the pages went on from the stored position with the third room, to the last one
     assert pages[0] == (2, progress["position"])
-    assert [end for end, _ in pages] == list(range(2, len(third.bot.membership)))
+    assert [end for end, _ in pages] == list(range(2, len(fourth.bot.membership)))
     for room in rooms:
         for command in waiting[room]:
-            await wait_reply_or_say_why(mayor, room, command, third.bot)
+            await wait_reply_or_say_why(mayor, room, command, fourth.bot)
         await settle(mayor, room)
         assert [len(mayor.replies_to(room, command)) for command in waiting[room]] == [1, 1, 1]
-    assert await third.bot.repo.sync_token() is not None
-    assert await third.bot.repo.take_first_sync_progress() is None
+    await settle(mayor, answered_before[0])
+    assert len(mayor.replies_to(answered_before[0], late)) == 1
+    assert await fourth.bot.repo.sync_token() is not None
+    assert await fourth.bot.repo.take_first_sync_progress() is None
 
 
 async def test_sliding_sync_gone_between_the_pages_starts_them_over_and_falls_back_to_one_request(
