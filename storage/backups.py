@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from storage.database import BackupFailed, DatabaseUnusable, backup_file, discover_migrations, unusable
+from storage.database import BackupFailed, DatabaseUnusable, backup_file, migration_modules, unusable
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,8 @@ class BotLock:
 
 
 def latest_schema_version() -> int:
-    migrations = discover_migrations()
-    return migrations[-1].version if migrations else 0
+    modules = migration_modules()
+    return modules[-1][0] if modules else 0
 
 
 def _connect_ro(path: Path) -> sqlite3.Connection:

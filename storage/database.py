@@ -97,20 +97,32 @@ async def run_script(conn: aiosqlite.Connection, script: str) -> None:
         raise ValueError(f"incomplete SQL statement: {statement.strip()[:80]}")
 
 
-def discover_migrations() -> list[Migration]:
-    """Every module ``storage/migrations/mNNNN_name.py`` with DESCRIPTION and ``upgrade(conn)``."""
+def migration_modules() -> list[tuple[int, str]]:
+    """The version and module name of every ``storage/migrations/mNNNN_name.py``, in order,
+    numbered 1..n without gaps. Nothing is imported."""
     from storage import migrations as package
 
-    found = []
-    for info in pkgutil.iter_modules(package.__path__):
-        if not (info.name.startswith("m") and info.name[1:5].isdigit()):
-            continue
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        found.append(Migration(int(info.name[1:5]), module.DESCRIPTION, module.upgrade))
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
+    found = sorted(
+        (int(info.name[1:5]), f"{package.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(package.__path__)
+        if info.name.startswith("m") and info.name[1:5].isdigit()
+    )
+    versions = [version for version, _ in found]
     if versions != list(range(1, len(found) + 1)):
         raise RuntimeError(f"migrations must be numbered 1..n without gaps, found {versions}")
+    return found
+
+
+def discover_migrations(after: int = 0, until: int | None = None) -> list[Migration]:
+    """The migrations after version ``after`` (and up to ``until``), each module with its
+    DESCRIPTION and ``upgrade(conn)``. The modules of the other versions are not imported: a
+    restart on an up-to-date database imports none before its first answer."""
+    found = []
+    for version, name in migration_modules():
+        if version <= after or (until is not None and version > until):
+            continue
+        module = importlib.import_module(name)
+        found.append(Migration(version, module.DESCRIPTION, module.upgrade))
     return found
 
 
@@ -206,14 +218,19 @@ class Database:
             raise explained from None
 
     async def _migrate(self, migrations: list[Migration] | None, until: int | None) -> int:
-        migrations = discover_migrations() if migrations is None else migrations
         current = await self.version()
-        latest = migrations[-1].version if migrations else 0
+        if migrations is None:
+            modules = migration_modules()
+            latest = modules[-1][0] if modules else 0
+        else:
+            latest = migrations[-1].version if migrations else 0
         if current > latest:
             raise DatabaseTooNew(
                 f"database {self.path} has schema version {current}, this kleinstadtbot knows "
                 f"only up to {latest}; use a newer kleinstadtbot or restore a backup"
             )
+        if migrations is None:
+            migrations = discover_migrations(after=current, until=until)
         for migration in migrations:
             if migration.version <= current:
                 continue

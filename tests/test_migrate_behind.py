@@ -33,9 +33,12 @@ async def test_a_failed_migration_behind_fails_every_query(tmp_path, monkeypatch
         raise RuntimeError("migration 2 broke")
 
     real = discover_migrations()
-    monkeypatch.setattr(
-        storage.database, "discover_migrations", lambda: [real[0], Migration(2, "broken", broken)]
-    )
+
+    def two(after: int = 0, until: int | None = None) -> list[Migration]:
+        steps = [real[0], Migration(2, "broken", broken)]
+        return [m for m in steps if after < m.version and (until is None or m.version <= until)]
+
+    monkeypatch.setattr(storage.database, "discover_migrations", two)
     db = await Database(tmp_path / "bot.db").open(migrate=False)
     try:
         await db.migrate(until=1)

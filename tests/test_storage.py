@@ -16,6 +16,7 @@ from storage.database import (
     DatabaseUnusable,
     Migration,
     discover_migrations,
+    migration_modules,
     run_script,
 )
 from storage.runtime_state import RuntimeStateRepository, Session
@@ -64,6 +65,34 @@ async def test_shipped_migrations_are_recorded_in_order(db):
     # opening again applies nothing twice
     assert await db.migrate() == len(shipped)
     assert (await db.fetchone("SELECT count(*) FROM schema_version"))[0] == len(shipped)
+
+
+async def test_only_the_pending_migrations_are_imported(tmp_path, monkeypatch):
+    """A restart on an up-to-date database imports no migration module before it answers; one
+    behind by some versions imports those only."""
+    import sys
+
+    path = tmp_path / "up-to-date.db"
+    database = await Database(path).open(migrate=False)
+    try:
+        await database.migrate(until=2)
+    finally:
+        await database.close()
+
+    def loaded() -> list[int]:
+        return sorted(v for v, name in migration_modules() if name in sys.modules)
+
+    for _, name in migration_modules():
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    database = await Database(path).open()  # migrates from version 2 to the latest
+    try:
+        assert loaded() == list(range(3, len(migration_modules()) + 1))
+        for _, name in migration_modules():
+            monkeypatch.delitem(sys.modules, name, raising=False)
+        assert await database.migrate() == len(migration_modules())
+        assert loaded() == []
+    finally:
+        await database.close()
 
 
 async def test_migrations_run_in_version_order_and_only_pending_ones(tmp_path):
