@@ -14,15 +14,13 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
-
 from commands.parsing import is_digits
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
 
 Kind = Literal["weekly", "monthly", "once"]
 WEEKDAYS_CRON = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -84,7 +82,12 @@ class Rhythm:
 @lru_cache(maxsize=512)
 def _trigger(rule: str, tz: str) -> BaseTrigger:
     """Triggers are built once per distinct rule: a cron trigger costs about 2 KB and 0.25 ms,
-    and thousands of tandems share a handful of rhythms."""
+    and thousands of tandems share a handful of rhythms. APScheduler's triggers are imported
+    with the first: the scheduling engine starts after the first answers."""
+    from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.date import DateTrigger
+
     r = Rhythm.from_json(rule)
     zone = ZoneInfo(tz)
     if r.kind == "weekly":
