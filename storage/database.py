@@ -113,12 +113,15 @@ def migration_modules() -> list[tuple[int, str]]:
     return found
 
 
-def discover_migrations(after: int = 0, until: int | None = None) -> list[Migration]:
+def discover_migrations(
+    after: int = 0, until: int | None = None, modules: list[tuple[int, str]] | None = None
+) -> list[Migration]:
     """The migrations after version ``after`` (and up to ``until``), each module with its
     DESCRIPTION and ``upgrade(conn)``. The modules of the other versions are not imported: a
-    restart on an up-to-date database imports none before its first answer."""
+    restart on an up-to-date database imports none before its first answer. ``modules``: those
+    ``migration_modules`` found, if the caller has them already."""
     found = []
-    for version, name in migration_modules():
+    for version, name in migration_modules() if modules is None else modules:
         if version <= after or (until is not None and version > until):
             continue
         module = importlib.import_module(name)
@@ -219,18 +222,12 @@ class Database:
 
     async def _migrate(self, migrations: list[Migration] | None, until: int | None) -> int:
         current = await self.version()
-        if migrations is None:
+        if migrations is None:  # the shipped ones: only the pending modules are imported
             modules = migration_modules()
-            latest = modules[-1][0] if modules else 0
+            self._known_up_to(current, modules[-1][0] if modules else 0)
+            migrations = discover_migrations(after=current, until=until, modules=modules)
         else:
-            latest = migrations[-1].version if migrations else 0
-        if current > latest:
-            raise DatabaseTooNew(
-                f"database {self.path} has schema version {current}, this kleinstadtbot knows "
-                f"only up to {latest}; use a newer kleinstadtbot or restore a backup"
-            )
-        if migrations is None:
-            migrations = discover_migrations(after=current, until=until)
+            self._known_up_to(current, migrations[-1].version if migrations else 0)
         for migration in migrations:
             if migration.version <= current:
                 continue
@@ -245,6 +242,13 @@ class Database:
                 )
             current = migration.version
         return current
+
+    def _known_up_to(self, current: int, latest: int) -> None:
+        if current > latest:
+            raise DatabaseTooNew(
+                f"database {self.path} has schema version {current}, this kleinstadtbot knows "
+                f"only up to {latest}; use a newer kleinstadtbot or restore a backup"
+            )
 
     def migrate_behind(self, start: bool = True) -> None:
         """Leave the pending migrations to a task beside the caller. Until they are done, every

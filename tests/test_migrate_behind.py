@@ -34,7 +34,7 @@ async def test_a_failed_migration_behind_fails_every_query(tmp_path, monkeypatch
 
     real = discover_migrations()
 
-    def two(after: int = 0, until: int | None = None) -> list[Migration]:
+    def two(after: int = 0, until: int | None = None, modules: object = None) -> list[Migration]:
         steps = [real[0], Migration(2, "broken", broken)]
         return [m for m in steps if after < m.version and (until is None or m.version <= until)]
 
