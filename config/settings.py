@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -24,13 +25,16 @@ from pydantic import (
 )
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    YamlConfigSettingsSource,
 )
 
 ENV_PREFIX = "KLEINSTADTBOT_"
 CONFIG_ENV = "KLEINSTADTBOT_CONFIG"
+# the configuration file's values while ``load_settings`` builds the settings (below the
+# environment's: ``Settings.settings_customise_sources``)
+_FILE_VALUES: ContextVar[dict[str, Any] | None] = ContextVar("settings_file_values", default=None)
 MXID_RE = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 SERVER_RE = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$")
 
@@ -213,8 +217,6 @@ class Settings(BaseSettings):
     display_name: str | None = "Kleinstadtakademie"
     avatar: Path | None = DEFAULT_AVATAR
 
-    _yaml_file: Path | None = None
-
     @classmethod
     def settings_customise_sources(
         cls,
@@ -225,9 +227,9 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        yaml_file = settings_cls.model_config.get("yaml_file")
-        if yaml_file:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        values = _FILE_VALUES.get()
+        if values:  # the configuration file's (``load_settings``), below the environment's
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=values))
         return tuple(sources)
 
     @field_validator("homeserver")
@@ -389,7 +391,7 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
     so secrets cannot leak into logs or terminals.
     """
     path = path or os.environ.get(CONFIG_ENV)
-    model: type[Settings] = Settings
+    loaded: dict[str, Any] | None = None
     if path:
         file = Path(path)
         if not file.is_file():
@@ -405,12 +407,12 @@ def load_settings(path: str | os.PathLike[str] | None = None, **overrides: Any) 
             raise ConfigError([f"config: {file} is not valid YAML{_yaml_error_place(exc, text)}"]) from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError([f"config: {file} must be a mapping of keys to values"])
-
-        class FileSettings(Settings):
-            model_config = SettingsConfigDict(yaml_file=str(file))
-
-        model = FileSettings
+    # the file's values, parsed once, as a source below the environment: no settings class
+    # built for the file (a new pydantic model at every load)
+    token = _FILE_VALUES.set(loaded)
     try:
-        return model(**overrides)
+        return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc)) from None
+    finally:
+        _FILE_VALUES.reset(token)
