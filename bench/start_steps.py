@@ -6,7 +6,9 @@ runtime imported, the settings read, the bot built, the database open, the joins
 logged in, each sync sent and back, the set-up done, each send started and accepted). The
 launch time is ``$STEPS_T0`` (seconds since the epoch, as ``date +%s.%N`` prints it) if set,
 else the process's start time from /proc (10 ms steps). Nothing of the bot is imported before
-the first mark, so the imports count too; nio is imported first. The bot is imported as
+the first mark (but the console script's own ``bot.launch``), so the imports count too; nio is
+imported first. The garbage collector is paused for the start as the console script pauses it,
+unless ``$STEPS_COLLECTOR`` is ``on``. The bot is imported as
 installed (``bench/peers.sh --at`` installs a commit as an operator does), else from this
 checkout. As the launch command of a peerbench run (warm
 restarts, say)::
@@ -57,6 +59,10 @@ def main(out: str, argv: list[str]) -> int:
 
     if importlib.util.find_spec("bot") is None:  # not installed: this checkout's
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bot.launch import pause_collector, resume_collector
+
+    if os.environ.get("STEPS_COLLECTOR") != "on":  # on: the collector runs during the start too
+        pause_collector()  # as the console script does (bot.launch)
     import nio
 
     mark("nio imported")
@@ -113,7 +119,10 @@ def main(out: str, argv: list[str]) -> int:
     around(nio.AsyncClient, "room_send", "send started", "send accepted")
     from bot.cli import main as bot_main
 
-    return bot_main(argv)
+    try:
+        return bot_main(argv)
+    finally:
+        resume_collector("the command ended")
 
 
 def summary(out: str) -> None:

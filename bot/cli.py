@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.launch import resume_collector
 from config.settings import ConfigError, Settings, load_settings
 from storage.database import BackupFailed, DatabaseUnusable
 
@@ -323,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.func is not cmd_run:
+        resume_collector("not a run")  # bot.launch paused it for a bot's start only
     try:
         return args.func(args) or 0
     except ConfigError as exc:

@@ -34,6 +34,7 @@ from bot.batches import Batches
 from bot.catch_up import CatchUp
 from bot.encryption import CryptoStore, UndecryptableNotices, keep_keys
 from bot.incoming import IncomingMessages
+from bot.launch import COLLECTOR_PAUSE_SECONDS, resume_collector
 from bot.matrix_port import NioMatrix
 from bot.membership import Membership
 from bot.metrics import MeasuredClient
@@ -118,6 +119,7 @@ class KleinstadtBot:
         self.stopped = asyncio.Event()
         self._prepared: asyncio.Future[None] | None = None
         self._idle_migrate: asyncio.TimerHandle | None = None  # migrations while the first sync runs
+        self._collector_cap: asyncio.TimerHandle | None = None  # bot.launch's pause ends by then
         self._startup: asyncio.Future[None] | None = None
         self._scheduled: asyncio.Future[None] | None = None  # the scheduling engine's loop
         self._second_sync = asyncio.Event()  # set once the sync after the first is handed on
@@ -145,6 +147,11 @@ class KleinstadtBot:
 
         The first sync (seconds of server time for a bot in many rooms) is requested before the
         slower local set-up (renderer, dispatcher, command families), which runs meanwhile."""
+        # bot.launch paused the garbage collector for the start: it ends with the first answers
+        # (_run_startup_hooks), and at the latest after this long, whatever holds them up
+        self._collector_cap = asyncio.get_running_loop().call_later(
+            COLLECTOR_PAUSE_SECONDS, resume_collector, "the start took long"
+        )
         await self.operations.start()  # the run lock first: a second bot on this database stops here
         try:
             await self.db.open(migrate=False)
@@ -284,6 +291,7 @@ class KleinstadtBot:
 
         assert self.dispatcher is not None  # the first batch waited for the set-up
         await self._start_answered(first_batch)
+        resume_collector("the first answers are out")
         try:
             await asyncio.shield(self.db.start_behind())
         except Exception:
@@ -327,6 +335,9 @@ class KleinstadtBot:
             return
         if self._idle_migrate is not None:
             self._idle_migrate.cancel()
+        if self._collector_cap is not None:
+            self._collector_cap.cancel()
+        resume_collector("the run ended")
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self._scheduled is not None and self.dispatcher is not None:

@@ -81,7 +81,7 @@ async def _run_process(config: Path, log_file: Path) -> asyncio.subprocess.Proce
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "bot.cli",
+            "bot.launch",  # the installed ``kleinstadtbot``
             "run",
             "--config",
             str(config),
@@ -161,7 +161,7 @@ async def test_sigterm_stops_cleanly_and_keeps_the_database_intact(synapse, make
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "bot.cli",
+            "bot.launch",  # the installed ``kleinstadtbot``
             "run",
             "--config",
             str(config),
