@@ -1,13 +1,13 @@
 """The ``kleinstadtbot`` console script: the command line, with Python's cyclic garbage collector
 paused while the bot starts.
 
-A start imports nio, aiohttp, pydantic, Jinja2 and the bot: hundreds of thousands of objects that
-live as long as the process. Each 700 allocations the collector looks at the young ones and, as
-they pile up, at all of them again; none of it frees anything that matters (a few hundred KB of
-cycles). Paused, the imports take about 10 % less CPU (``bench/README.md``, the tenth series:
-40-55 ms of a 0.5 s start). Reference counting still frees everything else at once.
+A start imports nio, aiohttp, pydantic, Jinja2 and the bot: objects that mostly live as long as
+the process. Every 700 net allocations the collector looks at the young ones, and as they pile up at
+all of them again, to free almost nothing (about 2,600 objects in cycles, under 1 MB). Paused,
+the start takes 40-60 ms less CPU before its first answer (bench/README.md, "The tenth series"),
+for about 1 MB more resident memory. Reference counting frees everything else as before.
 
-The pause ends (``resume_collector``) at the latest of what comes first:
+The pause ends (``resume_collector``) with whichever comes first:
 - ``kleinstadtbot run``: once the first answers are out (``KleinstadtBot._run_startup_hooks``), or
   ``COLLECTOR_PAUSE_SECONDS`` after the runtime started, whatever held it up (a homeserver that
   is down, a long first sync), or when the run ends;
