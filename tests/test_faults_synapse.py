@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import sqlite3
 import subprocess
@@ -12,19 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from bot.homeserver import LocalSynapse
 from tests.answer_checks import answered, settle, wait_answered
+from tests.bot_process import clean_env, run_process, write_config
 from tests.matrix_fixtures import bot_settings, start_bot, unique, user_client
 
 pytestmark = pytest.mark.synapse
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "Sehr-Geheimes-Passwort-4711"
-
-
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("KLEINSTADTBOT_")}
 
 
 async def test_bot_recovers_from_a_homeserver_outage_without_restart(tmp_path, caplog):
@@ -70,28 +65,6 @@ async def test_bot_recovers_from_a_homeserver_outage_without_restart(tmp_path, c
         hs.stop()
 
 
-def _write_config(path: Path, values: dict) -> Path:
-    path.write_text(yaml.safe_dump(values), encoding="utf-8")
-    return path
-
-
-async def _run_process(config: Path, log_file: Path) -> asyncio.subprocess.Process:
-    """``kleinstadtbot run --config …`` as its own process, its output appended to ``log_file``."""
-    with log_file.open("ab") as log:
-        return await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.launch",  # the installed ``kleinstadtbot``
-            "run",
-            "--config",
-            str(config),
-            cwd=ROOT,
-            env=_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-
 async def _kill(process: asyncio.subprocess.Process) -> None:
     if process.returncode is None:
         process.kill()  # SIGKILL: no handler runs, nothing is flushed or closed
@@ -103,7 +76,7 @@ async def test_kill_9_during_bursts_of_commands_loses_and_duplicates_nothing(syn
     while the bot is down, killed again while answering the third. Every command is answered
     exactly once and in order (the rate limit is lifted: 75 commands from one user in a minute)."""
     account = synapse.register(unique("bot"))
-    config = _write_config(
+    config = write_config(
         tmp_path / "bot.yaml",
         {
             "homeserver": synapse.url,
@@ -115,7 +88,7 @@ async def test_kill_9_during_bursts_of_commands_loses_and_duplicates_nothing(syn
         },
     )
     log_file = tmp_path / "bot.log"
-    process = await _run_process(config, log_file)
+    process = await run_process(config, log_file)
     try:
         mayor = await make_user("mayor")
         room = await mayor.dm(account.user_id)
@@ -128,14 +101,14 @@ async def test_kill_9_during_bursts_of_commands_loses_and_duplicates_nothing(syn
         await _kill(process)
 
         commands += [await mayor.send(room, "!ping") for _ in range(25)]  # while down
-        process = await _run_process(config, log_file)
+        process = await run_process(config, log_file)
 
         burst = [await mayor.send(room, "!ping") for _ in range(25)]
         commands += burst
         await wait_answered(mayor, room, account.user_id, burst, 5, timeout=60)
         await _kill(process)
 
-        process = await _run_process(config, log_file)
+        process = await run_process(config, log_file)
         await settle(mayor, room, timeout=60)
         assert answered(mayor, room, account.user_id, commands) == commands, log_file.read_text()[-3000:]
     finally:
@@ -145,7 +118,7 @@ async def test_kill_9_during_bursts_of_commands_loses_and_duplicates_nothing(syn
 async def test_sigterm_stops_cleanly_and_keeps_the_database_intact(synapse, make_user, tmp_path):
     account = synapse.register(unique("bot"))
     database = tmp_path / "bot" / "bot.db"
-    config = _write_config(
+    config = write_config(
         tmp_path / "bot.yaml",
         {
             "homeserver": synapse.url,
@@ -157,19 +130,7 @@ async def test_sigterm_stops_cleanly_and_keeps_the_database_intact(synapse, make
         },
     )
     log_file = tmp_path / "bot.log"
-    with log_file.open("wb") as log:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.launch",  # the installed ``kleinstadtbot``
-            "run",
-            "--config",
-            str(config),
-            cwd=ROOT,
-            env=_env(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process = await run_process(config, log_file)
     try:
         mayor = await make_user("mayor")
         room = await mayor.dm(account.user_id)
@@ -195,7 +156,7 @@ async def test_sigterm_stops_cleanly_and_keeps_the_database_intact(synapse, make
 
 
 async def test_invalid_config_at_start_exits_with_one_line_per_problem(tmp_path):
-    config = _write_config(
+    config = write_config(
         tmp_path / "bad.yaml",
         {
             "homeserver": "matrix.example.org",
@@ -208,7 +169,7 @@ async def test_invalid_config_at_start_exits_with_one_line_per_problem(tmp_path)
         subprocess.run,
         [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
         cwd=ROOT,
-        env=_env(),
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=60,

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-import yaml
 
 import bot.cli
 import bot.runtime
@@ -21,9 +16,8 @@ from bot import launch
 from bot.runtime import KleinstadtBot
 from config.settings import Settings
 from tests.answer_checks import answered, settle, wait_answered
+from tests.bot_process import ROOT, run_process, write_config
 from tests.matrix_fixtures import unique
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -149,43 +143,32 @@ async def test_the_console_script_answers_and_logs_when_the_collector_runs_again
     """``python -m bot.launch run`` (the installed ``kleinstadtbot``) through Synapse: a command
     sent while it was down is answered, then the collector is on again, in that order."""
     account = synapse.register(unique("bot"))
-    config = tmp_path / "bot.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "homeserver": synapse.url,
-                "user_id": account.user_id,
-                "password": account.password,
-                "database": str(tmp_path / "bot" / "bot.db"),
-                "log_level": "DEBUG",
-                "sync": {"timeout_ms": 1000},
-            }
-        ),
-        encoding="utf-8",
+    config = write_config(
+        tmp_path / "bot.yaml",
+        {
+            "homeserver": synapse.url,
+            "user_id": account.user_id,
+            "password": account.password,
+            "database": str(tmp_path / "bot" / "bot.db"),
+            "log_level": "DEBUG",
+            "sync": {"timeout_ms": 1000},
+        },
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KLEINSTADTBOT_")}
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
-
-    async def start(log_file: Path) -> asyncio.subprocess.Process:
-        with log_file.open("wb") as log:
-            return await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot.launch", "run", "--config", str(config),
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
 
     async def stop(process: asyncio.subprocess.Process) -> None:
         if process.returncode is None:
             process.send_signal(signal.SIGTERM)
             await asyncio.wait_for(process.wait(), 30)
 
-    process = await start(logs[0])
+    process = await run_process(config, logs[0])
     try:
         mayor = await make_user("mayor")
         room = await mayor.dm(account.user_id)
         await mayor.ask(room, "!ping", timeout=60)
         await stop(process)
         waiting = await mayor.send(room, "!ping")
-        process = await start(logs[1])
+        process = await run_process(config, logs[1])
         await mayor.wait_reply(room, waiting, timeout=60)
         await settle(mayor, room)
         assert len(mayor.replies_to(room, waiting)) == 1
