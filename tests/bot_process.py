@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -21,6 +22,21 @@ def clean_env() -> dict[str, str]:
 def write_config(path: Path, values: dict) -> Path:
     path.write_text(yaml.safe_dump(values), encoding="utf-8")
     return path
+
+
+def account_config(folder: Path, synapse: Any, account: Any, **values: Any) -> Path:
+    """``folder/bot.yaml`` for ``account`` on ``synapse``, its database in ``folder/bot``; ``values``
+    add to or replace the settings."""
+    return write_config(
+        folder / "bot.yaml",
+        {
+            "homeserver": synapse.url,
+            "user_id": account.user_id,
+            "password": account.password,
+            "database": str(folder / "bot" / "bot.db"),
+            **values,
+        },
+    )
 
 
 async def run_process(config: Path, log_file: Path) -> asyncio.subprocess.Process:

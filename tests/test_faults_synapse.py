@@ -14,7 +14,7 @@ import pytest
 
 from bot.homeserver import LocalSynapse
 from tests.answer_checks import answered, settle, wait_answered
-from tests.bot_process import clean_env, run_process, write_config
+from tests.bot_process import account_config, clean_env, run_process, write_config
 from tests.matrix_fixtures import bot_settings, start_bot, unique, user_client
 
 pytestmark = pytest.mark.synapse
@@ -76,17 +76,7 @@ async def test_kill_9_during_bursts_of_commands_loses_and_duplicates_nothing(syn
     while the bot is down, killed again while answering the third. Every command is answered
     exactly once and in order (the rate limit is lifted: 75 commands from one user in a minute)."""
     account = synapse.register(unique("bot"))
-    config = write_config(
-        tmp_path / "bot.yaml",
-        {
-            "homeserver": synapse.url,
-            "user_id": account.user_id,
-            "password": account.password,
-            "database": str(tmp_path / "bot" / "bot.db"),
-            "log_level": "INFO",
-            "rate_limit": {"commands": 1000},
-        },
-    )
+    config = account_config(tmp_path, synapse, account, log_level="INFO", rate_limit={"commands": 1000})
     log_file = tmp_path / "bot.log"
     process = await run_process(config, log_file)
     try:
@@ -118,17 +108,7 @@ async def test_kill_9_during_bursts_of_commands_loses_and_duplicates_nothing(syn
 async def test_sigterm_stops_cleanly_and_keeps_the_database_intact(synapse, make_user, tmp_path):
     account = synapse.register(unique("bot"))
     database = tmp_path / "bot" / "bot.db"
-    config = write_config(
-        tmp_path / "bot.yaml",
-        {
-            "homeserver": synapse.url,
-            "user_id": account.user_id,
-            "password": account.password,
-            "database": str(database),
-            "log_level": "INFO",
-            "sync": {"timeout_ms": 1000},
-        },
-    )
+    config = account_config(tmp_path, synapse, account, log_level="INFO", sync={"timeout_ms": 1000})
     log_file = tmp_path / "bot.log"
     process = await run_process(config, log_file)
     try:

@@ -16,7 +16,7 @@ from bot import launch
 from bot.runtime import KleinstadtBot
 from config.settings import Settings
 from tests.answer_checks import answered, settle, wait_answered
-from tests.bot_process import ROOT, run_process, write_config
+from tests.bot_process import ROOT, account_config, run_process
 from tests.matrix_fixtures import unique
 
 
@@ -143,17 +143,7 @@ async def test_the_console_script_answers_and_logs_when_the_collector_runs_again
     """``python -m bot.launch run`` (the installed ``kleinstadtbot``) through Synapse: a command
     sent while it was down is answered, then the collector is on again, in that order."""
     account = synapse.register(unique("bot"))
-    config = write_config(
-        tmp_path / "bot.yaml",
-        {
-            "homeserver": synapse.url,
-            "user_id": account.user_id,
-            "password": account.password,
-            "database": str(tmp_path / "bot" / "bot.db"),
-            "log_level": "DEBUG",
-            "sync": {"timeout_ms": 1000},
-        },
-    )
+    config = account_config(tmp_path, synapse, account, log_level="DEBUG", sync={"timeout_ms": 1000})
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
 
     async def stop(process: asyncio.subprocess.Process) -> None:
