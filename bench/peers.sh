@@ -15,6 +15,9 @@
 #   F-nio-floor-e2e-stack  bench/floor_e2e.py --stack: the encrypted floor on the project's stack
 #                     (pydantic-settings, aiosqlite, Jinja2 i18n, Babel; APScheduler after the
 #                     first reply) and nothing of the bot: the floor of a bot built on that stack
+#   G-nio-floor-e2e-stack-least  bench/floor_e2e.py --stack-least: the least a bot on that stack
+#                     does before its first answer (collector paused, settings, the command
+#                     recorded in SQLite, a plain reply; rendering and APScheduler after it)
 # Set-up once: the two venvs of the header of compare.sh under $PB_HOME (default /tmp/peerbench).
 # Environment: PEERBENCH (the harness folder), PB_HOME, OUT (results, default
 # $PB_HOME/results.jsonl; a series appends), KB (the kleinstadtbot command, default
@@ -64,6 +67,8 @@ floor_e2e() { $PB --label B-nio-floor-e2e --rooms "$1" --command '!ping' \
   --cmd "$FLOOR_PY $REPO/bench/floor_e2e.py {homeserver} {user_id} {access_token} {device_id} {data_dir}" >>"$OUT"; }
 floor_stack() { $PB --label F-nio-floor-e2e-stack --rooms "$1" --command '!ping' \
   --cmd "$FLOOR_PY $REPO/bench/floor_e2e.py --stack {homeserver} {user_id} {access_token} {device_id} {data_dir}" >>"$OUT"; }
+floor_stack_least() { $PB --label G-nio-floor-e2e-stack-least --rooms "$1" --command '!ping' \
+  --cmd "$FLOOR_PY $REPO/bench/floor_e2e.py --stack-least {homeserver} {user_id} {access_token} {device_id} {data_dir}" >>"$OUT"; }
 ours() { $PB --label D-kleinstadtbot --rooms "$1" --command '!ping' --cmd "$KB run" \
   --env 'KLEINSTADTBOT_HOMESERVER={homeserver}' --env 'KLEINSTADTBOT_USER_ID={user_id}' \
   --env 'KLEINSTADTBOT_ACCESS_TOKEN={access_token}' --env 'KLEINSTADTBOT_DEVICE_ID={device_id}' \

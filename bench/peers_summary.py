@@ -24,6 +24,7 @@ LABELS = (
     "D-kleinstadtbot",
     "E-kleinstadtbot-profile-set",
     "F-nio-floor-e2e-stack",
+    "G-nio-floor-e2e-stack-least",
 )
 OURS = ("D-kleinstadtbot", "D0-kleinstadtbot", "E-kleinstadtbot-profile-set")
 
