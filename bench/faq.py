@@ -7,11 +7,11 @@ both splits) repeated, and module searches. Prints the figures; no assertions.
 Usage: ``.venv/bin/python bench/faq.py`` (``-v`` also lists the misses of the tuning
 material, ``--heldout`` adds the held-out half's totals).
 
-The tuning material is the tuning halves (``tuning``, ``tuning3`` to ``tuning11``), the first
+The tuning material is the tuning halves (``tuning``, ``tuning3`` to ``tuning12``), the first
 set's retired held-out half (``heldout``, printed as "retired"), the dev set and, in English,
-the English half of ``heldout3`` (retired in round 4) and ``heldout4`` to ``heldout10``
-(retired in rounds 5 to 11). The held-out half of each locale (German: ``heldout3``; English:
-``heldout11``) is never used to tune the content or the search (see
+the English half of ``heldout3`` (retired in round 4) and ``heldout4`` to ``heldout11``
+(retired in rounds 5 to 12). The held-out half of each locale (German: ``heldout3``; English:
+``heldout12``) is never used to tune the content or the search (see
 bench/README.md): its totals are printed only with ``--heldout`` (to report the final figures),
 never its questions or misses, so a run while tuning shows the tuning material only.
 

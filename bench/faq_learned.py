@@ -36,6 +36,8 @@ FRESH = (
     "tuning10",
     "heldout10",
     "tuning11",
+    "heldout11",
+    "tuning12",
 )  # fresh when they came
 
 

@@ -28,14 +28,16 @@ The sets, each split once by the same rule into a tuning half and a held-out hal
   held-out half's totals were reported in round 9, so since round 10 it is retired too;
 - the seventh English set (round 10): ``tuning10.yaml`` and ``heldout10.yaml`` (English only). Its
   held-out half's totals were reported in round 10, so since round 11 it is retired too;
-- the eighth English set (round 11): ``tuning11.yaml`` and ``heldout11.yaml`` (English only).
-  ``heldout11.yaml`` is the English held-out half.
+- the eighth English set (round 11): ``tuning11.yaml`` and ``heldout11.yaml`` (English only). Its
+  held-out half's totals were reported in round 11, so since round 12 it is retired too;
+- the ninth English set (round 12): ``tuning12.yaml`` and ``heldout12.yaml`` (English only).
+  ``heldout12.yaml`` is the English held-out half.
 
 The held-out half of a locale is ``HELDOUT[locale]``. Tuning material (``tuning_parts``):
 ``tuning.yaml``, the retired ``heldout.yaml``, ``tuning3.yaml``, ``tuning4.yaml``,
-``tuning5.yaml`` to ``tuning11.yaml``, ``dev.yaml`` (probes and fresh checks written during the
+``tuning5.yaml`` to ``tuning12.yaml``, ``dev.yaml`` (probes and fresh checks written during the
 rounds, not part of a split) and, for English, the English half of ``heldout3.yaml`` and
-``heldout4.yaml`` to ``heldout10.yaml``.
+``heldout4.yaml`` to ``heldout11.yaml``.
 
 The split is deterministic and stratified: within each (locale, expected entry) group, the
 questions are ordered by the SHA-256 of their text and alternate tuning, held-out, tuning, …
@@ -69,9 +71,9 @@ OFFERED = 3  # the FAQ offers this many choices when it is not confident (comman
 DEV = "dev"  # probes and fresh checks written during tuning (dev.yaml): tuning material, no half
 RETIRED = "heldout"  # the first set's held-out half, retired to tuning material in round 3
 # the held-out half of each locale: reported, never tuned on
-HELDOUT = {"de": "heldout3", "en": "heldout11"}
+HELDOUT = {"de": "heldout3", "en": "heldout12"}
 # a held-out half retired for some locales only: its questions there are tuning material
-# (heldout3's English totals were reported in round 3, heldout4's to heldout10's in rounds 4 to 10)
+# (heldout3's English totals were reported in round 3, heldout4's to heldout11's in rounds 4 to 11)
 RETIRED_IN = {
     "heldout3": ("en",),
     "heldout4": ("en",),
@@ -81,6 +83,7 @@ RETIRED_IN = {
     "heldout8": ("en",),
     "heldout9": ("en",),
     "heldout10": ("en",),
+    "heldout11": ("en",),
 }
 # each set's (tuning half, held-out half), split by ``split``, and the locales it has
 SETS = {
@@ -94,6 +97,7 @@ SETS = {
     "english9": ("tuning9", "heldout9"),
     "english10": ("tuning10", "heldout10"),
     "english11": ("tuning11", "heldout11"),
+    "english12": ("tuning12", "heldout12"),
 }
 SET_LOCALES = {
     "first": LOCALES,
@@ -106,6 +110,7 @@ SET_LOCALES = {
     "english9": ("en",),
     "english10": ("en",),
     "english11": ("en",),
+    "english12": ("en",),
 }
 TUNING = (
     "tuning",
@@ -119,6 +124,7 @@ TUNING = (
     "tuning9",
     "tuning10",
     "tuning11",
+    "tuning12",
     DEV,
 )  # tuning material in every locale
 HALVES = tuple(name for halves in SETS.values() for name in halves)  # the files of the splits
