@@ -19,8 +19,15 @@ from storage.database import Database
 log = logging.getLogger(__name__)
 
 
-def build_renderer(settings: Settings) -> Renderer:
-    return Renderer(settings.locale, settings.timezone, extra_globals={"prefix": settings.command_prefix})
+def build_renderer(settings: Settings, compiled: bool = False) -> Renderer:
+    """``compiled``: keep the compiled templates in the data folder (``Settings.templates_dir``),
+    for the bot's restarts; the console and tests compile in memory."""
+    return Renderer(
+        settings.locale,
+        settings.timezone,
+        extra_globals={"prefix": settings.command_prefix},
+        compiled=settings.templates_dir if compiled else None,
+    )
 
 
 async def open_database(settings: Settings) -> Database:

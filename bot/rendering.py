@@ -9,6 +9,7 @@ into HTML with markdown-it (raw HTML in Markdown is escaped, never passed throug
 
 from __future__ import annotations
 
+import hashlib
 import html
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import format_decimal
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
 from commands.parsing import neutralise
@@ -32,6 +33,14 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "config" / "templates"
 # Whitespace inside {% trans %} blocks is collapsed, so a catalog's message IDs do not depend on
 # how a template is indented; ``pybabel extract`` uses the same settings (pyproject.toml).
 I18N_POLICIES = {"ext.i18n.trimmed": True}
+# The options that shape a template's compiled code; the bytecode cache's files are named after
+# them, so a change of options never runs code compiled under the old ones.
+COMPILE_OPTIONS: dict[str, Any] = {
+    "autoescape": True,  # every template is HTML
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "extensions": ["jinja2.ext.i18n"],
+}
 DATETIME_PATTERNS = {"de": "d. MMMM y, HH:mm 'Uhr'", "en": "d MMMM y, h:mm a"}
 DATE_PATTERNS = {"de": "d. MMMM y", "en": "d MMMM y"}
 
@@ -178,7 +187,11 @@ class Renderer:
         timezone: str = "Europe/Berlin",
         templates: Path | None = None,
         extra_globals: dict[str, Any] | None = None,
+        compiled: Path | None = None,
     ):
+        """``compiled``: a folder where templates are kept compiled (Jinja2's bytecode cache,
+        checked against each template's source), so a restarted bot answers without parsing
+        and compiling them again (2 ms for ``!ping``, 10 ms for the help, of CPU)."""
         if locale not in locales():
             raise ValueError(f"unknown locale {locale} (catalogs: {', '.join(locales())})")
         self.locale = locale
@@ -186,12 +199,10 @@ class Renderer:
         root = templates or TEMPLATES
         self.env = Environment(
             loader=FileSystemLoader(str(root)),
-            autoescape=select_autoescape(default=True, default_for_string=True),
             undefined=StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
             auto_reload=False,
-            extensions=["jinja2.ext.i18n"],
+            bytecode_cache=_bytecode_cache(compiled),
+            **COMPILE_OPTIONS,
         )
         self.env.policies.update(I18N_POLICIES)
         self.env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
@@ -261,6 +272,20 @@ class Renderer:
         markup = self.env.get_template(f"{template}.html").render(**(data or {})).strip()
         markup = neutralise(markup)
         return html_to_text(markup), markup
+
+
+def _bytecode_cache(folder: Path | None) -> FileSystemBytecodeCache | None:
+    """Jinja2's bytecode cache in ``folder`` (made if missing); none if it cannot be made (the
+    templates then compile in memory, as without a folder)."""
+    if folder is None:
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    options = repr((COMPILE_OPTIONS, I18N_POLICIES, "newstyle gettext"))
+    fingerprint = hashlib.sha256(options.encode()).hexdigest()[:12]
+    return FileSystemBytecodeCache(str(folder), pattern=f"%s-{fingerprint}.cache")
 
 
 def user_link(user_id: str, name: str | None = None) -> Markup:

@@ -331,6 +331,12 @@ class Settings(BaseSettings):
         return self.store_dir / "crypto"
 
     @property
+    def templates_dir(self) -> Path:
+        """The message templates, compiled (Jinja2's bytecode cache): rebuilt from the templates
+        whenever missing or out of date, so never backed up."""
+        return self.store_dir / "cache" / "templates"
+
+    @property
     def backup_dir(self) -> Path:
         return self.backup.directory if self.backup.directory is not None else self.store_dir / "backups"
 

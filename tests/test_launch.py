@@ -113,9 +113,12 @@ async def test_a_run_with_30_commands_waiting_turns_the_collector_on_after_their
     reasons: list[tuple[str, bool]] = []
     resume = launch.resume_collector
 
+    resumed = asyncio.Event()
+
     def noted(reason: str) -> None:
         reasons.append((reason, launch.collector_paused()))
         resume(reason)
+        resumed.set()
 
     monkeypatch.setattr(bot.runtime, "resume_collector", noted)
     first = await make_bot(rate_limit={"commands": 1000})  # 30 from one user in a minute
@@ -124,6 +127,7 @@ async def test_a_run_with_30_commands_waiting_turns_the_collector_on_after_their
     await mayor.ask(room, "!ping")
     await first.stop()
     reasons.clear()  # the first bot's own end
+    resumed.clear()
 
     waiting = [await mayor.send(room, "!ping") for _ in range(30)]
     launch.pause_collector()
@@ -132,6 +136,7 @@ async def test_a_run_with_30_commands_waiting_turns_the_collector_on_after_their
     await settle(mayor, room)
     assert answered(mayor, room, first.user_id, waiting) == waiting
     assert all(len(mayor.replies_to(room, command)) == 1 for command in waiting)
+    await asyncio.wait_for(resumed.wait(), 10)  # the answers out, then bot.runtime.DELIVERY_SECONDS
     assert gc.isenabled()
     assert reasons[0] == ("the first answers are out", True)
 

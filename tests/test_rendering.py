@@ -259,3 +259,45 @@ def test_the_warm_up_loads_the_locale_data_the_first_answer_would_load(locale):
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "True"]
+
+
+# --- compiled templates (the runtime's bytecode cache) ----------------------------------------
+
+
+def test_a_restarted_renderer_answers_from_the_compiled_templates_without_compiling(tmp_path, monkeypatch):
+    """The runtime keeps its templates compiled in the data folder: a new renderer (a restart)
+    renders from there, compiling nothing, and its answers are the ones a fresh compile gives."""
+    from jinja2 import Environment
+
+    compiled = tmp_path / "cache" / "templates"
+    first = Renderer("de", extra_globals={"prefix": "!"}, compiled=compiled)
+    expected = first.render("ping", {"version": "1.2", "uptime_seconds": 3})
+    assert [p.name for p in compiled.iterdir()] and all(p.suffix == ".cache" for p in compiled.iterdir())
+
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(Environment, "compile", no_compiling)
+    restarted = Renderer("de", extra_globals={"prefix": "!"}, compiled=compiled)
+    assert restarted.render("ping", {"version": "1.2", "uptime_seconds": 3}) == expected
+    monkeypatch.undo()
+    english = Renderer("en", extra_globals={"prefix": "!"}, compiled=compiled)  # one cache, any locale
+    assert "running for" in english.render("ping", {"version": "1.2", "uptime_seconds": 3})[0]
+
+
+def test_a_changed_template_is_compiled_again_not_taken_from_the_cache(tmp_path):
+    """The cache is checked against each template's source: an edited template shows at once."""
+    templates, compiled = tmp_path / "templates", tmp_path / "compiled"
+    templates.mkdir()
+    (templates / "note.html").write_text("<p>erste Fassung {{ n }}</p>", encoding="utf-8")
+    assert Renderer(templates=templates, compiled=compiled).render("note", {"n": 1})[0] == "erste Fassung 1"
+    (templates / "note.html").write_text("<p>zweite Fassung {{ n }}</p>", encoding="utf-8")
+    assert Renderer(templates=templates, compiled=compiled).render("note", {"n": 2})[0] == "zweite Fassung 2"
+
+
+def test_a_compiled_folder_that_cannot_be_made_leaves_the_templates_compiled_in_memory(tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    renderer = Renderer("de", extra_globals={"prefix": "!"}, compiled=blocked / "templates")
+    assert renderer.env.bytecode_cache is None
+    assert renderer.render("ping", {"version": "1", "uptime_seconds": 3})[0].startswith("🏓 Pong!")
