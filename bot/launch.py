@@ -8,8 +8,7 @@ the start takes 40-60 ms less CPU before its first answer (bench/README.md, "The
 for about 1 MB more resident memory. Reference counting frees everything else as before.
 
 The pause ends (``resume_collector``) with whichever comes first:
-- ``kleinstadtbot run``: once the first answers are out and ``DELIVERY_SECONDS`` have passed
-  for the homeserver to deliver them (``KleinstadtBot._run_startup_hooks``), or
+- ``kleinstadtbot run``: once the first answers are out (``KleinstadtBot._run_startup_hooks``), or
   ``COLLECTOR_PAUSE_SECONDS`` after the runtime started, whatever held it up (a homeserver that
   is down, a long first sync), or when the run ends;
 - every other command: as soon as its arguments are read.

@@ -63,10 +63,6 @@ DRAIN_SECONDS = 30
 FIRST_ANSWERS_SECONDS = 30  # start-up hooks wait this long at most for the start's answers
 FIRST_SYNC_IDLE_SECONDS = 0.3  # the first sync still out after the set-up this long: migrate meanwhile
 NEXT_SYNC_SECONDS = 2.0  # and this long for the sync after the first (it returns at once if anything waits)
-# After the start's answers, the start-up work (0.3 s of CPU and more: the remaining command
-# families, indexes, the collector's first pass over the start's objects) waits this long, so a
-# homeserver on the same machine delivers those answers first instead of sharing the CPU with it
-DELIVERY_SECONDS = 0.5
 
 
 class KleinstadtBot:
@@ -287,16 +283,14 @@ class KleinstadtBot:
 
     async def _run_startup_hooks(self, first_batch: list[asyncio.Task[None]]) -> None:
         """The families' start-up work and the bot's profile, once the commands that came while
-        the bot was away or starting are answered (``_start_answered``) and ``DELIVERY_SECONDS``
-        later: the hooks' work (the Space, the indexes, a new display name, which the homeserver
-        writes into every room the bot is in) can wait, those answers cannot."""
+        the bot was away or starting are answered (``_start_answered``): the hooks' work (the
+        Space, the indexes, a new display name, which the homeserver writes into every room the
+        bot is in) can wait, those answers cannot."""
         from bot.profile import present_bot
         from commands.registry import REGISTRY
 
         assert self.dispatcher is not None  # the first batch waited for the set-up
         await self._start_answered(first_batch)
-        with contextlib.suppress(TimeoutError):  # a stop asked for meanwhile ends the wait
-            await asyncio.wait_for(self._stop.wait(), DELIVERY_SECONDS)
         resume_collector("the first answers are out")
         try:
             await asyncio.shield(self.db.start_behind())

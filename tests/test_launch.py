@@ -136,7 +136,7 @@ async def test_a_run_with_30_commands_waiting_turns_the_collector_on_after_their
     await settle(mayor, room)
     assert answered(mayor, room, first.user_id, waiting) == waiting
     assert all(len(mayor.replies_to(room, command)) == 1 for command in waiting)
-    await asyncio.wait_for(resumed.wait(), 10)  # the answers out, then bot.runtime.DELIVERY_SECONDS
+    await asyncio.wait_for(resumed.wait(), 10)  # once the answers are out
     assert gc.isenabled()
     assert reasons[0] == ("the first answers are out", True)
 

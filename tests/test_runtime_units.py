@@ -524,43 +524,6 @@ async def test_a_batch_of_many_commands_does_not_hold_up_the_next_sync(tmp_path,
             await asyncio.wait_for(task, 20)
 
 
-async def test_the_start_up_work_waits_for_the_first_answers_to_be_delivered(tmp_path, monkeypatch):
-    """Once the start's answers are out, the start-up work (the collector's first pass, the other
-    command families, the hooks) waits ``DELIVERY_SECONDS``, so a homeserver on the same machine
-    delivers those answers before that work takes the CPU; a stop asked for meanwhile is not
-    held up by the wait."""
-    from bot import runtime
-
-    monkeypatch.setattr(runtime, "DELIVERY_SECONDS", 0.6)
-    resumed: list[float] = []
-    monkeypatch.setattr(runtime, "resume_collector", lambda reason: resumed.append(time.monotonic()))
-    server = RoundTripStandIn()
-    async with serve(server.routes()) as url:
-        kb = runtime.KleinstadtBot(_stand_in_settings(url, tmp_path))
-        task = asyncio.ensure_future(kb.run())
-        try:
-            await asyncio.wait_for(server.answered.wait(), 30)
-            answered = time.monotonic()
-            await _until(lambda: _true(bool(resumed)), "the start-up work never began")
-        finally:
-            kb.request_stop()
-            await asyncio.wait_for(task, 20)
-        assert resumed[0] - answered >= 0.6 - 0.05  # the answer's send, then the wait
-
-        monkeypatch.setattr(runtime, "DELIVERY_SECONDS", 60.0)
-        resumed.clear()
-        server = RoundTripStandIn()
-    async with serve(server.routes()) as url:
-        kb = runtime.KleinstadtBot(_stand_in_settings(url, tmp_path / "second"))
-        task = asyncio.ensure_future(kb.run())
-        await asyncio.wait_for(server.answered.wait(), 30)
-        await asyncio.sleep(0.3)  # within the (minute-long) wait
-        stopping = time.monotonic()
-        kb.request_stop()
-        await asyncio.wait_for(task, 20)
-        assert time.monotonic() - stopping < 5
-
-
 # --- the session lost while answering ---------------------------------------------------------
 
 
