@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import logging
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_datetime, format_timedelta
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader, StrictUndefined
+from jinja2.bccache import Bucket
 from markupsafe import Markup
 
 from commands.parsing import neutralise
@@ -29,6 +31,7 @@ from config.catalogs import locales, translations
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
 
+log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent.parent / "config" / "templates"
 # Whitespace inside {% trans %} blocks is collapsed, so a catalog's message IDs do not depend on
 # how a template is indented; ``pybabel extract`` uses the same settings (pyproject.toml).
@@ -274,6 +277,17 @@ class Renderer:
         return html_to_text(markup), markup
 
 
+class _KeptTemplates(FileSystemBytecodeCache):
+    """Jinja2's bytecode cache, whose writing never fails a message: a template that cannot be
+    kept (the folder gone, the disk full) is rendered all the same and compiled again next time."""
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            log.debug("compiled template %s not kept", bucket.key, exc_info=True)
+
+
 def _bytecode_cache(folder: Path | None) -> FileSystemBytecodeCache | None:
     """Jinja2's bytecode cache in ``folder`` (made if missing); none if it cannot be made (the
     templates then compile in memory, as without a folder)."""
@@ -285,7 +299,7 @@ def _bytecode_cache(folder: Path | None) -> FileSystemBytecodeCache | None:
         return None
     options = repr((COMPILE_OPTIONS, I18N_POLICIES, "newstyle gettext"))
     fingerprint = hashlib.sha256(options.encode()).hexdigest()[:12]
-    return FileSystemBytecodeCache(str(folder), pattern=f"%s-{fingerprint}.cache")
+    return _KeptTemplates(str(folder), pattern=f"%s-{fingerprint}.cache")
 
 
 def user_link(user_id: str, name: str | None = None) -> Markup:

@@ -301,3 +301,15 @@ def test_a_compiled_folder_that_cannot_be_made_leaves_the_templates_compiled_in_
     renderer = Renderer("de", extra_globals={"prefix": "!"}, compiled=blocked / "templates")
     assert renderer.env.bytecode_cache is None
     assert renderer.render("ping", {"version": "1", "uptime_seconds": 3})[0].startswith("🏓 Pong!")
+
+
+def test_a_compiled_folder_removed_while_the_bot_runs_never_fails_a_message(tmp_path):
+    """The folder may be deleted (it needs no backup): templates not yet kept still render."""
+    import shutil
+
+    compiled = tmp_path / "compiled"
+    renderer = Renderer("de", extra_globals={"prefix": "!"}, compiled=compiled)
+    renderer.render("ping", {"version": "1", "uptime_seconds": 3})
+    shutil.rmtree(compiled)
+    body, _html = renderer.render("error_internal", {"ref": "abc123"})
+    assert "abc123" in body
