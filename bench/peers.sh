@@ -18,6 +18,10 @@
 #   G-nio-floor-e2e-stack-least  bench/floor_e2e.py --stack-least: the least a bot on that stack
 #                     does before its first answer (collector paused, settings, the command
 #                     recorded in SQLite, a plain reply; rendering and APScheduler after it)
+#   H-nio-floor-e2e-stack-guide  bench/floor_e2e.py --stack-guide: the least a bot on that stack
+#                     does before its first answer when it follows the developers' guide (settings
+#                     from a YAML file, the reply rendered from a compiled Jinja2 template with
+#                     i18n and a Babel duration in German, HTML, reply relation, m.mentions)
 # Set-up once: the two venvs of the header of compare.sh under $PB_HOME (default /tmp/peerbench).
 # Environment: PEERBENCH (the harness folder), PB_HOME, OUT (results, default
 # $PB_HOME/results.jsonl; a series appends), KB (the kleinstadtbot command, default
@@ -69,6 +73,8 @@ floor_stack() { $PB --label F-nio-floor-e2e-stack --rooms "$1" --command '!ping'
   --cmd "$FLOOR_PY $REPO/bench/floor_e2e.py --stack {homeserver} {user_id} {access_token} {device_id} {data_dir}" >>"$OUT"; }
 floor_stack_least() { $PB --label G-nio-floor-e2e-stack-least --rooms "$1" --command '!ping' \
   --cmd "$FLOOR_PY $REPO/bench/floor_e2e.py --stack-least {homeserver} {user_id} {access_token} {device_id} {data_dir}" >>"$OUT"; }
+floor_stack_guide() { $PB --label H-nio-floor-e2e-stack-guide --rooms "$1" --command '!ping' \
+  --cmd "$FLOOR_PY $REPO/bench/floor_e2e.py --stack-guide {homeserver} {user_id} {access_token} {device_id} {data_dir}" >>"$OUT"; }
 ours() { $PB --label D-kleinstadtbot --rooms "$1" --command '!ping' --cmd "$KB run" \
   --env 'KLEINSTADTBOT_HOMESERVER={homeserver}' --env 'KLEINSTADTBOT_USER_ID={user_id}' \
   --env 'KLEINSTADTBOT_ACCESS_TOKEN={access_token}' --env 'KLEINSTADTBOT_DEVICE_ID={device_id}' \

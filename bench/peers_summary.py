@@ -25,6 +25,7 @@ LABELS = (
     "E-kleinstadtbot-profile-set",
     "F-nio-floor-e2e-stack",
     "G-nio-floor-e2e-stack-least",
+    "H-nio-floor-e2e-stack-guide",
 )
 OURS = ("D-kleinstadtbot", "D0-kleinstadtbot", "E-kleinstadtbot-profile-set")
 
