@@ -51,7 +51,8 @@ from nio import AsyncClient, AsyncClientConfig, MatrixRoom, RoomMessageText  # n
 
 
 class Stack:
-    """What a bot on the project's stack does besides nio (``--stack``, ``--stack-least``)."""
+    """What a bot on the project's stack does besides nio (``--stack``, ``--stack-least``,
+    ``--stack-guide``)."""
 
     def __init__(self, least: bool, guide: bool = False) -> None:
         self.least = least
