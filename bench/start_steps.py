@@ -8,7 +8,8 @@ launch time is ``$STEPS_T0`` (seconds since the epoch, as ``date +%s.%N`` prints
 else the process's start time from /proc (10 ms steps). Nothing of the bot is imported before
 the first mark (but the console script's own ``bot.launch``), so the imports count too; nio is
 imported first. The garbage collector is paused for the start as the console script pauses it,
-unless ``$STEPS_COLLECTOR`` is ``on``. The bot is imported as
+unless ``$STEPS_COLLECTOR`` is ``on``, and the dataclass methods come compiled from the last
+start (``bot.code_cache``) unless ``$STEPS_CODE_CACHE`` is ``off``. The bot is imported as
 installed (``bench/peers.sh --at`` installs a commit as an operator does), else from this
 checkout. As the launch command of a peerbench run (warm
 restarts, say)::
@@ -59,10 +60,13 @@ def main(out: str, argv: list[str]) -> int:
 
     if importlib.util.find_spec("bot") is None:  # not installed: this checkout's
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bot import code_cache
     from bot.launch import pause_collector, resume_collector
 
     if os.environ.get("STEPS_COLLECTOR") != "on":  # on: the collector runs during the start too
         pause_collector()  # as the console script does (bot.launch)
+    if os.environ.get("STEPS_CODE_CACHE") != "off":  # off: every dataclass method compiled
+        code_cache.install()  # as the console script does
     import nio
 
     mark("nio imported")
@@ -123,6 +127,7 @@ def main(out: str, argv: list[str]) -> int:
         return bot_main(argv)
     finally:
         resume_collector("the command ended")
+        code_cache.finish("the command ended")
 
 
 def summary(out: str) -> None:

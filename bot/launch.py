@@ -1,5 +1,6 @@
 """The ``kleinstadtbot`` console script: the command line, with Python's cyclic garbage collector
-paused while the bot starts.
+paused while the bot starts and the methods dataclasses generate taken compiled from the last
+start (``bot.code_cache``, until the start is over).
 
 A start imports nio, aiohttp, pydantic, Jinja2 and the bot: objects that mostly live as long as
 the process. Every 700 net allocations the collector looks at the young ones, and as they pile up at
@@ -13,7 +14,7 @@ The pause ends (``resume_collector``) with whichever comes first:
   is down, a long first sync), or when the run ends;
 - every other command: as soon as its arguments are read.
 
-``python -m bot.cli`` runs the same command line without the pause.
+``python -m bot.cli`` runs the same command line without the pause and the compiled methods.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import gc
 import logging
 import sys
 import time
+
+from bot import code_cache
 
 COLLECTOR_PAUSE_SECONDS = 10.0  # the longest a run keeps the collector paused (restarts: < 1 s)
 
@@ -55,12 +58,14 @@ def collector_paused() -> bool:
 
 def main() -> int:
     pause_collector()
+    code_cache.install()
     from bot.cli import main as command_line
 
     try:
         return command_line()
     finally:
         resume_collector("the command ended")
+        code_cache.finish("the command ended")
 
 
 if __name__ == "__main__":  # python -m bot.launch: the pause is kept in bot.launch, not in __main__

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from nio import AsyncClientConfig
 
+from bot import code_cache
 from bot.backoff import Backoff
 from bot.batches import Batches
 from bot.catch_up import CatchUp
@@ -312,6 +313,7 @@ class KleinstadtBot:
         # index, check-in rhythms): side by side, so none waits for another's slow start.
         # present_bot sets name and avatar and never raises.
         await asyncio.gather(*map(run, REGISTRY.startup), present_bot(self.client, self.settings, self.repo))
+        code_cache.finish("the start is over")  # every family is imported by now
         # scheduled work (check-ins, excerpts) starts once every family's start-up is done, so
         # tandems from before check-ins existed have their rhythm
         schedules = self.dispatcher.services.schedules

@@ -39,10 +39,11 @@ def account_config(folder: Path, synapse: Any, account: Any, **values: Any) -> P
     )
 
 
-async def run_process(config: Path, log_file: Path) -> asyncio.subprocess.Process:
-    """``kleinstadtbot run --config …`` as its own process, its output appended to ``log_file``."""
+async def run_process(config: Path, log_file: Path, **env: str) -> asyncio.subprocess.Process:
+    """``kleinstadtbot run --config …`` as its own process, its output appended to ``log_file``;
+    ``env`` adds to its environment."""
     with log_file.open("ab") as log:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot.launch", "run", "--config", str(config),
-            cwd=ROOT, env=clean_env(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**clean_env(), **env}, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip

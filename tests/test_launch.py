@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import signal
 import time
 
@@ -146,7 +147,8 @@ async def test_the_console_script_answers_and_logs_when_the_collector_runs_again
     synapse, make_user, tmp_path
 ):
     """``python -m bot.launch run`` (the installed ``kleinstadtbot``) through Synapse: a command
-    sent while it was down is answered, then the collector is on again, in that order."""
+    sent while it was down is answered, then the collector is on again, in that order. The
+    second start takes every dataclass method from the file the first start wrote."""
     account = synapse.register(unique("bot"))
     config = account_config(tmp_path, synapse, account, log_level="DEBUG", sync={"timeout_ms": 1000})
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
@@ -156,14 +158,17 @@ async def test_the_console_script_answers_and_logs_when_the_collector_runs_again
             process.send_signal(signal.SIGTERM)
             await asyncio.wait_for(process.wait(), 30)
 
-    process = await run_process(config, logs[0])
+    cache = {"CACHE_DIRECTORY": str(tmp_path / "cache")}  # as systemd's CacheDirectory= sets it
+    process = await run_process(config, logs[0], **cache)
     try:
         mayor = await make_user("mayor")
         room = await mayor.dm(account.user_id)
         await mayor.ask(room, "!ping", timeout=60)
         await stop(process)
+        [kept] = (tmp_path / "cache").iterdir()
+        written = kept.stat().st_mtime_ns
         waiting = await mayor.send(room, "!ping")
-        process = await run_process(config, logs[1])
+        process = await run_process(config, logs[1], **cache)
         await mayor.wait_reply(room, waiting, timeout=60)
         await settle(mayor, room)
         assert len(mayor.replies_to(room, waiting)) == 1
@@ -174,3 +179,6 @@ async def test_the_console_script_answers_and_logs_when_the_collector_runs_again
     resumed = output.find("garbage collector on again")
     assert resumed > output.find("kleinstadtbot ready") > 0, output[-3000:]
     assert "(the first answers are out)" in output[resumed:].splitlines()[0]
+    [taken] = re.findall(r"dataclass methods: (\d+) from \S+, 0 compiled \(the start is over\)", output)
+    assert int(taken) > 500, output[-3000:]  # nio's events and responses alone are more
+    assert kept.stat().st_mtime_ns == written  # nothing new: not written again
