@@ -12,6 +12,8 @@
 #   D-kleinstadtbot   `kleinstadtbot run`, encryption on
 #   E-kleinstadtbot-profile-set   the same with its profile left as it is (bench/peers-profile-set.yaml.tmpl),
 #                     as after the first start of an account; maubot's template does the same
+#   E0-kleinstadtbot-uncached   E with its code cache off (CACHE_DIRECTORY in a folder that cannot be
+#                     made): every dataclass method compiled at every start, as before 10c1a1d
 #   F-nio-floor-e2e-stack  bench/floor_e2e.py --stack: the encrypted floor on the project's stack
 #                     (pydantic-settings, aiosqlite, Jinja2 i18n, Babel; APScheduler after the
 #                     first reply) and nothing of the bot: the floor of a bot built on that stack
@@ -81,6 +83,11 @@ ours() { $PB --label D-kleinstadtbot --rooms "$1" --command '!ping' --cmd "$KB r
   --env 'KLEINSTADTBOT_DATABASE={data_dir}/kb.db' --env 'KLEINSTADTBOT_RATE_LIMIT__COMMANDS=10000' >>"$OUT"; }
 ours_profile_set() { $PB --label E-kleinstadtbot-profile-set --rooms "$1" --command '!ping' --cmd "$KB run --config {config}" \
   --config-template "$REPO/bench/peers-profile-set.yaml.tmpl:kb.yaml" \
+  --env 'KLEINSTADTBOT_HOMESERVER={homeserver}' --env 'KLEINSTADTBOT_USER_ID={user_id}' \
+  --env 'KLEINSTADTBOT_ACCESS_TOKEN={access_token}' --env 'KLEINSTADTBOT_DEVICE_ID={device_id}' \
+  --env 'KLEINSTADTBOT_DATABASE={data_dir}/kb.db' --env 'KLEINSTADTBOT_RATE_LIMIT__COMMANDS=10000' >>"$OUT"; }
+ours_uncached() { $PB --label E0-kleinstadtbot-uncached --rooms "$1" --command '!ping' --cmd "$KB run --config {config}" \
+  --config-template "$REPO/bench/peers-profile-set.yaml.tmpl:kb.yaml" --env 'CACHE_DIRECTORY=/dev/null/code-cache' \
   --env 'KLEINSTADTBOT_HOMESERVER={homeserver}' --env 'KLEINSTADTBOT_USER_ID={user_id}' \
   --env 'KLEINSTADTBOT_ACCESS_TOKEN={access_token}' --env 'KLEINSTADTBOT_DEVICE_ID={device_id}' \
   --env 'KLEINSTADTBOT_DATABASE={data_dir}/kb.db' --env 'KLEINSTADTBOT_RATE_LIMIT__COMMANDS=10000' >>"$OUT"; }

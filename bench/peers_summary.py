@@ -23,11 +23,12 @@ LABELS = (
     "C-maubot",
     "D-kleinstadtbot",
     "E-kleinstadtbot-profile-set",
+    "E0-kleinstadtbot-uncached",
     "F-nio-floor-e2e-stack",
     "G-nio-floor-e2e-stack-least",
     "H-nio-floor-e2e-stack-guide",
 )
-OURS = ("D-kleinstadtbot", "D0-kleinstadtbot", "E-kleinstadtbot-profile-set")
+OURS = ("D-kleinstadtbot", "D0-kleinstadtbot", "E-kleinstadtbot-profile-set", "E0-kleinstadtbot-uncached")
 
 
 def series(path: Path) -> list[tuple[str, list[dict[str, Any]]]]:
