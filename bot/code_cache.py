@@ -27,6 +27,7 @@ before.
 from __future__ import annotations
 import __future__
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -116,13 +117,15 @@ class CompiledCode:
         self.stored.update(self.added)
         self.used |= self.added.keys()
         self.added = {}
+        partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")
             partial.write_bytes(MAGIC_NUMBER + marshal.dumps(self.stored))
             os.replace(partial, self.path)  # whole or not at all, also beside another process
         except OSError as exc:
             log.debug("the compiled dataclass methods could not be kept in %s: %s", self.path, exc)
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)  # a full disk, say: no half file left behind
             return False
         return True
 

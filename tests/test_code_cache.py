@@ -182,3 +182,15 @@ def test_the_folder_follows_systemd_then_xdg_then_the_home(monkeypatch, tmp_path
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert code_cache.cache_folder() == tmp_path / "home" / ".cache" / "kleinstadtbot"
+
+
+def test_a_write_that_fails_halfway_leaves_no_file_behind(tmp_path, monkeypatch):
+    store = CompiledCode(tmp_path / "code.marshal")
+    store.compile("x = 1", 0)
+
+    def full_disk(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(code_cache.os, "replace", full_disk)
+    assert store.save() is False
+    assert list(tmp_path.iterdir()) == []
