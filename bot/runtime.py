@@ -313,7 +313,8 @@ class KleinstadtBot:
         # index, check-in rhythms): side by side, so none waits for another's slow start.
         # present_bot sets name and avatar and never raises.
         await asyncio.gather(*map(run, REGISTRY.startup), present_bot(self.client, self.settings, self.repo))
-        code_cache.finish("the start is over")  # every family is imported by now
+        # every family is imported by now; the file is written beside the loop (first starts only)
+        await asyncio.to_thread(code_cache.finish, "the start is over")
         # scheduled work (check-ins, excerpts) starts once every family's start-up is done, so
         # tandems from before check-ins existed have their rhythm
         schedules = self.dispatcher.services.schedules
