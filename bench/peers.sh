@@ -14,6 +14,8 @@
 #                     as after the first start of an account; maubot's template does the same
 #   E0-kleinstadtbot-uncached   E with its code cache off (CACHE_DIRECTORY in a folder that cannot be
 #                     made): every dataclass method compiled at every start, as before 10c1a1d
+#   EB-kleinstadtbot-profile-set-COMMIT   E as an earlier commit (--base COMMIT, BOTS naming
+#                     ours_base_profile_set): the same rounds before and after a change
 #   F-nio-floor-e2e-stack  bench/floor_e2e.py --stack: the encrypted floor on the project's stack
 #                     (pydantic-settings, aiosqlite, Jinja2 i18n, Babel; APScheduler after the
 #                     first reply) and nothing of the bot: the floor of a bot built on that stack
@@ -33,7 +35,8 @@
 # import the same packages. The project's .venv also holds the test dependencies, Synapse among
 # them, whose cffi makes pycryptodome (nio's encryption) parse its C declarations at every start:
 # what an operator's install never pays. --base COMMIT adds label D0-kleinstadtbot-COMMIT, an
-# earlier commit installed the same way, to the rounds),
+# earlier commit installed the same way, to the rounds; BOTS may name ours_base_profile_set too:
+# label EB-kleinstadtbot-profile-set-COMMIT, that commit run as E),
 # ROUNDS (default 2), RESTARTS (warm restarts per run, default 1; the tables show their median), BOTS (default "floor ours floor_e2e maubot ours_profile_set": which labels,
 # in this order), FLOORS (default 1: then also the floors under the figures, see below),
 # SETTLE (seconds without a new reply before the harness stops counting the answers to the
@@ -88,6 +91,11 @@ ours_profile_set() { $PB --label E-kleinstadtbot-profile-set --rooms "$1" --comm
   --env 'KLEINSTADTBOT_DATABASE={data_dir}/kb.db' --env 'KLEINSTADTBOT_RATE_LIMIT__COMMANDS=10000' >>"$OUT"; }
 ours_uncached() { $PB --label E0-kleinstadtbot-uncached --rooms "$1" --command '!ping' --cmd "$KB run --config {config}" \
   --config-template "$REPO/bench/peers-profile-set.yaml.tmpl:kb.yaml" --env 'CACHE_DIRECTORY=/dev/null/code-cache' \
+  --env 'KLEINSTADTBOT_HOMESERVER={homeserver}' --env 'KLEINSTADTBOT_USER_ID={user_id}' \
+  --env 'KLEINSTADTBOT_ACCESS_TOKEN={access_token}' --env 'KLEINSTADTBOT_DEVICE_ID={device_id}' \
+  --env 'KLEINSTADTBOT_DATABASE={data_dir}/kb.db' --env 'KLEINSTADTBOT_RATE_LIMIT__COMMANDS=10000' >>"$OUT"; }
+ours_base_profile_set() { $PB --label "EB-kleinstadtbot-profile-set-$BASE" --rooms "$1" --command '!ping' \
+  --cmd "$KB_BASE run --config {config}" --config-template "$REPO/bench/peers-profile-set.yaml.tmpl:kb.yaml" \
   --env 'KLEINSTADTBOT_HOMESERVER={homeserver}' --env 'KLEINSTADTBOT_USER_ID={user_id}' \
   --env 'KLEINSTADTBOT_ACCESS_TOKEN={access_token}' --env 'KLEINSTADTBOT_DEVICE_ID={device_id}' \
   --env 'KLEINSTADTBOT_DATABASE={data_dir}/kb.db' --env 'KLEINSTADTBOT_RATE_LIMIT__COMMANDS=10000' >>"$OUT"; }

@@ -28,7 +28,13 @@ LABELS = (
     "G-nio-floor-e2e-stack-least",
     "H-nio-floor-e2e-stack-guide",
 )
-OURS = ("D-kleinstadtbot", "D0-kleinstadtbot", "E-kleinstadtbot-profile-set", "E0-kleinstadtbot-uncached")
+OURS = (
+    "D-kleinstadtbot",
+    "D0-kleinstadtbot",
+    "E-kleinstadtbot-profile-set",
+    "E0-kleinstadtbot-uncached",
+    "EB-kleinstadtbot-profile-set",
+)
 
 
 def series(path: Path) -> list[tuple[str, list[dict[str, Any]]]]:

@@ -9,7 +9,9 @@ else the process's start time from /proc (10 ms steps). Nothing of the bot is im
 the first mark (but the console script's own ``bot.launch``), so the imports count too; nio is
 imported first. The garbage collector is paused for the start as the console script pauses it,
 unless ``$STEPS_COLLECTOR`` is ``on``, and the dataclass methods come compiled from the last
-start (``bot.code_cache``) unless ``$STEPS_CODE_CACHE`` is ``off``. The bot is imported as
+start (``bot.code_cache``) unless ``$STEPS_CODE_CACHE`` is ``off``, and the packages nio imports
+but the bot never uses wait until read (``bot.deferred_imports``) unless
+``$STEPS_DEFERRED_IMPORTS`` is ``off``. The bot is imported as
 installed (``bench/peers.sh --at`` installs a commit as an operator does), else from this
 checkout. As the launch command of a peerbench run (warm
 restarts, say)::
@@ -60,13 +62,15 @@ def main(out: str, argv: list[str]) -> int:
 
     if importlib.util.find_spec("bot") is None:  # not installed: this checkout's
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from bot import code_cache
+    from bot import code_cache, deferred_imports
     from bot.launch import pause_collector, resume_collector
 
     if os.environ.get("STEPS_COLLECTOR") != "on":  # on: the collector runs during the start too
         pause_collector()  # as the console script does (bot.launch)
     if os.environ.get("STEPS_CODE_CACHE") != "off":  # off: every dataclass method compiled
         code_cache.install()  # as the console script does
+    if os.environ.get("STEPS_DEFERRED_IMPORTS") != "off":  # off: nio's unused packages loaded at once
+        deferred_imports.defer()  # as the console script does
     import nio
 
     mark("nio imported")

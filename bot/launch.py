@@ -1,6 +1,7 @@
 """The ``kleinstadtbot`` console script: the command line, with Python's cyclic garbage collector
-paused while the bot starts and the methods dataclasses generate taken compiled from the last
-start (``bot.code_cache``, until the start is over).
+paused while the bot starts, the methods dataclasses generate taken compiled from the last
+start (``bot.code_cache``, until the start is over), and the packages nio imports but the bot
+never uses left unloaded until something reads them (``bot.deferred_imports``).
 
 A start imports nio, aiohttp, pydantic, Jinja2 and the bot: objects that mostly live as long as
 the process. Every 700 net allocations the collector looks at the young ones, and as they pile up at
@@ -14,7 +15,8 @@ The pause ends (``resume_collector``) with whichever comes first:
   is down, a long first sync), or when the run ends;
 - every other command: as soon as its arguments are read.
 
-``python -m bot.cli`` runs the same command line without the pause and the compiled methods.
+``python -m bot.cli`` runs the same command line without the pause, the compiled methods and the
+deferred packages.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import logging
 import sys
 import time
 
-from bot import code_cache
+from bot import code_cache, deferred_imports
 
 COLLECTOR_PAUSE_SECONDS = 10.0  # the longest a run keeps the collector paused (restarts: < 1 s)
 
@@ -59,6 +61,7 @@ def collector_paused() -> bool:
 def main() -> int:
     pause_collector()
     code_cache.install()
+    deferred_imports.defer()
     from bot.cli import main as command_line
 
     try:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from nio import AsyncClientConfig
 
-from bot import code_cache
+from bot import code_cache, deferred_imports
 from bot.backoff import Backoff
 from bot.batches import Batches
 from bot.catch_up import CatchUp
@@ -315,6 +315,8 @@ class KleinstadtBot:
         await asyncio.gather(*map(run, REGISTRY.startup), present_bot(self.client, self.settings, self.repo))
         # every family is imported by now; the file is written beside the loop (first starts only)
         await asyncio.to_thread(code_cache.finish, "the start is over")
+        unread = deferred_imports.unread()
+        log.debug("deferred modules nothing has read: %s", ", ".join(unread) if unread else "none")
         # scheduled work (check-ins, excerpts) starts once every family's start-up is done, so
         # tandems from before check-ins existed have their rhythm
         schedules = self.dispatcher.services.schedules

@@ -148,7 +148,8 @@ async def test_the_console_script_answers_and_logs_when_the_collector_runs_again
 ):
     """``python -m bot.launch run`` (the installed ``kleinstadtbot``) through Synapse: a command
     sent while it was down is answered, then the collector is on again, in that order. The
-    second start takes every dataclass method from the file the first start wrote."""
+    second start takes every dataclass method from the file the first start wrote, and answers
+    with nio's HTTP/1.1 and HTTP/2 transports never loaded."""
     account = synapse.register(unique("bot"))
     config = account_config(tmp_path, synapse, account, log_level="DEBUG", sync={"timeout_ms": 1000})
     logs = [tmp_path / "first.log", tmp_path / "second.log"]
@@ -182,3 +183,5 @@ async def test_the_console_script_answers_and_logs_when_the_collector_runs_again
     [taken] = re.findall(r"dataclass methods: (\d+) from \S+, 0 compiled \(the start is over\)", output)
     assert int(taken) > 500, output[-3000:]  # nio's events and responses alone are more
     assert kept.stat().st_mtime_ns == written  # nothing new: not written again
+    [unread] = re.findall(r"deferred modules nothing has read: (.*)", output)
+    assert {"h11", "h2.connection", "Crypto.Cipher.AES"} <= set(unread.split(", ")), unread
