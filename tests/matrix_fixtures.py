@@ -166,6 +166,13 @@ class UserClient:
             preset=RoomPreset.trusted_private_chat if direct else RoomPreset.private_chat,
         )
         assert not isinstance(response, RoomCreateError), response
+        # nio encrypts (or decides not to) from its own view of the room: wait for the sync that
+        # brings it, or a message sent at once fails with KeyError in room_send
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while response.room_id not in self.client.rooms:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"{response.room_id} never came in this client's sync")
+            await asyncio.sleep(0.02)
         return response.room_id
 
     async def wait_joined(self, room_id: str, user_id: str, timeout: float = WAIT) -> None:
